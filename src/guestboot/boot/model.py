@@ -1,0 +1,81 @@
+"""What boot-config parsers produce: a menu of entries, and for a chosen entry what to boot.
+
+Every config format (GRUB 2, GRUB legacy, later syslinux and BLS) turns files into these
+values. GRUB 2 runs an entry's body only when the entry is chosen, so an entry carries a
+``run`` callable that evaluates it then and returns a BootSpec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    """A file on a guest device. ``device`` is a canonical DeviceMap name ("hd0,gpt2"),
+    ``path`` is absolute on that device; ``written`` is the path as the config wrote it
+    (GRUB puts that in BOOT_IMAGE=)."""
+
+    device: str
+    path: str
+    written: str = ""
+
+    def __str__(self) -> str:
+        return f"({self.device}){self.path}"
+
+
+@dataclass(frozen=True, slots=True)
+class BootSpec:
+    """What the chosen entry boots.
+
+    ``args`` are the kernel arguments as GRUB rebuilds them from the ``linux`` line (words
+    joined by one space, quoting normalised) without BOOT_IMAGE; ``cmdline`` is what the
+    kernel receives when GRUB boots it on x86 (``BOOT_IMAGE=<written path> `` + args for the
+    ``linux`` loaders; equal to args for GRUB legacy). ``loader`` names the command that
+    loaded the kernel: "linux", "linux16", "linuxefi", "kernel" (GRUB legacy) …
+    """
+
+    kernel: FileRef
+    initrds: tuple[FileRef, ...] = ()
+    args: str = ""
+    cmdline: str = ""
+    loader: str = "linux"
+
+
+@dataclass(eq=False)
+class MenuEntry:
+    """One line of a menu: a bootable entry (``run`` set) or a submenu (``submenu`` set)."""
+
+    title: str
+    id: str | None = None
+    classes: tuple[str, ...] = ()
+    users: str | None = None
+    unrestricted: bool = False
+    submenu: "Menu | None" = None
+    run: Callable[[], BootSpec] | None = field(default=None, repr=False)
+
+    @property
+    def is_submenu(self) -> bool:
+        return self.submenu is not None
+
+
+@dataclass(eq=False)
+class Menu:
+    """A menu as the boot loader would show it.
+
+    ``default``/``fallback``/``timeout`` are the raw values of those variables (GRUB 2) or
+    directives (legacy) at the moment the menu is shown, or None when unset. ``saved`` holds
+    for GRUB legacy's ``default saved`` the value found in the ``default`` file.
+    ``origin`` says where the config was read ("hd0,gpt2:/grub/grub.cfg"); ``format`` is
+    "grub2" or "grub-legacy". ``warnings`` are things a user should know (an unknown command
+    skipped, a search that found nothing) in the order they happened.
+    """
+
+    entries: list[MenuEntry] = field(default_factory=list)
+    default: str | None = None
+    fallback: str | None = None
+    timeout: str | None = None
+    origin: str = ""
+    format: str = ""
+    warnings: list[str] = field(default_factory=list)

@@ -1,0 +1,53 @@
+"""Every bound guestboot puts on guest-controlled work, in one place.
+
+A loop over on-disk structures, a recursion through guest data or an allocation sized by
+a guest value takes its bound from here (``from guestboot.limits import LIMITS``). When a
+bound is hit the code raises :class:`guestboot.errors.LimitExceeded` naming the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    # --- extraction -------------------------------------------------------------------
+    max_output_file: int = 1 * GiB  # one extracted kernel or initrd (concatenated initrds)
+    max_output_total: int = 2 * GiB  # everything one run writes
+
+    # --- byte sources / volumes -------------------------------------------------------
+    max_partitions: int = 256  # partitions probed per disk (GPT entries beyond are ignored)
+    max_gpt_entries: int = 1024  # NumberOfPartitionEntries accepted in a GPT header
+    max_gpt_entry_size: int = 4096  # SizeOfPartitionEntry accepted (spec: 128 * 2^n)
+    max_logical_partitions: int = 64  # links followed in an MBR extended chain
+
+    # --- file systems -----------------------------------------------------------------
+    max_block_groups: int = 1 << 20  # ext group descriptors read
+    max_extent_depth: int = 5  # ext4 extent tree depth (the kernel's own bound is 5)
+    max_dir_entries: int = 100_000  # entries read from one directory
+    max_dir_bytes: int = 64 * MiB  # bytes of directory data scanned
+    max_symlink_hops: int = 40  # symlinks followed while resolving one path (Linux: 40)
+    max_symlink_size: int = 4096  # bytes of one symlink target (PATH_MAX)
+    max_path_components: int = 256  # components in one path after expansion
+    max_file_runs: int = 1 << 20  # extents/block runs mapped for one file
+
+    # --- boot configuration -----------------------------------------------------------
+    max_config_bytes: int = 4 * MiB  # one grub.cfg / menu.lst / sourced file
+    max_env_block_bytes: int = 64 * KiB  # one grubenv file
+    max_source_depth: int = 10  # nested source/configfile
+    max_script_steps: int = 1_000_000  # commands executed while evaluating one config
+    max_call_depth: int = 64  # nested function calls
+    max_loop_iterations: int = 100_000  # iterations of one for/while/until loop
+    max_word_bytes: int = 1 * MiB  # one word/variable value after expansion
+    max_variables: int = 10_000  # distinct variables in one environment
+    max_menu_entries: int = 10_000  # menu entries + submenus in one menu tree
+    max_submenu_depth: int = 16  # nesting of submenus
+    max_initrds: int = 64  # files on one initrd line
+
+
+LIMITS = Limits()
