@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .errors import NotFound
+from .errors import GuestbootError, NotFound
 from .fs.base import FileSystem
+from .source import ByteSource
 
 _PART = re.compile(r"^(?P<disk>[a-z]+\d+)(?:,(?P<scheme>[a-z]*)(?P<num>\d+))?$")
 
@@ -24,7 +25,9 @@ class DeviceMap:
     partitions in table order); ``search`` walks it in that order."""
 
     devices: dict[str, FileSystem | None] = field(default_factory=dict)
-    problems: dict[str, str] = field(default_factory=dict)  # name -> why no file system
+    # name -> why it has no file system: a message, or the error its probe raised (which
+    # filesystem() raises again, so a corrupt /boot is reported as corrupt, not as missing)
+    problems: dict[str, str | GuestbootError] = field(default_factory=dict)
 
     def names(self) -> list[str]:
         return list(self.devices)
@@ -62,8 +65,20 @@ class DeviceMap:
         fs = self.devices[canonical]
         if fs is None:
             why = self.problems.get(canonical, "no recognised file system")
+            if isinstance(why, GuestbootError):
+                raise why
             raise NotFound(f"device ({canonical}): {why}")
         return fs
+
+    def open(self, device: str, path: str) -> ByteSource:
+        """A regular file on a device, symlinks followed; errors name ``(device)path``."""
+        from .fs.path import open_file
+
+        fs = self.filesystem(device)
+        try:
+            return open_file(fs, path)
+        except GuestbootError as err:
+            raise err.located(f"({self.canonical(device)}){path}")
 
     def filesystems(self) -> list[tuple[str, FileSystem]]:
         return [(name, fs) for name, fs in self.devices.items() if fs is not None]

@@ -1,0 +1,64 @@
+"""From an open image descriptor to GRUB's device map: volumes found, file systems probed.
+
+The caller (the CLI, or later the sandbox parent) opens the image; this module only reads
+through the descriptor it is given. A partition whose file system is broken does not stop
+the others from being read: its error is kept and raised only if something needs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import fs as filesystems
+from .devices import DeviceMap
+from .errors import GuestbootError
+from .source import ByteSource, FileSource, SliceSource
+from .volume.base import Volume
+
+DISK = "hd0"  # GRUB's name for the one disk a guest image is
+
+
+@dataclass
+class GuestImage:
+    source: ByteSource
+    volumes: list[Volume]
+    devices: DeviceMap
+    warnings: list[str] = field(default_factory=list)
+
+
+def _probe_into(devices: DeviceMap, name: str, source: ByteSource) -> None:
+    try:
+        found = filesystems.probe(source)
+    except GuestbootError as err:
+        devices.devices[name] = None
+        devices.problems[name] = err.located(f"({name})")
+        return
+    devices.devices[name] = found
+    if found is None:
+        devices.problems[name] = "no recognised file system"
+
+
+def open_image(fd: int, name: str = "image", *, offset: int | None = None) -> GuestImage:
+    """Scan the image on ``fd``. ``offset`` (pygrub's --offset) says a file system starts at
+    that byte and no partition table is read."""
+    from .volume import scan_with_warnings
+
+    disk = FileSource(fd, name=name)
+    devices = DeviceMap()
+    if offset is not None:
+        source = SliceSource(disk, offset, disk.size - offset, name=f"{name}@{offset}")
+        _probe_into(devices, DISK, source)
+        volume = Volume(grub_name="", number=0, start=offset, source=source)
+        return GuestImage(disk, [volume], devices)
+    volumes, warnings = scan_with_warnings(disk)
+    whole = [v for v in volumes if not v.grub_name]
+    if whole:
+        _probe_into(devices, DISK, whole[0].source)
+    else:
+        # A partitioned disk: GRUB still probes the disk itself first (a hybrid ISO has a
+        # file system there), then each partition in table order.
+        _probe_into(devices, DISK, disk)
+    for volume in volumes:
+        if volume.grub_name:
+            _probe_into(devices, f"{DISK},{volume.grub_name}", volume.source)
+    return GuestImage(disk, volumes, devices, list(warnings))

@@ -1,0 +1,43 @@
+"""The pipeline end to end, as the front ends use it: image → menu → choice → files.
+
+Kept in the library (not in cli/) so that a deprivileged child can run exactly this and
+hand the parent only the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .boot.model import BootSpec, FileRef, Menu
+from .devices import DeviceMap
+from .source import ByteSource
+
+
+@dataclass
+class Plan:
+    menu: Menu
+    path: tuple[int, ...]  # index path of the chosen entry from the top menu
+    titles: tuple[str, ...]  # titles along that path
+    entry_id: str | None
+    spec: BootSpec
+
+
+def load_menu(devices: DeviceMap, *, isconfig: bool = False) -> Menu:
+    from .boot.discover import find_menu
+
+    return find_menu(devices, isconfig=isconfig)
+
+
+def plan_boot(devices: DeviceMap, entry: str | None = None, *, menu: Menu | None = None) -> Plan:
+    """Which entry boots (``entry`` uses GRUB's ``default`` syntax; None = the config's
+    own default) and what it loads."""
+    from .select import boot
+
+    if menu is None:
+        menu = load_menu(devices)
+    choice, spec = boot(menu, entry)
+    return Plan(menu, tuple(choice.path), tuple(choice.names), choice.entry.id, spec)
+
+
+def open_refs(devices: DeviceMap, refs: tuple[FileRef, ...] | list[FileRef]) -> list[ByteSource]:
+    return [devices.open(ref.device, ref.path) for ref in refs]
