@@ -173,6 +173,11 @@ def cmd_extract(args) -> int:
         plan = plan_boot(image.devices, args.entry)
         _warn(image.warnings + plan.menu.warnings)
         kernel_sources = open_refs(image.devices, [plan.spec.kernel])
+        from ..kernel import describe
+
+        info = describe(kernel_sources[0])
+        if info.kind == "unknown":
+            _warn([f"{plan.spec.kernel} is neither a bzImage nor an ELF kernel"])
         initrd_sources = open_refs(image.devices, plan.spec.initrds)
         total = sum(s.size for s in kernel_sources + initrd_sources)
         if total > LIMITS.max_output_total:
@@ -208,6 +213,8 @@ def cmd_extract(args) -> int:
             "kernel": kernel_path,
             "initrd": initrd_path,
             "config": plan.menu.origin,
+            "kernel_format": info.kind,
+            "kernel_version": info.version,
             **{k: v for k, v in _spec_json(plan.spec).items() if k in ("cmdline", "args", "loader")},
             "source": {"kernel": str(plan.spec.kernel), "initrds": [str(r) for r in plan.spec.initrds]},
         }
