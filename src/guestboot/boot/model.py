@@ -76,6 +76,7 @@ class Menu:
     default: str | None = None
     fallback: str | None = None
     timeout: str | None = None
+    saved: str | None = None
     origin: str = ""
     format: str = ""
     warnings: list[str] = field(default_factory=list)

@@ -163,41 +163,33 @@ def _spec_json(spec) -> dict:
 
 
 def cmd_extract(args) -> int:
-    from ..extract import extract_to_dir, open_output_dir
-    from ..limits import LIMITS
+    from ..errors import OutputError
+    from ..extract import OutputBudget, extract_to_dir, open_output_dir
+    from ..kernel import describe
     from ..pipeline import open_refs, plan_boot
 
+    try:
+        os.makedirs(args.output_dir, 0o700, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create {args.output_dir}: {err.strerror}") from None
     dir_fd = open_output_dir(args.output_dir)
     try:
         image = _open(args)
         plan = plan_boot(image.devices, args.entry)
         _warn(image.warnings + plan.menu.warnings)
         kernel_sources = open_refs(image.devices, [plan.spec.kernel])
-        from ..kernel import describe
-
+        initrd_sources = open_refs(image.devices, plan.spec.initrds)
         info = describe(kernel_sources[0])
         if info.kind == "unknown":
             _warn([f"{plan.spec.kernel} is neither a bzImage nor an ELF kernel"])
-        initrd_sources = open_refs(image.devices, plan.spec.initrds)
-        total = sum(s.size for s in kernel_sources + initrd_sources)
-        if total > LIMITS.max_output_total:
-            from ..errors import LimitExceeded
-
-            raise LimitExceeded(f"kernel and initrds are {total} bytes, more than {LIMITS.max_output_total}")
-        written = []
-        try:
-            extract_to_dir(dir_fd, "kernel", kernel_sources)
-            written.append("kernel")
-            if initrd_sources:
-                extract_to_dir(dir_fd, "initrd", initrd_sources)
-                written.append("initrd")
-        except BaseException:
-            for name in written:
-                try:
-                    os.unlink(name, dir_fd=dir_fd)
-                except OSError:
-                    pass
-            raise
+        budget = OutputBudget()
+        extract_to_dir(dir_fd, "kernel", kernel_sources, budget=budget)
+        if initrd_sources:
+            try:
+                extract_to_dir(dir_fd, "initrd", initrd_sources, budget=budget)
+            except BaseException:
+                os.unlink("kernel", dir_fd=dir_fd)
+                raise
     finally:
         os.close(dir_fd)
     kernel_path = os.path.join(args.output_dir, "kernel")

@@ -163,7 +163,7 @@ def format_output(fmt: str, kernel: str, ramdisk: str | None, args: str | None) 
 
 
 def run(o: Options) -> int:
-    from ..extract import create_unique, open_output_dir
+    from ..extract import create_unique_file, open_output_dir
 
     if o.output_directory == DEFAULT_OUTPUT_DIR:
         try:
@@ -180,9 +180,9 @@ def run(o: Options) -> int:
     kernel_fd = ramdisk_fd = None
     try:
         if writes:
-            kernel_fd, kernel_name = create_unique(dir_fd, "boot_kernel.")
+            kernel_fd, kernel_name = create_unique_file(dir_fd, "boot_kernel.")
             made.append(kernel_name)
-            ramdisk_fd, ramdisk_name = create_unique(dir_fd, "boot_ramdisk.")
+            ramdisk_fd, ramdisk_name = create_unique_file(dir_fd, "boot_ramdisk.")
             made.append(ramdisk_name)
         out_fd = _open_output(o.output)
 

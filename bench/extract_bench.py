@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""How fast is extraction? guestboot against cp and against the real pygrub.
+
+Builds once (and caches) two images holding an 8 MiB "kernel" and a 100 MiB "initrd"
+(random bytes from a fixed seed) plus a one-entry /boot/grub/grub.cfg:
+  raw  - an ext4 file system filling the image (no partition table, as a PV guest's xvda)
+  gpt  - the same file system in partition 2 of a GPT disk (partition 1 is BIOS boot)
+then, in one run, times each way of getting those two files into a fresh directory:
+  cp                - `cp` of host copies of the same bytes (page cache warm, same fs)
+  guestboot         - `guestboot extract IMAGE -o DIR`
+  guestboot-pygrub  - `guestboot-pygrub -q --output-directory=DIR IMAGE`
+  pygrub            - the real /usr/lib/xen-4.17/bin/pygrub with the same options
+Every tool runs once untimed (to warm the page cache), then --reps times; the table shows
+the median and the fastest run, and the median as a multiple of cp's and of pygrub's.
+Each timed run's output is checked (sizes every time, bytes once) so only correct work
+is timed. Last, interpreter start-up: `python3 -c pass` against `guestboot --help`.
+
+Not a test: run it by hand (see bench/README.md). Needs e2fsprogs, gdisk, and for the
+pygrub column xen-utils-4.17.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MiB = 1024 * 1024
+KERNEL_SIZE = 8 * MiB
+INITRD_SIZE = 100 * MiB
+SEED = 20240601
+RECIPE = "v1"  # bump when the images below change, so stale caches are rebuilt
+FS_SIZE = 160 * MiB
+GPT_FIRST = 4096  # sector of the file system partition in the GPT image
+SECTOR = 512
+PYGRUB = Path("/usr/lib/xen-4.17/bin/pygrub")
+GRUB_CFG = """\
+set default=0
+set timeout=5
+menuentry 'bench' --id bench {
+	linux /boot/vmlinuz-bench root=/dev/xvda ro quiet
+	initrd /boot/initrd.img-bench
+}
+"""
+
+
+def cache_dir(arg: str | None) -> Path:
+    base = Path(arg or os.environ.get("GUESTBOOT_TEST_CACHE") or Path.home() / ".cache" / "guestboot-tests")
+    path = base / f"bench-{RECIPE}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+    done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          check=False, **kwargs)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, argv))} failed ({done.returncode}):\n"
+                         f"{done.stderr.decode(errors='replace')[-2000:]}")
+    return done
+
+
+def tool(name: str, package: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if not found:
+        raise SystemExit(f"{name} not found (apt-get install {package})")
+    return found
+
+
+def build(cache: Path) -> tuple[Path, dict[str, Path]]:
+    """The host copies of the two files, and the two images (built on first use)."""
+    tree = cache / "tree"
+    host = {"kernel": tree / "boot" / "vmlinuz-bench", "initrd": tree / "boot" / "initrd.img-bench"}
+    images = {"raw": cache / "raw-ext4.img", "gpt": cache / "gpt-ext4.img"}
+    if all(p.exists() for p in [*host.values(), *images.values()]):
+        return tree, images
+    print(f"building the bench images in {cache} (once) …", file=sys.stderr)
+    shutil.rmtree(tree, ignore_errors=True)
+    (tree / "boot" / "grub").mkdir(parents=True)
+    rng = random.Random(SEED)
+    host["kernel"].write_bytes(rng.randbytes(KERNEL_SIZE))
+    with open(host["initrd"], "wb") as f:
+        for _ in range(INITRD_SIZE // MiB):
+            f.write(rng.randbytes(MiB))
+    (tree / "boot" / "grub" / "grub.cfg").write_text(GRUB_CFG)
+    mke2fs = tool("mke2fs", "e2fsprogs")
+    for name, path in images.items():
+        partial = path.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        with open(partial, "wb") as f:
+            f.truncate(FS_SIZE + (GPT_FIRST * SECTOR + MiB if name == "gpt" else 0))
+        offset = 0
+        if name == "gpt":
+            last = GPT_FIRST + FS_SIZE // SECTOR - 1
+            run([tool("sgdisk", "gdisk"), "-o", "-n", "1:2048:4095", "-t", "1:ef02",
+                 "-n", f"2:{GPT_FIRST}:{last}", "-t", "2:8300", str(partial)])
+            offset = GPT_FIRST * SECTOR
+        run([mke2fs, "-q", "-F", "-t", "ext4", "-T", "default", "-E", f"offset={offset}", "-d", str(tree),
+             str(partial), f"{FS_SIZE // 1024}k"])
+        partial.rename(path)
+    return tree, images
+
+
+def interpreter_script(name: str) -> list[str]:
+    """The console script next to this interpreter (no shell shims), else `python -m`."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file():
+        return [str(beside)]
+    module = {"guestboot": "guestboot", "guestboot-pygrub": "guestboot.cli.pygrub"}[name]
+    return [sys.executable, "-m", module]
+
+
+def commands(host: dict[str, Path]) -> dict[str, callable]:
+    """name -> function(image, out_dir) returning the argv to time."""
+    found = {
+        "cp": lambda image, out: ["cp", str(host["kernel"]), str(host["initrd"]), str(out)],
+        "guestboot": lambda image, out: [*interpreter_script("guestboot"), "extract", str(image), "-o", str(out)],
+        "guestboot-pygrub": lambda image, out: [*interpreter_script("guestboot-pygrub"), "-q",
+                                                f"--output-directory={out}", str(image)],
+    }
+    if PYGRUB.is_file():
+        found["pygrub"] = lambda image, out: [str(PYGRUB), "-q", f"--output-directory={out}", str(image)]
+    else:
+        print(f"note: {PYGRUB} not found (xen-utils-4.17): no pygrub column", file=sys.stderr)
+    return found
+
+
+def outputs(out: Path) -> list[Path]:
+    return sorted(p for p in out.iterdir() if p.is_file())
+
+
+def check(out: Path, expected: dict[int, str], full: bool, what: str) -> None:
+    """Two files of the expected sizes (and, when ``full``, the expected bytes)."""
+    files = outputs(out)
+    sizes = sorted(p.stat().st_size for p in files)
+    if sizes != sorted(expected):
+        raise Failed(f"{what}: wrote {[(p.name, p.stat().st_size) for p in files]}, "
+                         f"expected sizes {sorted(expected)}")
+    if full:
+        for p in files:
+            digest = hashlib.sha256(p.read_bytes()).hexdigest()
+            if digest != expected[p.stat().st_size]:
+                raise Failed(f"{what}: {p.name} has the right size but the wrong bytes")
+
+
+class Failed(Exception):
+    """One tool failed or wrote the wrong thing: its row says so, the others still run."""
+
+
+def time_once(argv: list[str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        last = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        raise Failed(f"exit {done.returncode}: {last[0]}")
+    return elapsed
+
+
+def bench_extract(images: dict[str, Path], host: dict[str, Path], reps: int, work: Path) -> dict:
+    expected = {p.stat().st_size: hashlib.sha256(p.read_bytes()).hexdigest() for p in host.values()}
+    results: dict[tuple[str, str], list[float] | str] = {}
+    for image_name, image in images.items():
+        for name, make in commands(host).items():
+            times = []
+            try:
+                for rep in range(reps + 1):
+                    out = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work))
+                    try:
+                        elapsed = time_once(make(image, out))
+                        check(out, expected, full=rep == 0, what=f"{name} on {image_name}")
+                    finally:
+                        shutil.rmtree(out)
+                    if rep:  # the first run only warms the caches
+                        times.append(elapsed)
+            except Failed as err:
+                results[(image_name, name)] = f"FAILED {err}"
+                continue
+            results[(image_name, name)] = times
+    return results
+
+
+def bench_startup(reps: int) -> dict[str, list[float]]:
+    argvs = {"python3 -c pass": [sys.executable, "-c", "pass"],
+             "guestboot --help": [*interpreter_script("guestboot"), "--help"]}
+    out = {}
+    for label, argv in argvs.items():
+        time_once(argv)
+        out[label] = [time_once(argv) for _ in range(reps)]
+    return out
+
+
+def table(results: dict, images: dict) -> str:
+    rows = [("image", "tool", "median s", "best s", "MB/s", "x cp", "x pygrub")]
+    total_mb = (KERNEL_SIZE + INITRD_SIZE) / 1e6
+    failures = []
+    for image_name in images:
+        cp = results[(image_name, "cp")]
+        if isinstance(cp, str):
+            raise SystemExit(f"cp on {image_name}: {cp}")
+        cp = statistics.median(cp)
+        pygrub = results.get((image_name, "pygrub"))
+        pygrub_median = statistics.median(pygrub) if isinstance(pygrub, list) else None
+        for (img, name), times in results.items():
+            if img != image_name:
+                continue
+            if isinstance(times, str):
+                rows.append((image_name, name, "-", "-", "-", "-", "-"))
+                failures.append(f"{name} on {image_name}: {times}")
+                continue
+            median = statistics.median(times)
+            rows.append((image_name, name, f"{median:.3f}", f"{min(times):.3f}", f"{total_mb / median:.0f}",
+                         f"{median / cp:.2f}", f"{median / pygrub_median:.2f}" if pygrub_median else "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(failures + [""] * bool(failures) + [
+        "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        for r in rows])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reps", type=int, default=5, help="timed runs per tool and image (default 5)")
+    parser.add_argument("--cache", help="where the images are kept (default $GUESTBOOT_TEST_CACHE or "
+                                        "~/.cache/guestboot-tests, subfolder bench-" + RECIPE + ")")
+    args = parser.parse_args(argv)
+    if args.reps < 1:
+        parser.error("--reps must be at least 1")
+    cache = cache_dir(args.cache)
+    tree, images = build(cache)
+    host = {"kernel": tree / "boot" / "vmlinuz-bench", "initrd": tree / "boot" / "initrd.img-bench"}
+    work = Path(tempfile.mkdtemp(prefix="runs-", dir=cache))  # same fs as the host copies
+    try:
+        results = bench_extract(images, host, args.reps, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"extracting an {KERNEL_SIZE // MiB} MiB kernel + {INITRD_SIZE // MiB} MiB initrd, "
+          f"{args.reps} timed runs each (median), page cache warm")
+    print(table(results, images))
+    startup = bench_startup(max(args.reps, 5))
+    print()
+    print("interpreter start-up (median of", max(args.reps, 5), "runs)")
+    base = statistics.median(startup["python3 -c pass"])
+    for label, times in startup.items():
+        median = statistics.median(times)
+        print(f"  {label:<18} {median * 1000:7.1f} ms  (x{median / base:.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

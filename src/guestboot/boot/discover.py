@@ -1,0 +1,153 @@
+"""Finding the boot configuration on a guest, and handing it to its format's module.
+
+Search order, after pygrub (Xen 4.17 ``pygrub``, ``Grub.read_config`` and ``main``):
+devices in DeviceMap order (the unpartitioned disk, then partitions in table order), and
+on each device the paths of FORMATS in order; the first regular file found (symlinks
+followed) is the config, and the device it is on is the one its relative paths mean.
+
+pygrub walks partitions the same way (one partition at a time, every path on it, first
+hit wins). Two differences, both on purpose:
+
+* pygrub's ``get_partition_offsets`` means to try the MBR partition marked active first,
+  but under Python 3 it compares ``struct.unpack("<c", …)`` (a tuple holding bytes) with
+  a tuple holding a str, which is never equal, so it uses table order; and GPT disks are
+  always in table order. We use table order everywhere: same answer as pygrub, and the
+  usual layouts (a separate /boot as the first partition) work either way.
+* pygrub goes on to the next partition when a config fails to parse or names no kernel.
+  We stop at the first config found and report its error: silently booting another
+  partition's stale config is worse than a clear error. A device whose file system could
+  not be read, or a path that cannot be looked up (a symlink loop, a corrupt directory),
+  is skipped; the menu's warnings say so, and NotFound lists them when nothing is found.
+
+A format is one module with ``evaluate(devices, device, path, *, env=None) -> Menu`` and
+one line in FORMATS. pygrub tries syslinux/extlinux between GRUB 2 and GRUB legacy, at
+/boot/isolinux/isolinux.cfg, /boot/extlinux/extlinux.conf, /boot/extlinux.conf,
+/extlinux/extlinux.conf and /extlinux.conf: that line goes between the two below.
+"""
+
+from __future__ import annotations
+
+import importlib
+import posixpath
+
+from ..devices import DeviceMap
+from ..errors import ConfigError, GuestbootError, NotFound
+from ..fs.base import FileType
+from ..fs.path import listdir, resolve
+from ..limits import LIMITS
+from .model import Menu
+
+# (format, module, config paths) in pygrub's order.
+FORMATS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (
+        "grub2",
+        "guestboot.boot.grub2",
+        ("/boot/grub/grub.cfg", "/grub/grub.cfg", "/boot/grub2/grub.cfg", "/grub2/grub.cfg"),
+    ),
+    (
+        "grub-legacy",
+        "guestboot.boot.legacy",
+        ("/boot/grub/menu.lst", "/boot/grub/grub.conf", "/grub/menu.lst", "/grub/grub.conf"),
+    ),
+)
+
+
+def config_paths() -> list[tuple[str, str]]:
+    """(path, format) in the order they are tried on each device."""
+    return [(path, name) for name, _module, paths in FORMATS for path in paths]
+
+
+def evaluate_config(
+    devices: DeviceMap, device: str, path: str, fmt: str, *, env: dict[str, str] | None = None
+) -> Menu:
+    """The Menu of config ``(device)path`` read as format ``fmt``."""
+    for name, module, _paths in FORMATS:
+        if name == fmt:
+            return importlib.import_module(module).evaluate(devices, device, path, env=env)
+    raise ConfigError(f"unknown config format {fmt!r}; known: {', '.join(n for n, _m, _p in FORMATS)}")
+
+
+def _is_file(fs, path: str) -> bool:
+    try:
+        return resolve(fs, path).type is FileType.REG
+    except NotFound:
+        return False
+
+
+def find_config(devices: DeviceMap) -> tuple[str, str, str, list[str]]:
+    """(device, path, format, warnings) of the first config found, or NotFound saying
+    what was tried."""
+    warnings: list[str] = []
+    searched: list[str] = []
+    candidates = config_paths()
+    for device, fs in devices.devices.items():
+        if fs is None:
+            why = devices.problems.get(device, "no recognised file system")
+            warnings.append(f"({device}) skipped: {why}")
+            continue
+        for path, fmt in candidates:
+            try:
+                if _is_file(fs, path):
+                    return device, path, fmt, warnings
+            except GuestbootError as err:  # a symlink loop, a corrupt directory …
+                warnings.append(f"({device}){path} skipped: {err}")
+        searched.append(f"({device})")
+    tried = ", ".join(path for path, _fmt in candidates)
+    where = ", ".join(searched) or "no readable device"
+    extra = f"; {'; '.join(warnings)}" if warnings else ""
+    raise NotFound(f"no boot configuration found: tried {tried} on {where}{extra}")
+
+
+def _format_by_name(path: str) -> str | None:
+    base = posixpath.basename(path)
+    for name, _module, paths in FORMATS:
+        if base in {posixpath.basename(p) for p in paths}:
+            return name
+    return None
+
+
+def _format_by_content(devices: DeviceMap, device: str, path: str) -> str:
+    """grub2 unless the text looks like GRUB legacy (a ``title`` line and no
+    ``menuentry``); pygrub's --isconfig always reads the file as GRUB 2."""
+    from ..fs.path import read_bytes
+
+    text = read_bytes(devices.filesystem(device), path, LIMITS.max_config_bytes).decode("utf-8", "replace")
+    words = {line.split(None, 1)[0] for line in text.splitlines() if line.strip()}
+    if "title" in words and not words & {"menuentry", "submenu"}:
+        return "grub-legacy"
+    return "grub2"
+
+
+def config_menu(devices: DeviceMap, device: str, path: str, *, env: dict[str, str] | None = None) -> Menu:
+    """pygrub's --isconfig: the Menu of one given config file, its format taken from its
+    name (grub.cfg, menu.lst, grub.conf) or else from its text."""
+    fmt = _format_by_name(path) or _format_by_content(devices, device, path)
+    return evaluate_config(devices, device, path, fmt, env=env)
+
+
+def find_menu(devices: DeviceMap, *, isconfig: bool = False, env: dict[str, str] | None = None) -> Menu:
+    """The menu of the guest's boot configuration.
+
+    With ``isconfig`` the DeviceMap is a wrapped config file: its first device's root
+    directory holds exactly that one file, which is evaluated (see :func:`config_menu`)."""
+    if isconfig:
+        return _isconfig_menu(devices, env)
+    device, path, fmt, warnings = find_config(devices)
+    try:
+        menu = evaluate_config(devices, device, path, fmt, env=env)
+    except GuestbootError as err:
+        raise err.located(f"({device}){path}")
+    menu.warnings[:0] = warnings
+    return menu
+
+
+def _isconfig_menu(devices: DeviceMap, env: dict[str, str] | None) -> Menu:
+    filesystems = devices.filesystems()
+    if not filesystems:
+        raise NotFound("--isconfig: no file given")
+    device, fs = filesystems[0]
+    files = [name for name, node in listdir(fs, "/") if node.type is FileType.REG]
+    if len(files) != 1:
+        raise ConfigError(f"--isconfig: expected one file in ({device})/, found {len(files)}")
+    path = "/" + files[0].decode("utf-8", "surrogateescape")
+    return config_menu(devices, device, path, env=env)

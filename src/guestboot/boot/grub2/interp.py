@@ -1,0 +1,600 @@
+"""The GRUB 2 script evaluator: grub-core/script/execute.c's rules over our parse tree.
+
+What it keeps from GRUB, on purpose:
+
+* a config file is read line by line and parsed one unit at a time; a unit with a syntax
+  error is dropped (GRUB prints the error) and reading goes on after the lines it used;
+  lines whose first character is ``#`` are skipped before parsing (normal/main.c);
+* every command sets ``$?``; a command that is neither a GRUB command nor a function is
+  an assignment when it holds ``=``, otherwise "can't find command" is printed and, as in
+  execute.c, ``$?`` still ends up 0;
+* expansion builds each argument from its parts, splits unquoted variables on blanks, drops
+  words that expand to nothing, then removes the backslashes of unquoted text;
+* ``break``/``continue``/``return`` use GRUB's counters, functions are global and are
+  defined while parsing, positional parameters belong to the innermost function or entry;
+* variables live in contexts: a submenu and ``configfile`` copy every variable into a new
+  context and drop it afterwards (normal/context.c, grub_env_context_open).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ...devices import DeviceMap
+from ...errors import GuestbootError, LimitExceeded, NotFound
+from ...fs import path as fspath
+from ...fs.base import FileSystem, FileType, Node
+from ...limits import LIMITS
+from ..model import FileRef
+from . import errors as E
+from .errors import GrubError
+from .lexer import DQSTR, DQVAR, GETTEXT, SQSTR, TEXT, VAR, Part
+from .parser import Block, Command, For, If, Node as AstNode, ParseError, While, parse_unit
+
+_SPACE = " \t\n\r\f\v"
+
+
+@dataclass(eq=False)
+class RawEntry:
+    """A menu entry as grub_normal_add_menu_entry stores it."""
+
+    title: str
+    id: str | None
+    classes: tuple[str, ...]
+    users: str | None
+    unrestricted: bool
+    args: list[str]
+    source: str  # "setparams ..." prefix + the block text
+    submenu: bool
+
+
+@dataclass(eq=False)
+class Context:
+    vars: dict[str, str] = field(default_factory=dict)
+    exported: set[str] = field(default_factory=set)
+    menu: list[RawEntry] = field(default_factory=list)
+
+    def copy_all(self) -> "Context":
+        """grub_env_new_context(export_all=1): every variable, all exported, no menu."""
+        return Context(dict(self.vars), set(self.vars), [])
+
+
+@dataclass(eq=False)
+class Loaded:
+    """What the loader holds after ``linux``/``initrd`` (GRUB's grub_loader state)."""
+
+    loader: str
+    kernel: FileRef | None
+    args: list[str]
+    initrds: list[FileRef] = field(default_factory=list)
+    unsupported: str | None = None  # a non-Linux loader (multiboot, chainloader …)
+
+
+@dataclass(eq=False)
+class Shared:
+    """State that is global in GRUB or per evaluation: devices, output, counters."""
+
+    devices: DeviceMap
+    warnings: list[str]
+    output: list[str] = field(default_factory=list)
+    functions: dict[str, list[AstNode]] = field(default_factory=dict)
+    steps: int = 0
+    entries: int = 0
+
+
+class MenuReplaced(Exception):
+    """``configfile`` produced a menu of its own; GRUB shows it instead of ours."""
+
+    def __init__(self, interp: "Interp"):
+        super().__init__("configfile")
+        self.interp = interp
+
+
+class BootNow(Exception):
+    """The ``boot`` command ran with a kernel loaded."""
+
+
+class Interp:
+    def __init__(self, shared: Shared, ctx: Context, *, where: str = ""):
+        self.sh = shared
+        self.ctx = ctx
+        self.where = where
+        self.scope: list[str] | None = None
+        self.active_loops = 0
+        self.active_breaks = 0
+        self.is_continue = False
+        self.function_return = False
+        self.depth = 0
+        self.call_depth = 0
+        self.source_depth = 0
+        self.loaded: Loaded | None = None
+
+    # --- variables -------------------------------------------------------------------
+    def get(self, name: str) -> str | None:
+        return self.ctx.vars.get(name)
+
+    def set(self, name: str, value: str) -> None:
+        if name == "root" and len(value) >= 2 and value[0] == "(" and value[-1] == ")":
+            value = value[1:-1]  # kern/main.c grub_env_write_root
+        if len(value) > LIMITS.max_word_bytes:
+            raise LimitExceeded(f"variable {name} would hold more than {LIMITS.max_word_bytes} bytes")
+        if name not in self.ctx.vars and len(self.ctx.vars) >= LIMITS.max_variables:
+            raise LimitExceeded(f"more than {LIMITS.max_variables} GRUB variables")
+        self.ctx.vars[name] = value
+
+    def unset(self, name: str) -> None:
+        self.ctx.vars.pop(name, None)
+        self.ctx.exported.discard(name)
+
+    def export(self, name: str) -> None:
+        if name not in self.ctx.vars:
+            self.set(name, "")
+        self.ctx.exported.add(name)
+
+    # --- messages --------------------------------------------------------------------
+    def warn(self, message: str) -> None:
+        where = f"{self.where}: " if self.where else ""
+        self.sh.warnings.append(f"{where}{message}")
+
+    def echo(self, text: str) -> None:
+        self.sh.output.append(text)
+
+    # --- reading and running config text ---------------------------------------------
+    def run_text(self, text: str, *, config_file: bool, stop_on_error: bool = False) -> int:
+        """Parse and run ``text`` the way GRUB reads a config file (``config_file``: lines
+        starting with '#' skipped, a unit with a syntax error dropped) or a menu entry's
+        source (grub_script_execute_sourcecode: a syntax error ends it)."""
+        lines = _lines(text)
+        pos = 0
+
+        def reader() -> str | None:
+            nonlocal pos
+            while pos < len(lines):
+                line = lines[pos]
+                pos += 1
+                if config_file and line.startswith("#"):
+                    continue
+                return line
+            return None
+
+        ret = 0
+        while True:
+            first = reader()
+            if first is None:
+                break
+            try:
+                unit = parse_unit(first, reader, self._define_function)
+            except ParseError as exc:
+                self.warn(f"syntax error near line {pos}: {exc}; statement skipped")
+                if stop_on_error:
+                    return E.INVALID_COMMAND
+                continue
+            if unit.commands:
+                ret = self.exec_list(unit.commands)
+                self.set("?", str(ret))
+        return ret
+
+    def _define_function(self, name: str, body: list[AstNode]) -> None:
+        if name not in self.sh.functions and len(self.sh.functions) >= LIMITS.max_variables:
+            raise LimitExceeded(f"more than {LIMITS.max_variables} GRUB functions")
+        self.sh.functions[name] = body
+
+    # --- execution -------------------------------------------------------------------
+    def exec_list(self, cmds: list[AstNode]) -> int:
+        ret = 0
+        for cmd in cmds:
+            if self.active_breaks:
+                break
+            ret = self.exec_cmd(cmd)
+            if self.function_return:
+                break
+        return ret
+
+    def exec_cmd(self, node: AstNode | list[AstNode] | None) -> int:
+        if node is None:
+            return 0
+        self.sh.steps += 1
+        if self.sh.steps > LIMITS.max_script_steps:
+            raise LimitExceeded(f"GRUB script ran more than {LIMITS.max_script_steps} commands")
+        if self.depth >= 64:  # execute.c MAX_RECURSION_DEPTH
+            self.warn("error: maximum recursion depth exceeded")
+            return E.RECURSION_DEPTH
+        self.depth += 1
+        try:
+            if isinstance(node, list):
+                ret = self.exec_list(node)
+            elif isinstance(node, Command):
+                ret = self.exec_cmdline(node)
+            elif isinstance(node, If):
+                ret = self.exec_if(node)
+            elif isinstance(node, For):
+                ret = self.exec_for(node)
+            else:
+                ret = self.exec_while(node)
+        finally:
+            self.depth -= 1
+        self.set("?", str(ret))
+        return ret
+
+    def exec_if(self, node: If) -> int:
+        ret = self.exec_cmd(node.cond)
+        if self.function_return:
+            return ret
+        if self.get("?") == "0":
+            return self.exec_cmd(node.then)
+        return self.exec_cmd(node.orelse)
+
+    def exec_for(self, node: For) -> int:
+        try:
+            words = self.expand(node.words, None)
+        except GrubError as exc:
+            self.report(exc)
+            return exc.code
+        self.active_loops += 1
+        result = 0
+        for count, word in enumerate(words):
+            if count >= LIMITS.max_loop_iterations:
+                raise LimitExceeded(f"a GRUB for loop ran more than {LIMITS.max_loop_iterations} times")
+            if self.is_continue and self.active_breaks == 1:
+                self.active_breaks = 0
+            if not self.active_breaks:
+                self.set(node.var, word)
+                result = self.exec_cmd(node.body)
+                if self.function_return:
+                    break
+        if self.active_breaks:
+            self.active_breaks -= 1
+        self.active_loops -= 1
+        return result
+
+    def exec_while(self, node: While) -> int:
+        self.active_loops += 1
+        count = 0
+        while True:
+            count += 1
+            if count > LIMITS.max_loop_iterations:
+                raise LimitExceeded(f"a GRUB while/until loop ran more than {LIMITS.max_loop_iterations} times")
+            result = self.exec_cmd(node.cond)
+            if self.function_return:
+                break
+            if (not result) if node.until else result:
+                break
+            result = self.exec_cmd(node.body)
+            if self.function_return:
+                break
+            if self.active_breaks == 1 and self.is_continue:
+                self.active_breaks = 0
+            if self.active_breaks:
+                break
+        if self.active_breaks:
+            self.active_breaks -= 1
+        self.active_loops -= 1
+        return result
+
+    def report(self, exc: GrubError) -> None:
+        if not exc.silent and exc.code != E.TEST_FAILURE:
+            self.warn(f"error: {exc.message}")
+
+    def exec_cmdline(self, node: Command) -> int:
+        from .commands import COMMANDS
+
+        try:
+            argv = self.expand(node.words, node.block)
+        except GrubError as exc:
+            self.report(exc)
+            return exc.code
+        if not argv:
+            return 0
+        invert = False
+        name, args = argv[0], argv[1:]
+        if name == "!":
+            if not args:
+                self.warn("error: no command is specified")
+                return E.BAD_ARGUMENT
+            invert = True
+            name, args = args[0], args[1:]
+        command = COMMANDS.get(name)
+        func = None if command else self.sh.functions.get(name)
+        if command is None and func is None:
+            eq = name.find("=")
+            if eq >= 0:
+                self.set(name[:eq], name[eq + 1 :])
+            else:
+                self.warn(f"error: can't find command `{name[:20]}'")
+            return 0
+        err: GrubError | None = None
+        try:
+            if command is not None:
+                ret = command(self, args, node.block)
+            else:
+                ret = self.call_function(name, func, args)
+        except GrubError as exc:
+            err, ret = exc, exc.code
+        if invert:
+            if ret == E.TEST_FAILURE:
+                ret, err = 0, None
+            elif ret == 0:
+                ret, err = E.TEST_FAILURE, None
+            else:
+                if err is not None:
+                    self.report(err)
+                ret, err = 0, None
+        if err is not None:
+            self.report(err)
+        return ret
+
+    def call_function(self, name: str, body: list[AstNode] | None, args: list[str]) -> int:
+        assert body is not None
+        if self.call_depth >= LIMITS.max_call_depth:
+            raise LimitExceeded(f"GRUB functions nested more than {LIMITS.max_call_depth} deep (in {name})")
+        loops = self.active_loops
+        self.active_loops = 0
+        old_scope = self.scope
+        self.scope = list(args)
+        self.call_depth += 1
+        try:
+            ret = self.exec_cmd(body)
+        finally:
+            self.call_depth -= 1
+            self.function_return = False
+            self.active_loops = loops
+            self.scope = old_scope
+        return ret
+
+    def run_new_scope(self, source: str, args: list[str]) -> int:
+        """grub_script_execute_new_scope: run source text with positional parameters."""
+        old_scope = self.scope
+        self.scope = list(args)
+        try:
+            return self.run_text(source, config_file=False, stop_on_error=True)
+        finally:
+            self.scope = old_scope
+
+    # --- expansion (grub_script_arglist_to_argv) ---------------------------------------
+    def expand(self, words: list[tuple[Part, ...]], block: Block | None) -> list[str]:
+        slots: list[str | None] = []
+        total = 0
+
+        def next_slot() -> None:
+            if slots and slots[-1] is None:
+                return
+            slots.append(None)
+
+        def append(raw: str) -> None:
+            nonlocal total
+            total += len(raw)
+            if total > LIMITS.max_word_bytes:
+                raise LimitExceeded(f"a GRUB command line expands past {LIMITS.max_word_bytes} bytes")
+            slots[-1] = (slots[-1] or "") + raw
+
+        for parts in words:
+            next_slot()
+            for part in parts:
+                if part.kind in (VAR, DQVAR):
+                    for i, value in enumerate(self.var_values(part.text, part.kind == VAR)):
+                        if i:
+                            next_slot()
+                        append(_escape(value))
+                elif part.kind == TEXT:
+                    if part.text:
+                        append(part.text)
+                elif part.kind in (DQSTR, SQSTR):
+                    append(_escape(part.text))
+                elif part.kind == GETTEXT:
+                    append(_escape(self.gettext(part.text)))
+        if block is not None:
+            next_slot()
+            append("{" + _escape(block.source) + "}")
+        if slots and slots[-1] is None:
+            slots.pop()
+        return [_unescape(s or "") for s in slots]
+
+    def var_values(self, name: str, split: bool) -> list[str]:
+        special = name[0].isdigit() or name in ("#", "*", "@")
+        if not special:
+            value = self.get(name)
+            if not value:
+                return []
+            return _split(value) if split else [value]
+        if self.scope is None:
+            return []
+        if name == "#":
+            return [str(len(self.scope))]
+        if name == "*" and not split:
+            return [" ".join(self.scope)]
+        if name in ("*", "@"):
+            if split:
+                return [w for arg in self.scope for w in _split(arg)]
+            return list(self.scope)
+        num = int(name)
+        if num == 0 or num > len(self.scope):
+            return []
+        value = self.scope[num - 1]
+        return _split(value) if split else [value]
+
+    def gettext(self, template: str) -> str:
+        """$"..." strings: no translation catalogue, so the text itself, with the
+        variables it names replaced (execute.c parse_string/gettext_putvar)."""
+        out: list[str] = []
+        i, n = 0, len(template)
+        escaped = False
+        while i < n:
+            c = template[i]
+            if c == "\\":
+                escaped = not escaped
+                if not escaped:
+                    out.append("\\")
+                i += 1
+                continue
+            if c == "$":
+                if escaped:
+                    escaped = False
+                    out.append("$")
+                    i += 1
+                    continue
+                i += 1
+                nxt = template[i] if i < n else ""
+                if nxt == "{":
+                    close = template.find("}", i + 1)
+                    if close < 0:
+                        break
+                    out.append(self._gettext_var(template[i + 1 : close]))
+                    i = close + 1
+                elif nxt.isdigit():
+                    j = i
+                    while j < n and template[j].isdigit():
+                        j += 1
+                    out.append(self._gettext_var(template[i:j]))
+                    i = j
+                elif nxt.isalpha() or nxt == "_":
+                    j = i
+                    while j < n and (template[j].isalnum() or template[j] == "_"):
+                        j += 1
+                    out.append(self._gettext_var(template[i:j]))
+                    i = j
+                elif nxt in ("?", "#"):
+                    out.append(self._gettext_var(nxt))
+                    i += 1
+                else:
+                    out.append("$")
+                continue
+            if escaped:
+                out.append("\\")
+            escaped = False
+            out.append(c)
+            i += 1
+        return "".join(out)
+
+    def _gettext_var(self, name: str) -> str:
+        if name == "#" and self.scope is not None:
+            return str(len(self.scope))
+        return self.get(name) or ""
+
+    # --- files on guest devices ------------------------------------------------------
+    def split_path(self, text: str) -> tuple[str, str]:
+        """(device as written or $root, path) for a GRUB file name."""
+        if text.startswith("("):
+            close = text.find(")")
+            if close < 0:
+                raise GrubError(E.BAD_FILENAME, f"missing `)' in `{text}'")
+            return text[1:close], text[close + 1 :]
+        root = self.get("root")
+        if not root:
+            raise GrubError(E.UNKNOWN_DEVICE, "no device is set ($root is empty)")
+        return root, text
+
+    def device(self, name: str) -> tuple[str, FileSystem]:
+        canonical = self.sh.devices.canonical(name)
+        if canonical is None:
+            raise GrubError(E.UNKNOWN_DEVICE, f"disk `{name}' not found")
+        fs = self.sh.devices.devices.get(canonical)
+        if fs is None:
+            raise GrubError(E.UNKNOWN_FS, f"unknown filesystem on ({canonical})")
+        return canonical, fs
+
+    def open_ref(self, text: str) -> tuple[FileRef, Node, FileSystem]:
+        """A regular file named the GRUB way; GrubError as grub_file_open fails."""
+        dev, path = self.split_path(text)
+        canonical, fs = self.device(dev)
+        if not path.startswith("/"):
+            raise GrubError(E.BAD_FILENAME, f"invalid file name `{text}'")
+        try:
+            node = fspath.resolve(fs, path)
+        except NotFound:
+            raise GrubError(E.FILE_NOT_FOUND, f"file `{text}' not found") from None
+        except GuestbootError as exc:
+            raise GrubError(E.BAD_FS, f"{text}: {exc}") from None
+        if node.type is not FileType.REG:
+            raise GrubError(E.BAD_FILE_TYPE, f"`{text}' is not a regular file")
+        return FileRef(canonical, _normalise(path), text), node, fs
+
+    def read_file(self, text: str, limit: int) -> bytes:
+        ref, node, fs = self.open_ref(text)
+        if node.size > limit:
+            raise LimitExceeded(f"{ref}: {node.size} bytes, more than the {limit} allowed")
+        try:
+            return fs.open(node).pread(0, node.size)
+        except GuestbootError as exc:
+            raise GrubError(E.FILE_READ_ERROR, f"{text}: {exc}") from None
+
+    def file_info(self, text: str) -> Node | None:
+        """test's get_fileinfo: the directory entry of the last component (not followed
+        when it is a symlink) or None; a device alone is its root directory."""
+        if text.startswith("("):
+            close = text.find(")")
+            dev = text[1:close] if close >= 0 else text[1:]
+            path = text[close + 1 :] if close >= 0 else ""
+        else:
+            dev, path = self.get("root") or "", text
+        try:
+            _, fs = self.device(dev)
+        except GrubError:
+            return None
+        path = path.rstrip("/")
+        try:
+            if not path:
+                return fs.root()
+            slash = path.rfind("/")
+            parent, name = (path[: slash + 1], path[slash + 1 :]) if slash >= 0 else ("/", path)
+            directory = fspath.resolve(fs, parent)
+            if directory.type is not FileType.DIR:
+                return None
+            return fs.lookup(directory, name.encode("utf-8", "surrogateescape"))
+        except GuestbootError:
+            return None
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\")
+
+
+def _unescape(raw: str) -> str:
+    if "\\" not in raw:
+        return raw
+    out: list[str] = []
+    i, n = 0, len(raw)
+    while i < n:
+        c = raw[i]
+        if c == "\\":
+            i += 1
+            if i < n:
+                out.append(raw[i])
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _split(value: str) -> list[str]:
+    out, word = [], []
+    for c in value:
+        if c in _SPACE:
+            if word:
+                out.append("".join(word))
+                word = []
+        else:
+            word.append(c)
+    if word:
+        out.append("".join(word))
+    return out
+
+
+def _normalise(path: str) -> str:
+    parts: list[str] = []
+    for comp in path.split("/"):
+        if comp in ("", "."):
+            continue
+        if comp == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(comp)
+    return "/" + "/".join(parts)
+
+
+def _lines(text: str) -> list[str]:
+    """grub_file_getline: split on newlines, carriage returns dropped."""
+    lines = text.replace("\r", "").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines

@@ -1,0 +1,172 @@
+"""From a guest's grub.cfg to the Menu GRUB 2 would show, and what each entry boots.
+
+The initial environment is what GRUB 2.06 (Debian, i386-pc) has when normal mode reads
+``$prefix/grub.cfg``: ``root`` and ``prefix`` (exported), the ``feature_*`` flags of
+normal/main.c, ``grub_cpu``/``grub_platform``. The whole config runs first; the menu is
+shown with the variables as they are then. A submenu's body runs, when chosen, in a new
+context holding a copy of every variable (grub_menu_execute_entry +
+grub_env_context_open); we run it right away, which sees the same variables. An entry's
+body runs only when it is chosen: MenuEntry.run does that on a copy of the final state.
+"""
+
+from __future__ import annotations
+
+import copy
+import posixpath
+
+from ...devices import DeviceMap
+from ...errors import ConfigError, LimitExceeded, NotFound, Unsupported
+from ...fs import path as fspath
+from ...limits import LIMITS
+from ..cmdline import rebuild, with_boot_image
+from ..model import BootSpec, Menu, MenuEntry
+from .commands import Halt, run_config
+from .interp import BootNow, Context, Interp, MenuReplaced, RawEntry, Shared
+
+# normal/main.c `features[]` in GRUB 2.06 (later releases add more).
+FEATURES = (
+    "feature_chainloader_bpb",
+    "feature_ntldr",
+    "feature_platform_search_hint",
+    "feature_default_font_path",
+    "feature_all_video_module",
+    "feature_menuentry_id",
+    "feature_menuentry_options",
+    "feature_200_final",
+    "feature_nativedisk_cmd",
+    "feature_timeout_style",
+)
+
+
+def evaluate(devices: DeviceMap, device: str, path: str, *, env: dict[str, str] | None = None) -> Menu:
+    """Run the GRUB 2 config at ``path`` on ``device`` and return its menu."""
+    fs = devices.filesystem(device)
+    canonical = devices.canonical(device) or device
+    data = fspath.read_bytes(fs, path, LIMITS.max_config_bytes)
+    origin = f"{canonical}:{path}"
+    shared = Shared(devices, [])
+    it = Interp(shared, Context(), where=origin)
+    initial = {"root": canonical, "prefix": f"({canonical}){posixpath.dirname(path) or '/'}"}
+    initial.update({name: "y" for name in FEATURES})
+    initial.update({"grub_cpu": "i386", "grub_platform": "pc"})
+    for name, value in initial.items():
+        it.set(name, value)
+        it.export(name)
+    for name, value in (env or {}).items():
+        it.set(name, value)
+    it = _run_top(it, lambda i: run_config(i, f"({canonical}){path}", data), "the config")
+    return _build(it, origin, 0)
+
+
+def _run_top(it: Interp, action, what: str) -> Interp:
+    """Run ``action`` the way GRUB runs a config before showing its menu."""
+    try:
+        action(it)
+    except MenuReplaced as replaced:
+        return replaced.interp
+    except Halt:
+        it.warn(f"{what} reboots, halts or exits GRUB before the menu is shown")
+    except BootNow:
+        it.warn(f"{what} runs 'boot' before the menu is shown; the menu below is what it defined so far")
+    return it
+
+
+def _build(it: Interp, origin: str, depth: int) -> Menu:
+    entries: list[MenuEntry] = []
+    for raw in it.ctx.menu:
+        entry = MenuEntry(
+            title=raw.title,
+            id=raw.id,
+            classes=raw.classes,
+            users=raw.users,
+            unrestricted=raw.unrestricted,
+        )
+        if raw.submenu:
+            entry.submenu = _submenu(it, raw, origin, depth + 1)
+        else:
+            entry.run = _runner(it, raw)
+        entries.append(entry)
+    return Menu(
+        entries=entries,
+        default=it.get("default"),
+        fallback=it.get("fallback"),
+        timeout=it.get("timeout"),
+        origin=origin,
+        format="grub2",
+        warnings=it.sh.warnings,
+    )
+
+
+def _enter(it: Interp, raw: RawEntry) -> None:
+    """What grub_menu_execute_entry sets before running a body: ``chosen`` gets the
+    entry's id appended (``>`` doubled), ``default`` loses its first ``a>`` level."""
+    chosen = it.get("chosen")
+    own = (raw.id if raw.id is not None else raw.title).replace(">", ">>")
+    it.set("chosen", f"{chosen}>{own}" if chosen is not None else own)
+    it.export("chosen")
+    default = it.get("default")
+    if default:
+        i = 0
+        while i < len(default):
+            if default.startswith(">>", i):
+                i += 2
+                continue
+            if default[i] == ">":
+                break
+            i += 1
+        if i + 1 < len(default):
+            it.set("default", default[i + 1 :])
+
+
+def _submenu(parent: Interp, raw: RawEntry, origin: str, depth: int) -> Menu:
+    if depth > LIMITS.max_submenu_depth:
+        raise LimitExceeded(f"GRUB submenus nested more than {LIMITS.max_submenu_depth} deep")
+    sub = Interp(parent.sh, parent.ctx.copy_all(), where=f"{origin}: submenu '{raw.title}'")
+    sub.loaded = parent.loaded
+    _enter(sub, raw)
+    sub = _run_top(sub, lambda i: i.run_new_scope(raw.source, raw.args), f"submenu '{raw.title}'")
+    return _build(sub, f"{origin}>{raw.title}", depth)
+
+
+def _runner(it: Interp, raw: RawEntry):
+    variables = dict(it.ctx.vars)
+    exported = set(it.ctx.exported)
+    functions = dict(it.sh.functions)
+    loaded = copy.deepcopy(it.loaded)
+    devices = it.sh.devices
+    where = f"{it.where}: entry '{raw.title}'"
+
+    def run() -> BootSpec:
+        shared = Shared(devices, [], functions=dict(functions))
+        r = Interp(shared, Context(dict(variables), set(exported), []), where=where)
+        r.loaded = copy.deepcopy(loaded)
+        _enter(r, raw)
+        try:
+            err = r.run_new_scope(raw.source, raw.args)
+        except BootNow:
+            err = 0
+        except Halt:
+            raise NotFound(f"entry '{raw.title}' reboots or halts instead of loading a kernel") from None
+        except MenuReplaced:
+            raise ConfigError(f"entry '{raw.title}' opens another menu (configfile) and loads no kernel") from None
+        why = "; ".join(shared.warnings)
+        if r.loaded is None:
+            raise NotFound(f"entry '{raw.title}' loads no kernel" + (f" ({why})" if why else ""))
+        if r.loaded.unsupported is not None or r.loaded.kernel is None:
+            raise Unsupported(f"entry '{raw.title}' boots with '{r.loaded.loader}', not a Linux kernel")
+        if err != 0:
+            raise ConfigError(
+                f"entry '{raw.title}': GRUB does not boot it because its last command failed"
+                + (f" ({why})" if why else f" ($?={err})")
+            )
+        kernel = r.loaded.kernel
+        args = r.loaded.args
+        return BootSpec(
+            kernel=kernel,
+            initrds=tuple(r.loaded.initrds),
+            args=rebuild(args),
+            cmdline=with_boot_image(kernel.written, args),
+            loader=r.loaded.loader,
+        )
+
+    return run

@@ -1,0 +1,342 @@
+"""GRUB legacy (0.9x) menu.lst / grub.conf -> Menu(format="grub-legacy").
+
+What GRUB 0.97 does, from its stage2/stage2.c (cmain, get_line_from_config),
+stage2/cmdline.c (find_command, skip_to), stage2/builtins.c and stage2/boot.c:
+
+* Lines: CR is dropped, a tab is a space, a backslash before a newline joins the lines
+  with one space; leading blanks are skipped; a line whose first character is ``#`` is a
+  comment; blank lines are skipped.
+* A command word ends at a blank or ``=``; its argument starts after the blanks and
+  ``=`` signs that follow (so ``default=0`` is ``default 0``).
+* Unknown commands are skipped everywhere. Before the first ``title`` only the menu
+  commands act (``default``, ``fallback``, ``timeout``, ``hiddenmenu``, ``password`` …);
+  other commands there are ignored. A ``title`` followed by no command is dropped.
+* ``default N`` is 0-based; ``default saved`` uses the number at the start of the file
+  ``default`` in the config's directory (GRUB reads its first 9 bytes; grub-set-default
+  writes the number on the first line). An unparsable default line keeps the previous
+  value. ``fallback N...`` takes up to 8 distinct numbers.
+* In an entry, ``root``/``rootnoverify`` set the device later paths are read from;
+  ``(hdX,Y)`` counts partitions from 0, so ``(hd0,0)`` is GRUB 2's ``hd0,msdos1``.
+  Without ``root`` the entry reads the device the config was found on.
+* ``kernel [--type=T] [--no-mem-option] FILE ARGS``: the kernel gets ARGS verbatim:
+  everything after the file name and the blanks after it (boot.c copies from
+  ``skip_to(0, arg)``; no BOOT_IMAGE). ``initrd FILE`` loads one file (further words are
+  ignored). ``module`` lines make a multiboot entry (Xen on GRUB legacy): Unsupported.
+
+Differences from pygrub (Xen's GrubConf.py), kept on purpose: pygrub splits commands at
+the first blank only when no ``=`` comes first, keeps a title with no commands, strips
+trailing blanks of the kernel arguments, and always reads files from the partition the
+config was found on. We strip trailing blanks of titles as pygrub does, and follow pygrub
+in one case GRUB could not boot: a ``root`` device that is not on this image (a domU
+whose menu.lst says ``(hd0,0)`` on an unpartitioned disk) reads the config's device,
+with a warning.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+from ..devices import DeviceMap
+from ..errors import ConfigError, GuestbootError, LimitExceeded, NotFound, Unsupported
+from ..fs.base import FileType
+from ..fs.path import open_file, read_bytes, resolve
+from ..limits import LIMITS
+from .model import BootSpec, FileRef, Menu, MenuEntry
+
+FORMAT = "grub-legacy"
+
+# Commands GRUB 0.97 runs before the first title (BUILTIN_MENU), plus the distribution
+# patches seen in real configs (splashimage/foreground/background: Red Hat; gfxmenu:
+# SUSE and Debian).
+MENU_COMMANDS = frozenset("""bootp color default dhcp fallback gfxmenu hiddenmenu hide ifconfig pager partnew
+    parttype password rarp serial setkey splashimage terminal terminfo tftpserver timeout
+    unhide foreground background""".split())
+# All other commands GRUB 0.97 knows (builtins.c builtin_table); only some affect booting.
+ENTRY_COMMANDS = frozenset("""blocklist boot cat chainloader cmp configfile debug device displayapm displaymem
+    embed find fstest geometry halt help impsprobe initrd install ioprobe kernel lock
+    makeactive map md5crypt module modulenounzip pause quit read reboot root rootnoverify
+    savedefault setup testload testvbe uppermem vbeprobe""".split()) | MENU_COMMANDS
+
+_MAX_FALLBACKS = 8  # MAX_FALLBACK_ENTRIES, stage2/shared.h
+_MAXINT = 0x7FFFFFFF  # MAXINT, stage2/shared.h
+_DEVICE = re.compile(r"^(?P<disk>[a-z]+)(?P<drive>\d+)(?:,(?P<part>[^,)]*))?(?:,(?P<slice>[^)]*))?$")
+
+
+def _digit(ch: str) -> int:
+    """0-35 for 0-9, a-z, A-Z; 36 for anything else."""
+    if "0" <= ch <= "9":
+        return ord(ch) - ord("0")
+    if "a" <= ch <= "z" or "A" <= ch <= "Z":
+        return ord(ch.lower()) - ord("a") + 10
+    return 36
+
+
+def legacy_number(text: str, start: int = 0) -> tuple[int, int] | None:
+    """GRUB legacy's safe_parse_maxint (stage2/char_io.c): decimal or ``0x`` hex at
+    ``start`` (no blanks skipped), up to MAXINT; ``(value, end)`` or None."""
+    i = start
+    base = 10
+    if text[i : i + 2].lower() == "0x":
+        base = 16
+        i += 2
+    value = 0
+    found = False
+    while i < len(text):
+        digit = _digit(text[i])
+        if digit >= base:
+            break
+        found = True
+        value = value * base + digit
+        if value > _MAXINT:
+            return None
+        i += 1
+    return (value, i) if found else None
+
+
+def legacy_fallbacks(text: str) -> list[int] | None:
+    """GRUB legacy's fallback_func: up to 8 distinct numbers separated by blanks; None
+    when the line is invalid (GRUB then keeps the previous fallback line's list)."""
+    entries: list[int] = []
+    position = 0
+    while position < len(text):
+        parsed = legacy_number(text, position)
+        if parsed is None:
+            return None
+        number, position = parsed
+        if number in entries:
+            continue  # GRUB does not skip to the next word here, so more text fails
+        entries.append(number)
+        if len(entries) == _MAX_FALLBACKS:
+            break
+        while position < len(text) and text[position] not in " \t":
+            position += 1
+        while position < len(text) and text[position] in " \t":
+            position += 1
+    return entries
+
+
+def _lines(text: str) -> list[tuple[int, str]]:
+    """(line number, command line) as get_line_from_config reads them; the number is
+    that of the physical line the command starts on."""
+    out: list[tuple[int, str]] = []
+    pending: list[str] = []
+    start = 0
+    for number, physical in enumerate(text.replace("\r", "").replace("\t", " ").split("\n"), 1):
+        if not pending:
+            start = number
+        if physical.endswith("\\"):
+            pending.append(physical[:-1] + " ")
+            continue
+        pending.append(physical)
+        line = "".join(pending).split("\0", 1)[0].lstrip(" ")
+        pending = []
+        if line and not line.startswith("#"):
+            out.append((start, line))
+    if pending:
+        line = "".join(pending).split("\0", 1)[0].lstrip(" ")
+        if line and not line.startswith("#"):
+            out.append((start, line))
+    return out
+
+
+def _split(line: str) -> tuple[str, str]:
+    """(command, argument) as find_command and skip_to(1, …) split a line."""
+    end = 0
+    while end < len(line) and line[end] not in " =":
+        end += 1
+    start = end
+    while start < len(line) and line[start] in " =":
+        start += 1
+    return line[:end], line[start:]
+
+
+def _first_word(text: str) -> tuple[str, str]:
+    """(word, rest after the blanks that follow it) as skip_to(0, …) does."""
+    end = text.find(" ")
+    if end < 0:
+        return text, ""
+    return text[:end], text[end:].lstrip(" ")
+
+
+def _device_name(written: str) -> str:
+    """GRUB 2's name for a GRUB legacy device: ``hd0,0`` -> ``hd0,1``; Unsupported for a
+    BSD slice, ConfigError when it is no device syntax at all."""
+    m = _DEVICE.match(written)
+    if not m:
+        raise ConfigError(f"bad device name ({written})")
+    if m.group("slice") is not None or (m.group("part") is not None and not m.group("part").isdigit()):
+        raise Unsupported(f"BSD disklabel partition ({written})")
+    disk = f"{m.group('disk')}{m.group('drive')}"
+    if m.group("part") is None:
+        return disk
+    return f"{disk},{int(m.group('part')) + 1}"
+
+
+class _Entry:
+    """The commands of one title, run when the entry is booted (``run``)."""
+
+    def __init__(self, devices: DeviceMap, device: str, title: str, lines: list[tuple[int, str]], warn):
+        self.devices = devices
+        self.config_device = device
+        self.title = title
+        self.lines = lines
+        self.warn = warn
+
+    def _where(self, written_device: str | None, current: str) -> str:
+        if written_device is None:
+            return current
+        name = _device_name(written_device)
+        canonical = self.devices.canonical(name)
+        if canonical is None:
+            self.warn(
+                f"{self.title!r}: ({written_device}) is not on this image; reading the device the "
+                f"config is on, ({self.config_device}), as pygrub does"
+            )
+            return self.config_device
+        return canonical
+
+    def _file(self, written: str, current: str, what: str) -> FileRef:
+        device_text = None
+        path = written
+        if written.startswith("("):
+            close = written.find(")")
+            if close < 0:
+                raise ConfigError(f"{self.title!r}: {what} {written!r}: no ')' after the device")
+            device_text, path = written[1:close], written[close + 1 :]
+        if not path.startswith("/"):
+            raise Unsupported(f"{self.title!r}: {what} {written!r} is not an absolute path (a blocklist?)")
+        device = self._where(device_text, current)
+        try:
+            node = resolve(self.devices.filesystem(device), path)
+        except GuestbootError as err:
+            raise err.located(f"{self.title!r}: {what} ({device})")
+        if node.type is not FileType.REG:
+            raise NotFound(f"{self.title!r}: {what} ({device}){path} is not a regular file")
+        return FileRef(device, path, written)
+
+    def run(self) -> BootSpec:
+        current = self.config_device
+        kernel: FileRef | None = None
+        args = ""
+        initrd: FileRef | None = None
+        for number, line in self.lines:
+            command, arg = _split(line)
+            if command in ("root", "rootnoverify"):
+                word, _rest = _first_word(arg)
+                if not (word.startswith("(") and word.endswith(")")):
+                    raise ConfigError(f"line {number}: {command} {arg!r}: expected a device like (hd0,0)")
+                current = self._where(word[1:-1], current)
+            elif command == "kernel":
+                rest = arg
+                while rest.startswith("--"):
+                    option, rest = _first_word(rest)
+                    if option.startswith("--type=") and option[7:] not in ("linux", "biglinux"):
+                        raise Unsupported(f"line {number}: kernel {option}: only Linux kernels are booted")
+                    if not (option.startswith("--type=") or option == "--no-mem-option"):
+                        raise ConfigError(f"line {number}: kernel: unknown option {option}")
+                written, args = _first_word(rest)
+                if not written:
+                    raise ConfigError(f"line {number}: kernel without a file")
+                kernel = self._file(written, current, "kernel")
+            elif command == "initrd":
+                written, _ignored = _first_word(arg)
+                if not written:
+                    raise ConfigError(f"line {number}: initrd without a file")
+                initrd = self._file(written, current, "initrd")
+            elif command in ("module", "modulenounzip"):
+                raise Unsupported(
+                    f"{self.title!r}: multiboot entry (line {number}: {command}); only Linux kernels are booted"
+                )
+            elif command == "chainloader":
+                raise Unsupported(f"{self.title!r}: chainloader entry (line {number})")
+            elif command == "configfile":
+                raise Unsupported(f"{self.title!r}: configfile (line {number})")
+        if kernel is None:
+            raise NotFound(f"{self.title!r}: no kernel line")
+        return BootSpec(
+            kernel=kernel, initrds=(initrd,) if initrd else (), args=args, cmdline=args, loader="kernel"
+        )
+
+
+def _saved(devices: DeviceMap, device: str, path: str, warnings: list[str]) -> str:
+    """The entry number in the ``default`` file next to the config (0 when absent)."""
+    default_file = posixpath.join(posixpath.dirname(path) or "/", "default")
+    try:
+        source = open_file(devices.filesystem(device), default_file)
+    except NotFound:
+        warnings.append(f"default saved: no {default_file} on ({device}); using entry 0")
+        return "0"
+    head = source.pread(0, min(source.size, 9)).split(b"\0", 1)[0].decode("ascii", "replace")
+    parsed = legacy_number(head)
+    if parsed is None:
+        warnings.append(f"default saved: ({device}){default_file} holds no entry number; using entry 0")
+        return "0"
+    return str(parsed[0])
+
+
+def parse_text(text: str, devices: DeviceMap, device: str, path: str) -> Menu:
+    """The Menu of config ``text`` that was read from ``(device)path``."""
+    menu = Menu(origin=f"{device}:{path}", format=FORMAT)
+    warnings = menu.warnings
+    title: str | None = None
+    body: list[tuple[int, str]] = []
+
+    def close() -> None:
+        if title is None:
+            return
+        if not body:
+            warnings.append(f"title {title!r} has no commands: GRUB legacy drops it")
+            return
+        if len(menu.entries) >= LIMITS.max_menu_entries:
+            raise LimitExceeded(f"({device}){path}: more than {LIMITS.max_menu_entries} menu entries")
+        entry = _Entry(devices, device, title, list(body), warnings.append)
+        menu.entries.append(MenuEntry(title=title, run=entry.run))
+
+    for number, line in _lines(text):
+        command, arg = _split(line)
+        if command == "title":
+            close()
+            title, body = arg.rstrip(" "), []
+            continue
+        if command not in ENTRY_COMMANDS:
+            warnings.append(f"line {number}: unknown command {command!r} skipped")
+            continue
+        if title is not None:
+            body.append((number, line))
+            continue
+        if command == "default":
+            if arg.strip() == "saved":
+                menu.default = "saved"
+            elif (parsed := legacy_number(arg)) is not None:
+                menu.default = str(parsed[0])
+            else:
+                warnings.append(f"line {number}: default {arg!r} is not a number; ignored")
+        elif command == "fallback":
+            numbers = legacy_fallbacks(arg)
+            if numbers is None:
+                warnings.append(f"line {number}: fallback {arg!r} is not a list of numbers; ignored")
+            else:
+                menu.fallback = " ".join(str(n) for n in numbers) or None
+        elif command == "timeout":
+            menu.timeout = arg.strip()
+        elif command not in MENU_COMMANDS:
+            warnings.append(
+                f"line {number}: {command} before the first title is ignored (GRUB legacy runs only menu commands there)"
+            )
+    close()
+    if menu.default == "saved":
+        menu.saved = _saved(devices, device, path, warnings)
+    return menu
+
+
+def parse(devices: DeviceMap, device: str, path: str) -> Menu:
+    """Read ``(device)path`` (bounded by LIMITS.max_config_bytes) and parse it."""
+    fs = devices.filesystem(device)
+    data = read_bytes(fs, path, LIMITS.max_config_bytes)
+    return parse_text(data.decode("utf-8", "surrogateescape"), devices, device, path)
+
+
+def evaluate(devices: DeviceMap, device: str, path: str, *, env: dict[str, str] | None = None) -> Menu:
+    """The registry's common signature (``env`` is GRUB 2's; GRUB legacy has none)."""
+    return parse(devices, device, path)

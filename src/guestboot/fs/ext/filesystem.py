@@ -1,0 +1,451 @@
+"""ExtFileSystem: one mounted (read-only) ext2/ext3/ext4 volume behind the FileSystem interface.
+
+Geometry comes from the superblock checked once in probe (see __init__.py); group
+descriptors, inodes and metadata blocks are read on demand and kept in small bounded
+caches. Sections of the kernel's ext4 document: "Block Groups", "Block Group Descriptors",
+"Index Nodes", "Directory Entries", "Inline Data", "Extended Attributes".
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import OrderedDict
+from typing import Iterator
+
+from ... import crc32c
+from ...errors import CorruptImage, LimitExceeded, Unsupported
+from ...limits import LIMITS
+from ...source import ByteSource, BytesSource
+from ..base import FileSystem, FileType, Node
+from . import dirent
+from .blockmap import map_inode
+from .file import ExtFile
+from .layout import (
+    DIRENT_TAIL_CHECKSUM,
+    DIRENT_TAIL_FILE_TYPE,
+    DIRENT_TAIL_SIZE,
+    DIRENT,
+    EXTENT_ENTRY_SIZE,
+    EXTENT_HEADER,
+    GOOD_OLD_INODE_SIZE,
+    GROUP_DESC_32,
+    GROUP_DESC_64_HI,
+    GROUP_DESC_CHECKSUM_OFFSET,
+    I_BLOCK_SIZE,
+    INCOMPAT_64BIT,
+    INCOMPAT_FILETYPE,
+    INCOMPAT_META_BG,
+    INLINE_DIR_PARENT,
+    INODE_CASEFOLD_FL,
+    INODE_CHECKSUM_HI_OFFSET,
+    INODE_CHECKSUM_LO_OFFSET,
+    INODE_ENCRYPT_FL,
+    INODE_EXTENTS_FL,
+    INODE_EXTRA,
+    INODE_INDEX_FL,
+    INODE_INLINE_DATA_FL,
+    S_IFDIR,
+    S_IFLNK,
+    S_IFMT,
+    S_IFREG,
+    XATTR_ENTRY,
+    XATTR_IBODY_HEADER,
+    XATTR_INDEX_SYSTEM,
+    XATTR_MAGIC,
+    Inode,
+)
+
+ROOT_INO = 2
+_U32 = struct.Struct("<I")
+_INODE_CACHE = 2048
+_GROUP_CACHE = 4096
+_BLOCK_CACHE = 64
+_DIR_CACHE = 32
+
+
+def _put(cache: OrderedDict, key, value, bound: int) -> None:
+    cache[key] = value
+    if len(cache) > bound:
+        cache.popitem(last=False)
+
+
+class ExtFileSystem(FileSystem):
+    def __init__(self, source: ByteSource, geometry: "Geometry", kind: str, uuid: str, label: str | None,
+                 warnings: list[str]):
+        self.source = source
+        self.g = geometry
+        self.kind = kind
+        self.uuid = uuid
+        self.label = label
+        self.warnings = warnings
+        self.block_size = geometry.block_size
+        self._inodes: OrderedDict[int, Inode] = OrderedDict()
+        self._tables: OrderedDict[int, int] = OrderedDict()
+        self._blocks: OrderedDict[int, bytes] = OrderedDict()
+        self._dirs: OrderedDict[int, ExtFile] = OrderedDict()
+        self._dir_blocks: OrderedDict[int, bytes] = OrderedDict()  # by byte offset in the volume
+        self._dir_names: OrderedDict[int, dict[bytes, int]] = OrderedDict()
+
+    # --- blocks -----------------------------------------------------------------------------
+
+    def check_blocks(self, start: int, count: int, what: str, offset: int) -> None:
+        if start < 1 or start + count > self.g.blocks_count:
+            raise CorruptImage(
+                f"{what}: blocks {start}..{start + count - 1} outside the volume ({self.g.blocks_count} blocks)",
+                where=self.source.name,
+                offset=offset,
+            )
+
+    def read_block(self, block: int) -> bytes:
+        data = self._blocks.get(block)
+        if data is None:
+            data = self.source.pread(block * self.block_size, self.block_size)
+            _put(self._blocks, block, data, _BLOCK_CACHE)
+        else:
+            self._blocks.move_to_end(block)
+        return data
+
+    # --- checksums (metadata_csum) -----------------------------------------------------------
+
+    def _inode_seed(self, inode: Inode) -> int:
+        seed = crc32c.update(self.g.csum_seed, _U32.pack(inode.ino))
+        return crc32c.update(seed, _U32.pack(inode.generation))
+
+    def verify_extent_block(self, inode: Inode, raw: bytes, offset: int, where: str) -> None:
+        if not self.g.metadata_csum:
+            return
+        _magic, _entries, maximum, _depth, _gen = EXTENT_HEADER.unpack_from(raw)
+        tail = 12 + maximum * EXTENT_ENTRY_SIZE
+        if tail + 4 > len(raw):
+            raise CorruptImage(f"{where}: no room for the extent block checksum", offset=offset)
+        expected = crc32c.update(self._inode_seed(inode), raw[:tail])
+        if _U32.unpack_from(raw, tail)[0] != expected:
+            raise CorruptImage(f"{where}: extent block checksum mismatch", where=self.source.name, offset=offset + tail)
+
+    def _verify_dir_block(self, inode: Inode, raw: bytes, offset: int, index_node: bool) -> None:
+        if not self.g.metadata_csum:
+            return
+        bs = len(raw)
+        tail = bs - DIRENT_TAIL_SIZE
+        ino, length, name_len, file_type = DIRENT.unpack_from(raw, tail)
+        if ino == 0 and length == DIRENT_TAIL_SIZE and name_len == 0 and file_type == DIRENT_TAIL_FILE_TYPE:
+            expected = crc32c.update(self._inode_seed(inode), raw[:tail])
+            if DIRENT_TAIL_CHECKSUM.unpack_from(raw, tail + 8)[0] != expected:
+                raise CorruptImage(
+                    f"directory {inode.ino}: block checksum mismatch", where=self.source.name, offset=offset + tail
+                )
+        elif not index_node:
+            raise CorruptImage(
+                f"directory {inode.ino}: block has no checksum tail", where=self.source.name, offset=offset + tail
+            )
+
+    # --- group descriptors and inodes --------------------------------------------------------
+
+    def _inode_table(self, group: int) -> int:
+        table = self._tables.get(group)
+        if table is not None:
+            return table
+        g = self.g
+        per_block = self.block_size // g.desc_size
+        if g.incompat & INCOMPAT_META_BG and group >= g.first_meta_bg * per_block:
+            first = group - group % per_block
+            block = g.group_first_block(first) + (1 if g.has_super(first) else 0)
+        else:
+            block = g.superblock_block + 1 + group // per_block
+        offset = block * self.block_size + (group % per_block) * g.desc_size
+        self.check_blocks(block, 1, f"group {group} descriptor", offset)
+        raw = self.source.pread(offset, g.desc_size)
+        table, checksum = GROUP_DESC_32.unpack_from(raw)
+        if g.incompat & INCOMPAT_64BIT:
+            table |= GROUP_DESC_64_HI.unpack_from(raw, 32)[0] << 32
+        if g.metadata_csum:
+            crc = crc32c.update(g.csum_seed, _U32.pack(group))
+            crc = crc32c.update(crc, raw[:GROUP_DESC_CHECKSUM_OFFSET] + b"\0\0" + raw[GROUP_DESC_CHECKSUM_OFFSET + 2 :])
+            if crc & 0xFFFF != checksum:
+                raise CorruptImage(f"group {group} descriptor checksum mismatch", where=self.source.name, offset=offset)
+        self.check_blocks(table, g.inode_table_blocks, f"group {group} inode table", offset)
+        _put(self._tables, group, table, _GROUP_CACHE)
+        return table
+
+    def inode(self, ino: int) -> Inode:
+        cached = self._inodes.get(ino)
+        if cached is not None:
+            self._inodes.move_to_end(ino)
+            return cached
+        g = self.g
+        if not 1 <= ino <= g.inodes_count:
+            raise CorruptImage(f"inode number {ino} out of range (1..{g.inodes_count})", where=self.source.name)
+        group, index = divmod(ino - 1, g.inodes_per_group)
+        offset = self._inode_table(group) * self.block_size + index * g.inode_size
+        raw = self.source.pread(offset, g.inode_size)
+        if g.inode_size > GOOD_OLD_INODE_SIZE:
+            extra, _hi = INODE_EXTRA.unpack_from(raw, GOOD_OLD_INODE_SIZE)
+            if extra % 4 or GOOD_OLD_INODE_SIZE + extra > g.inode_size:
+                raise CorruptImage(f"inode {ino}: bad extra size {extra}", where=self.source.name, offset=offset)
+        inode = Inode.from_bytes(ino, offset, raw)
+        if g.metadata_csum:
+            self._verify_inode(inode)
+        _put(self._inodes, ino, inode, _INODE_CACHE)
+        return inode
+
+    def _verify_inode(self, inode: Inode) -> None:
+        raw = bytearray(inode.raw)
+        lo = INODE_CHECKSUM_LO_OFFSET
+        stored = raw[lo] | (raw[lo + 1] << 8)
+        raw[lo : lo + 2] = b"\0\0"
+        has_hi = len(raw) > GOOD_OLD_INODE_SIZE and INODE_EXTRA.unpack_from(raw, GOOD_OLD_INODE_SIZE)[0] >= 4
+        if has_hi:
+            hi = INODE_CHECKSUM_HI_OFFSET
+            stored |= (raw[hi] | (raw[hi + 1] << 8)) << 16
+            raw[hi : hi + 2] = b"\0\0"
+        crc = crc32c.update(self._inode_seed(inode), raw)
+        if not has_hi:
+            crc &= 0xFFFF
+        if crc != stored:
+            raise CorruptImage(f"inode {inode.ino}: checksum mismatch", where=self.source.name, offset=inode.offset)
+
+    def node(self, ino: int) -> Node:
+        inode = self.inode(ino)
+        kind = inode.mode & S_IFMT
+        if kind == 0 or inode.links_count == 0:
+            raise CorruptImage(f"inode {ino} is in use by a directory but free", where=self.source.name,
+                               offset=inode.offset)
+        ftype = {S_IFREG: FileType.REG, S_IFDIR: FileType.DIR, S_IFLNK: FileType.LNK}.get(kind, FileType.OTHER)
+        return Node(ino, ftype, inode.size, inode.mode, inode.mtime, private=inode)
+
+    # --- file contents ------------------------------------------------------------------------
+
+    def _inline_data(self, inode: Inode) -> tuple[bytes, int]:
+        """The "system.data" extended attribute value of an inline-data inode and its offset."""
+        g = self.g
+        if g.inode_size <= GOOD_OLD_INODE_SIZE:
+            return b"", 0
+        raw = inode.raw
+        start = GOOD_OLD_INODE_SIZE + INODE_EXTRA.unpack_from(raw, GOOD_OLD_INODE_SIZE)[0]
+        if start + 4 > len(raw) or XATTR_IBODY_HEADER.unpack_from(raw, start)[0] != XATTR_MAGIC:
+            return b"", 0
+        first = start + 4
+        pos = first
+        while pos + XATTR_ENTRY.size <= len(raw):  # each step advances >= 16 bytes
+            if _U32.unpack_from(raw, pos)[0] == 0:
+                break
+            name_len, index, value_offs, value_inum, value_size, _hash = XATTR_ENTRY.unpack_from(raw, pos)
+            name_end = pos + XATTR_ENTRY.size + name_len
+            if name_end > len(raw):
+                raise CorruptImage(f"inode {inode.ino}: extended attribute runs past the inode",
+                                   where=self.source.name, offset=inode.offset + pos)
+            if index == XATTR_INDEX_SYSTEM and raw[pos + XATTR_ENTRY.size : name_end] == b"data":
+                if value_inum or first + value_offs + value_size > len(raw):
+                    raise CorruptImage(f"inode {inode.ino}: inline data attribute out of the inode",
+                                       where=self.source.name, offset=inode.offset + pos)
+                return raw[first + value_offs : first + value_offs + value_size], inode.offset + first + value_offs
+            pos = (name_end + 3) & ~3
+        return b"", 0
+
+    def _inline_bytes(self, inode: Inode) -> bytes:
+        extra, _offset = self._inline_data(inode)
+        data = inode.i_block + extra
+        if inode.size > len(data):
+            raise CorruptImage(f"inode {inode.ino}: inline size {inode.size} is more than the {len(data)} stored",
+                               where=self.source.name, offset=inode.offset)
+        return data[: inode.size]
+
+    def _contents(self, inode: Inode) -> ByteSource:
+        name = f"{self.source.name}:inode {inode.ino}"
+        if inode.flags & INODE_ENCRYPT_FL:
+            raise Unsupported(f"inode {inode.ino} is encrypted (encrypt feature)", where=self.source.name)
+        if inode.flags & INODE_INLINE_DATA_FL:
+            return BytesSource(self._inline_bytes(inode), name=name)
+        return ExtFile(self, inode.size, map_inode(self, inode, bool(inode.flags & INODE_EXTENTS_FL)), name)
+
+    def open(self, node: Node) -> ByteSource:
+        if node.type is not FileType.REG:
+            raise CorruptImage(f"inode {node.ino} is not a regular file", where=self.source.name)
+        return self._contents(node.private)
+
+    def readlink(self, node: Node) -> bytes:
+        inode: Inode = node.private
+        if node.type is not FileType.LNK:
+            raise CorruptImage(f"inode {node.ino} is not a symlink", where=self.source.name)
+        if inode.size > LIMITS.max_symlink_size:
+            raise LimitExceeded(f"symlink inode {inode.ino}: target of {inode.size} bytes (max_symlink_size)",
+                                where=self.source.name)
+        if inode.flags & INODE_ENCRYPT_FL:
+            raise Unsupported(f"inode {inode.ino} is encrypted (encrypt feature)", where=self.source.name)
+        if inode.flags & INODE_INLINE_DATA_FL:
+            return self._inline_bytes(inode)
+        if inode.size < I_BLOCK_SIZE:  # fast symlink: the target is stored in i_block
+            return inode.i_block[: inode.size]
+        return self._contents(inode).pread(0, inode.size)
+
+    # --- directories --------------------------------------------------------------------------
+
+    def root(self) -> Node:
+        node = self.node(ROOT_INO)
+        if node.type is not FileType.DIR:
+            raise CorruptImage("root inode is not a directory", where=self.source.name, offset=node.private.offset)
+        return node
+
+    def _dir_file(self, inode: Inode) -> ExtFile:
+        source = self._dirs.get(inode.ino)
+        if source is None or source.size != inode.size:
+            if inode.flags & INODE_ENCRYPT_FL:
+                raise Unsupported(f"directory {inode.ino} is encrypted (encrypt feature)", where=self.source.name)
+            if inode.size % self.block_size:
+                raise CorruptImage(f"directory {inode.ino}: size {inode.size} is not whole blocks",
+                                   where=self.source.name, offset=inode.offset)
+            source = ExtFile(self, inode.size, map_inode(self, inode, bool(inode.flags & INODE_EXTENTS_FL)),
+                             f"{self.source.name}:directory {inode.ino}")
+            _put(self._dirs, inode.ino, source, _DIR_CACHE)
+        return source
+
+    def _dir_block(self, inode: Inode, source: ExtFile, index: int) -> tuple[bytes, int]:
+        bs = self.block_size
+        where = source.volume_offset(index * bs)
+        if where is None:
+            raise CorruptImage(f"directory {inode.ino}: block {index} is a hole", where=self.source.name,
+                               offset=inode.offset)
+        cached = self._dir_blocks.get(where)
+        if cached is not None:
+            self._dir_blocks.move_to_end(where)
+            return cached, where
+        data = source.pread(index * bs, bs)
+        hashed = bool(inode.flags & INODE_INDEX_FL)
+        # hash-tree nodes carry no entry tail: the root (block 0) and interior nodes, which
+        # are one empty entry spanning the whole block
+        index_node = hashed and (index == 0 or (data[:4] == b"\0\0\0\0" and data[4:6] in _rec_bytes(bs)))
+        self._verify_dir_block(inode, data, where, index_node)
+        _put(self._dir_blocks, where, data, _BLOCK_CACHE)  # verified: a cached block is checked once
+        return data, where
+
+    def _entries(self, directory: Node) -> Iterator[dirent.Entry]:
+        inode: Inode = directory.private
+        if directory.type is not FileType.DIR:
+            raise CorruptImage(f"inode {directory.ino} is not a directory", where=self.source.name)
+        where = f"{self.source.name}:directory {inode.ino}"
+        budget = dirent.EntryBudget(where)
+        filetype = bool(self.g.incompat & INCOMPAT_FILETYPE)
+        if inode.flags & INODE_INLINE_DATA_FL:
+            extra, extra_offset = self._inline_data(inode)
+            budget.scan(I_BLOCK_SIZE + len(extra))
+            parent = INLINE_DIR_PARENT.unpack_from(inode.i_block)[0]
+            yield dirent.Entry(parent, b"..", 2)
+            yield from dirent.entries(inode.i_block[4:], inode.offset + 0x28 + 4, self.block_size, filetype, where)
+            if extra:
+                yield from dirent.entries(extra, extra_offset, self.block_size, filetype, where)
+            return
+        source = self._dir_file(inode)
+        for index in range(inode.size // self.block_size):
+            budget.scan(self.block_size)
+            data, offset = self._dir_block(inode, source, index)
+            yield from dirent.entries(data, offset, self.block_size, filetype, where)
+
+    def readdir(self, directory: Node) -> Iterator[tuple[bytes, Node]]:
+        budget = dirent.EntryBudget(f"{self.source.name}:directory {directory.ino}")
+        for entry in self._entries(directory):
+            if entry.name in (b".", b".."):
+                continue
+            budget.entry()
+            yield entry.name, self.node(entry.ino)
+
+    def lookup(self, directory: Node, name: bytes) -> Node | None:
+        inode: Inode = directory.private
+        if directory.type is not FileType.DIR:
+            raise CorruptImage(f"inode {directory.ino} is not a directory", where=self.source.name)
+        if not name or b"/" in name or len(name) > 255:
+            return None
+        if (
+            inode.flags & INODE_INDEX_FL
+            and not inode.flags & (INODE_INLINE_DATA_FL | INODE_CASEFOLD_FL)
+            and self.g.dir_index
+        ):
+            found = self._htree_lookup(inode, name)
+            if found is not False:
+                return None if found is None else self.node(found)
+        budget = dirent.EntryBudget(f"{self.source.name}:directory {directory.ino}")
+        if inode.flags & INODE_INLINE_DATA_FL:
+            for entry in self._entries(directory):
+                budget.entry()
+                if entry.name == name:
+                    return self.node(entry.ino)
+            return None
+        source = self._dir_file(inode)
+        for index in range(inode.size // self.block_size):
+            budget.scan(self.block_size)
+            names = self._block_names(inode, source, index)
+            for _ in range(len(names)):
+                budget.entry()
+            if name in names:
+                return self.node(names[name])
+        return None
+
+    def _block_names(self, inode: Inode, source: ExtFile, index: int) -> dict[bytes, int]:
+        """name -> inode of one directory block, parsed once and kept (bounded cache)."""
+        data, offset = self._dir_block(inode, source, index)
+        names = self._dir_names.get(offset)
+        if names is None:
+            names = {}
+            filetype = bool(self.g.incompat & INCOMPAT_FILETYPE)
+            for entry in dirent.entries(data, offset, self.block_size, filetype, f"{self.source.name}:directory {inode.ino}"):
+                names.setdefault(entry.name, entry.ino)
+            _put(self._dir_names, offset, names, _BLOCK_CACHE)
+        else:
+            self._dir_names.move_to_end(offset)
+        return names
+
+    def _htree_lookup(self, inode: Inode, name: bytes) -> int | None | bool:
+        """The inode number of ``name`` found through the hash index, None when absent, or
+        False when the index uses a hash this driver does not compute (scan linearly)."""
+        bs = self.block_size
+        source = self._dir_file(inode)
+        nblocks = inode.size // bs
+        where = f"{self.source.name}:directory {inode.ino}"
+        block0, offset0 = self._dir_block(inode, source, 0)
+        root = dirent.dx_root(block0, offset0, self.g.large_dir, where)
+        version = root.hash_version
+        if version <= 2 and self.g.unsigned_hash:
+            version += 3
+        target = dirent.name_hash(name, version, self.g.hash_seed)
+        if target is None:
+            return False
+        path: list[list] = [[dirent.dx_entries(block0, dirent.dx_root_start(), offset0, where), 0, offset0]]
+
+        def child_block(level: int) -> int:
+            pairs, idx, node_offset = path[level]
+            child = pairs[idx][1] & 0x0FFFFFFF
+            if child == 0 or child >= nblocks:
+                raise CorruptImage(f"{where}: hash-tree points at block {child} of {nblocks}", offset=node_offset)
+            return child
+
+        def descend(level: int, leftmost: bool) -> None:
+            del path[level + 1 :]
+            for depth in range(level, root.levels):
+                data, offset = self._dir_block(inode, source, child_block(depth))
+                pairs = dirent.dx_entries(data, dirent.dx_node_start(), offset, where)
+                path.append([pairs, 0 if leftmost else dirent.pick(pairs, target), offset])
+
+        path[0][1] = dirent.pick(path[0][0], target)
+        descend(0, False)
+        for _step in range(nblocks):
+            names = self._block_names(inode, source, child_block(root.levels))
+            if name in names:
+                return names[name]
+            # a run of equal hashes may continue in the next leaf (its hash has the low bit set)
+            level = len(path) - 1
+            while level >= 0 and path[level][1] + 1 >= len(path[level][0]):
+                level -= 1
+            if level < 0:
+                return None
+            next_hash = path[level][0][path[level][1] + 1][0]
+            if not next_hash & 1 or next_hash & ~1 != target:
+                return None
+            path[level][1] += 1
+            descend(level, True)
+        raise CorruptImage(f"{where}: hash-tree walk visits more leaves than the directory has", offset=offset0)
+
+
+def _rec_bytes(block_size: int) -> tuple[bytes, ...]:
+    """The on-disk rec_len values that mean "the whole block"."""
+    if block_size < 65536:
+        return (struct.pack("<H", block_size),)
+    return (b"\0\0", b"\xff\xff")

@@ -1,0 +1,366 @@
+"""GRUB 2 evaluation of real and test configs from the corpus (tests/data/corpus).
+
+* petitboot's parser tests: the configs and trees are petitboot's; its expectations encode
+  petitboot's rules. Where GRUB 2.06 itself gives a different answer, GRUB_ANSWERS below
+  says what GRUB does and why, and the test checks that instead.
+* u-root's distribution trees: real grub-mkconfig/installer output. Expectations are worked
+  out from GRUB's semantics (u-root's JSON is a peer, compared only where it agrees).
+* pygrub's example configs.
+
+Kernel and initrd files are not part of the petitboot trees (its harness never opens
+them) while GRUB's ``linux`` fails on a missing file. Each test therefore builds its tree
+from the corpus plus empty files at the paths the expectations name: the tree built is the
+answer expected. Every config is also given to the real ``grub-script-check`` (package
+grub-common) and our syntax verdict must match it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dirfs import DirFileSystem, device_map
+from guestboot.boot.grub2 import evaluate
+from guestboot.boot.grub2.parser import check
+from guestboot.boot.model import BootSpec, Menu, MenuEntry
+from guestboot.errors import ConfigError, NotFound, Unsupported
+
+CORPUS = Path(__file__).parent / "data" / "corpus"
+PETITBOOT = CORPUS / "petitboot"
+UROOT = CORPUS / "uroot" / "grub" / "testdata_new"
+PYGRUB = CORPUS / "pygrub"
+
+
+def copy_tree(src: Path, dst: Path) -> None:
+    """Copy a corpus tree into a writable place (the corpus files may be read-only)."""
+    for dirpath, _dirnames, filenames in os.walk(src):
+        rel = Path(dirpath).relative_to(src)
+        (dst / rel).mkdir(parents=True, exist_ok=True)
+        for name in filenames:
+            shutil.copyfile(Path(dirpath) / name, dst / rel / name)
+
+
+def touch(root: Path, path: str) -> None:
+    target = root / path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        target.write_bytes(b"")
+
+
+def flatten(menu: Menu) -> list[MenuEntry]:
+    out: list[MenuEntry] = []
+    for entry in menu.entries:
+        if entry.submenu is not None:
+            out.extend(flatten(entry.submenu))
+        else:
+            out.append(entry)
+    return out
+
+
+def bootable(menu: Menu) -> list[tuple[MenuEntry, BootSpec]]:
+    """What petitboot lists: entries (submenus flattened) whose body loads a kernel."""
+    out = []
+    for entry in flatten(menu):
+        try:
+            out.append((entry, entry.run()))
+        except (NotFound, ConfigError, Unsupported):
+            continue
+    return out
+
+
+# --- petitboot -----------------------------------------------------------------------
+def petitboot_cases() -> list[str]:
+    names = []
+    for case in sorted(PETITBOOT.glob("test-grub2-*")):
+        data = json.loads((case / "expected.json").read_text())
+        if "blscfg" in case.name:
+            continue  # Debian's GRUB 2.06 has no blscfg: see test_blscfg_is_unknown_on_debian
+        if data.get("subcases"):
+            continue  # save_env writes: guestboot never writes, see test_save_env_is_a_no_op
+        names.append(case.name)
+    return names
+
+
+# Files GRUB must find that no expectation names (petitboot never opens kernels).
+EXTRA_FILES: dict[str, list[tuple[str, str]]] = {
+    "test-grub2-default": [("__test0", "/vmlinux")],
+    "test-grub2-default-id": [("__test0", f"/vmlinux.{i}") for i in range(3)],
+    "test-grub2-default-id-space": [("__test0", f"/vmlinux.{i}") for i in range(3)],
+    "test-grub2-default-index": [("__test0", f"/vmlinux.{i}") for i in range(3)],
+    "test-grub2-default-multiword": [("__test0", "/vmlinux"), ("__test0", "/vmlinux.non-default")],
+    "test-grub2-devpath-scripting": [("__test0", "/vmlinux")],
+    "test-grub2-if-formats": [("__test0", "/vmlinux")],
+    "test-grub2-implicit-default-invalid": [("__test0", "/vmlinux")],
+    "test-grub2-implicit-default-unset": [("__test0", "/vmlinux")],
+    "test-grub2-menuentry-formats": [("__test0", "/vmlinux")],
+    "test-grub2-multiple-id": [("__test0", "/vmlinux1"), ("__test0", "/vmlinux2")],
+    "test-grub2-multiple-resolve": [("external", "/vmlinux"), ("__test0", "/vmlinux")],
+    "test-grub2-search-args": [("__test0", "/vmlinux")],
+    "test-grub2-search-label": [("__test0", "/vmlinux"), ("testdev", "/vmlinux")],
+    "test-grub2-search-uuid": [("__test0", "/vmlinux"), ("testdev", "/vmlinux")],
+    "test-grub2-single": [("__test0", "/vmlinux"), ("__test0", "/initrd")],
+    "test-grub2-single-line-if": [("__test0", "/vmlinux")],
+    "test-grub2-single-yocto": [("__test0", "/bzImage")],
+    "test-grub2-sles-btrfs-snapshot": [("__test0", "/vmlinux")],
+    "test-grub2-source": [("__test0", "/a"), ("__test0", "/b"), ("__test0", "/c")],
+    "test-grub2-source-recursion": [("__test0", "/a"), ("__test0", "/b"), ("__test0", "/c")],
+    "test-grub2-test-file-ops": [("__test0", "/vmlinux")],
+    "test-grub2-f20-ppc64": [("__test0", "/ppc/ppc64/vmlinuz"), ("__test0", "/ppc/ppc64/initrd.img")],
+    "test-grub2-rhel8": [
+        ("boot", f"/{name}")
+        for name in (
+            "vmlinuz-4.18.0-80.11.2.el8_0.ppc64le", "initramfs-4.18.0-80.11.2.el8_0.ppc64le.img",
+            "vmlinuz-4.18.0-80.el8.ppc64le", "initramfs-4.18.0-80.el8.ppc64le.img",
+            "vmlinuz-0-rescue-8e15296c9cc14deb9e3f8548d49fd6fc",
+            "initramfs-0-rescue-8e15296c9cc14deb9e3f8548d49fd6fc.img",
+        )
+    ],
+    "test-grub2-rhcos-ootpa": [
+        ("__test0", "/ostree/rhcos-6264e4be818e20cf1021bd6e7aa8c76147ce07dec186468c7dfbbc9c5dfc7d8b/"
+         "vmlinuz-4.18.0-80.11.2.el8_0.ppc64le"),
+        ("__test0", "/ostree/rhcos-6264e4be818e20cf1021bd6e7aa8c76147ce07dec186468c7dfbbc9c5dfc7d8b/"
+         "initramfs-4.18.0-80.11.2.el8_0.ppc64le.img"),
+    ],
+}
+
+# File-system UUIDs the petitboot test leaves out but the config searches for: on a real
+# machine the config's own partition carries the UUID grub-mkconfig wrote into it.
+EXTRA_UUIDS: dict[str, dict[str, str]] = {
+    "test-grub2-rhcos-ootpa": {"__test0": "645e1535-a6f3-4fa6-a82c-b8c032619a7b"},
+}
+
+
+def build_petitboot(case: str, tmp: Path):
+    data = json.loads((PETITBOOT / case / "expected.json").read_text())
+    devices = {}
+    parsed = data["config_file"]["device"]
+    order = sorted(data["devices"], key=lambda d: d["id"] != parsed)
+    for dev in order:
+        root = tmp / dev["id"]
+        root.mkdir(parents=True, exist_ok=True)
+        if dev["tree"]:
+            copy_tree(PETITBOOT / case / dev["tree"], root)
+        for directory in dev.get("dirs") or []:
+            (root / directory.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        uuid = EXTRA_UUIDS.get(case, {}).get(dev["id"], dev.get("uuid"))
+        devices[dev["id"]] = (root, uuid, dev.get("label"))
+    options = list((data.get("expect") or {}).get("options") or [])
+    options += list((data.get("after_hotplug") or {}).get("options") or [])
+    for option in options:
+        for key in ("boot_image", "initrd"):
+            res = option.get(key)
+            if res and res.get("resolved"):
+                touch(devices[res["device"]][0], res["path"])
+    for dev_id, path in EXTRA_FILES.get(case, []):
+        touch(devices[dev_id][0], path)
+    dm = device_map(**{k: DirFileSystem(r, uuid=u, label=l) for k, (r, u, l) in devices.items()})
+    return data, dm
+
+
+# GRUB's own answer where it is not petitboot's. Keys: "bootable" = titles of the entries
+# that load a kernel, in menu order (submenus flattened); "top" = the top-level titles;
+# "specs" = {title: (kernel "(dev)/path", [initrds], args)}; "default" = $default.
+GRUB_ANSWERS: dict[str, dict] = {
+    "test-grub2-devpath": {
+        "why": "GRUB has no '(<fs-uuid>)/path' and no 'root=<fs-uuid>': those name no disk. "
+        "Entries run after the whole config, when $root is the last value assigned (a UUID), so "
+        "a, c and d fail too; '()' is an empty device name, 'g' lacks ')', 'h' has no path. "
+        "Every entry is listed and none loads a kernel.",
+        "top": ["a", "b", "c", "d", "e", "f", "g", "h"],
+        "bootable": [],
+    },
+    "test-grub2-devpath-scripting": {
+        "why": "'[ -f (<fs-uuid>)/path ]' is false in GRUB (no disk has that name), so of the "
+        "five tests only a ('/1-present' on $root) holds: the title is 'a' as in petitboot, but "
+        "c and d are false for a different reason than e.",
+        "bootable": ["a"],
+        "specs": {"a": ("(__test0)/vmlinux", [], "")},
+    },
+    "test-grub2-test-file-ops": {
+        "why": "GRUB's -s opens the path as a file, which fails for a directory, so "
+        "'[ ! -s /dir ]' is true and the title becomes 'fail_s_2' (petitboot gives directories "
+        "size 1).",
+        "top": ["fail_s_2"],
+        "bootable": ["fail_s_2"],
+    },
+    "test-grub2-if-formats": {
+        "why": "'if true;then t4=4; ;fi' is a syntax error for GRUB (an empty statement between "
+        "two ';'; grub-script-check agrees), so GRUB drops that line and t4 stays unset.",
+        "bootable": ["12356789"],
+    },
+    "test-grub2-load-env": {
+        "why": "grubenv sets kernel=vmlinux-from-env, a name without '/': GRUB's file systems "
+        "reject it ('invalid file name'), so the entry loads no kernel.",
+        "top": ["Linux"],
+        "bootable": [],
+    },
+    "test-grub2-nondefault-prefix": {
+        "why": "$prefix is (device)/grub, so the kernel is (__test0)/grub/vmlinux as petitboot "
+        "says, reached through a GRUB device path.",
+        "bootable": ["test option"],
+        "specs": {"test option": ("(__test0)/grub/vmlinux", [], "")},
+    },
+    "test-grub2-pos-param": {
+        "why": "Kernel 'test_kernel' has no leading '/': GRUB cannot open it, the entry loads no "
+        "kernel. The arguments petitboot checks come from $10 = tenth parameter, which our "
+        "script tests cover (grub_script_functions).",
+        "top": ["Linux"],
+        "bootable": [],
+    },
+    "test-grub2-saved-default": {
+        "why": "Kernel 'vmlinux' without '/': GRUB cannot open it.",
+        "top": ["test saved option"],
+        "bootable": [],
+        "default": "test saved option",
+    },
+    "test-grub2-search-args": {
+        "why": "search without --fs-uuid/--label/--file is 'unspecified search type' in GRUB "
+        "(search_wrap.c): none of the five searches sets anything, and the title is just "
+        "$root, the config's own device.",
+        "top": ["__test0"],
+        "bootable": ["__test0"],
+        "specs": {"__test0": ("(__test0)/vmlinux", [], "")},
+    },
+    "test-grub2-search-uuid": {
+        "why": "An unknown UUID leaves v2 unset and 'search --set=v3 <uuid>' has no type "
+        "(GRUB error), so 'menuentry $v2 {' and 'menuentry $v3 {' have no title: GRUB "
+        "rejects them ('menuentry is missing title'). One entry remains, titled with the GRUB "
+        "device name search found.",
+        "top": ["testdev"],
+        "bootable": ["testdev"],
+    },
+    "test-grub2-source-functions": {
+        "why": "2.cfg writes 'function f2 { menuentry ... }' on one line without ';' before "
+        "'}': a syntax error in GRUB (grub-script-check agrees), so f2 is never defined and "
+        "calling it prints \"can't find command\". f1's entry runs its body with the "
+        "menuentry's own parameters ($1 = title 'f1a', no $2), so 'linux $2' has no file name "
+        "and the entry loads nothing.",
+        "top": ["f1a"],
+        "bootable": [],
+    },
+    "test-grub2-f20-ppc64": {
+        "why": "Real GRUB shows 3 entries and the submenu 'Other options...' as one item; "
+        "Reboot and Exit load no kernel. The bootable entries use $2 = the extra menuentry "
+        "argument (64).",
+        "top": [
+            "Install Fedora 20 (64-bit kernel)",
+            "Test this media & install Fedora 20  (64-bit kernel)",
+            "Rescue a Fedora system (64-bit kernel)",
+            "Other options...",
+        ],
+        "bootable": [
+            "Install Fedora 20 (64-bit kernel)",
+            "Test this media & install Fedora 20  (64-bit kernel)",
+            "Rescue a Fedora system (64-bit kernel)",
+        ],
+        "specs": {
+            "Rescue a Fedora system (64-bit kernel)": (
+                "(__test0)/ppc/ppc64/vmlinuz", ["(__test0)/ppc/ppc64/initrd.img"], "rescue ro"
+            )
+        },
+    },
+    "test-grub2-f18-ppc64": {
+        "why": "GRUB sees every disk at boot, so the hot-plugged 'external' device is there: "
+        "the search finds it and the entries load its kernel (petitboot's after_hotplug state).",
+        "top": ["Fedora", "Advanced options for Fedora"],
+        "bootable": ["Fedora", "Fedora, with Linux 3.6.10-4.fc18.ppc64p7"],
+        "specs": {
+            "Fedora": (
+                "(external)/vmlinuz-3.6.10-4.fc18.ppc64p7",
+                ["(external)/initramfs-3.6.10-4.fc18.ppc64p7.img"],
+                "root=/dev/mapper/fedora_ltcfbl8eb-root ro rd.lvm.lv=fedora_ltcfbl8eb/swap rd.dm=0 "
+                "rd.lvm.lv=fedora_ltcfbl8eb/root rd.md=0 rd.luks=0 vconsole.keymap=us rhgb quiet",
+            )
+        },
+    },
+    "test-grub2-multiple-resolve": {
+        "why": "'search --set=root <uuid>' has no type flag: GRUB rejects it, so $root stays "
+        "the config's device and both entries load /vmlinux from __test0.",
+        "specs": {
+            "Linux 1": ("(__test0)/vmlinux", [], ""),
+            "Linux 2": ("(__test0)/vmlinux", [], ""),
+        },
+    },
+}
+
+
+def petitboot_answer_check(case: str, menu: Menu, data: dict) -> None:
+    answer = GRUB_ANSWERS[case]
+    if "top" in answer:
+        assert [e.title for e in menu.entries] == answer["top"]
+    got = bootable(menu)
+    if "bootable" in answer:
+        assert [e.title for e, _ in got] == answer["bootable"]
+    for title, (kernel, initrds, args) in answer.get("specs", {}).items():
+        spec = next(s for e, s in got if e.title == title)
+        assert str(spec.kernel) == kernel
+        assert [str(i) for i in spec.initrds] == initrds
+        assert spec.args == args
+    if "default" in answer:
+        assert menu.default == answer["default"]
+
+
+def petitboot_generic_check(menu: Menu, data: dict) -> None:
+    expect = data.get("expect") or {}
+    got = bootable(menu)
+    if expect.get("option_count") is not None:
+        assert len(got) == expect["option_count"], [e.title for e, _ in got]
+    hotplug = {o["index"]: o for o in (data.get("after_hotplug") or {}).get("options", [])}
+    for option in expect.get("options", []):
+        entry, spec = got[option["index"]]
+        if "name" in option:
+            assert entry.title == option["name"]
+        if "args" in option:
+            assert spec.args == (option["args"] or "")
+        for key in ("boot_image", "initrd"):
+            if key not in option:
+                continue
+            res = option[key]
+            if res is not None and not res.get("resolved"):
+                res = hotplug.get(option["index"], {}).get(key)
+            refs = [spec.kernel] if key == "boot_image" else list(spec.initrds)
+            if res is None:
+                assert refs == []
+            elif res.get("resolved"):
+                assert [(r.device, r.path) for r in refs] == [(res["device"], res["path"])]
+
+
+@pytest.mark.parametrize("case", petitboot_cases())
+def test_petitboot_case(case: str, tmp_path: Path) -> None:
+    data, dm = build_petitboot(case, tmp_path)
+    cfg = data["config_file"]
+    if case == "test-grub2-source-recursion-infinite":
+        # GRUB would recurse until its stack ran out; we stop at the configured depth.
+        from guestboot.errors import LimitExceeded
+
+        with pytest.raises(LimitExceeded, match="nested more than"):
+            evaluate(dm, cfg["device"], cfg["path"])
+        return
+    menu = evaluate(dm, cfg["device"], cfg["path"])
+    assert menu.format == "grub2" and menu.origin == f"{cfg['device']}:{cfg['path']}"
+    if case in GRUB_ANSWERS:
+        petitboot_answer_check(case, menu, data)
+    else:
+        petitboot_generic_check(menu, data)
+
+
+def all_grub_configs() -> list[Path]:
+    configs = [p for p in PETITBOOT.rglob("*.cfg") if "loader" not in p.parts]
+    configs += [p for p in UROOT.rglob("*.cfg")]
+    configs += sorted(PYGRUB.glob("*.grub2"))
+    return sorted(configs)
+
+
+@pytest.mark.parametrize("path", all_grub_configs(), ids=lambda p: str(p.relative_to(CORPUS)))
+def test_syntax_verdict_matches_grub_script_check(path: Path) -> None:
+    real = subprocess.run(["grub-script-check", str(path)], capture_output=True, text=True)
+    match = re.search(r"Syntax error at line (\d+)", real.stderr)
+    ours = check(path.read_bytes().decode("utf-8", "surrogateescape"))
+    assert ours.ok == (real.returncode == 0)
+    assert ours.error_line == (int(match.group(1)) if match else None)
