@@ -125,6 +125,22 @@ def test_lookup_every_name_of_the_big_directory(volume, ext_tree):
     assert fspath.read_bytes(fs, "/many/with-data", 100) == (ext_tree / "many" / "with-data").read_bytes()
 
 
+def test_two_level_hash_tree(volume):
+    name, path, fs = volume
+    wide = fspath.resolve(fs, "/wide")
+    if not wide.private.flags & INODE_INDEX_FL:
+        assert name == "ext2-1k"
+        return
+    levels = 1 if fs.block_size == 1024 else 0  # long names fill the 1 KiB leaves quickly
+    assert f"Indirect levels: {levels}" in builder.debugfs(path, "htree /wide")
+    listing = dict(fs.readdir(wide))
+    assert len(listing) == builder.WIDE_ENTRIES
+    for entry, node in listing.items():
+        found = fs.lookup(wide, entry)
+        assert found is not None and found.ino == node.ino, entry
+        assert fs.lookup(wide, entry[:-1]) is None
+
+
 def test_runs_point_into_the_image(volume, ext_tree):
     name, path, fs = volume
     with open(path, "rb") as image:

@@ -62,7 +62,7 @@ class Pristine:
 
     def dir_block(self, path: str, index: int = 0) -> int:
         node = self.node(path)
-        return self.fs._dir_file(node.private).volume_offset(index * self.bs)
+        return self.fs.directory_source(node.private).volume_offset(index * self.bs)
 
     def u32(self, offset: int) -> int:
         return struct.unpack("<I", self.source.pread(offset, 4))[0]
@@ -378,7 +378,7 @@ def _metadata_ranges(image: Pristine) -> list[tuple[int, int]]:
     """(start, length) of the metadata the reads go through."""
     fs = image.fs
     bs = image.bs
-    table = fs._inode_table(0) * bs
+    table = fs.inode_table(0) * bs
     used = 512 * fs.g.inode_size  # the small tree's inodes all live at the start of group 0
     ranges = [(1024, 1024), (_group_desc(image), bs), (table, used)]
     for path in ("/", "/nested", "/nested/a", "/smalldir"):

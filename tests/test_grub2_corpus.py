@@ -364,3 +364,177 @@ def test_syntax_verdict_matches_grub_script_check(path: Path) -> None:
     ours = check(path.read_bytes().decode("utf-8", "surrogateescape"))
     assert ours.ok == (real.returncode == 0)
     assert ours.error_line == (int(match.group(1)) if match else None)
+
+
+# --- u-root's distribution trees ---------------------------------------------------------
+UROOT_NAMES = sorted(d.name for d in UROOT.iterdir() if d.is_dir())
+CONFIG_CANDIDATES = ("boot/grub/grub.cfg", "grub/grub.cfg", "grub2/grub.cfg", "boot/grub2/grub.cfg")
+
+# Kernel/initrd placeholders per tree (u-root's trees mostly leave them out).
+UROOT_FILES: dict[str, list[str]] = {
+    "debian_10_4_installed": ["/boot/vmlinuz-4.19.0-9-amd64", "/boot/initrd.img-4.19.0-9-amd64"],
+    "ubuntu_16_04_boot": [
+        "/vmlinuz-4.10.0-42-generic.efi.signed", "/initrd.img-4.10.0-42-generic",
+        "/vmlinuz-4.10.0-40-generic.efi.signed", "/initrd.img-4.10.0-40-generic",
+    ],
+    "rhel_7_8_installed": [
+        "/vmlinuz-3.10.0-1127.el7.x86_64", "/initramfs-3.10.0-1127.el7.x86_64.img",
+        "/vmlinuz-3.10.0-1090.el7.x86_64", "/initramfs-3.10.0-1090.el7.x86_64.img",
+        "/vmlinuz-0-rescue-c1f242ee03e54908bf80c667e1d9ef90",
+        "/initramfs-0-rescue-c1f242ee03e54908bf80c667e1d9ef90.img",
+    ],
+    "CentOS_7_x86_64_DVD_1810_legacy_install_sda1": [
+        "/vmlinuz-3.10.0-957.el7.x86_64", "/initramfs-3.10.0-957.el7.x86_64.img",
+    ],
+    "CentOS_7_x86_64_DVD_1810": ["/images/pxeboot/vmlinuz", "/images/pxeboot/initrd.img"],
+    "fedora_27_install": ["/images/pxeboot/vmlinuz", "/images/pxeboot/initrd.img"],
+    "debian_9_install": ["/live/vmlinuz-4.9.0-3-amd64", "/live/initrd.img-4.9.0-3-amd64"],
+    "qubes_3_2_boot": ["/xen-4.6.5.gz", "/vmlinuz-4.4.67-13.pvops.qubes.x86_64"],
+}
+
+
+@pytest.fixture(scope="session")
+def uroot_disks(tmp_path_factory) -> Path:
+    """Every u-root tree is one "partition"; all of them are on the machine at once."""
+    top = tmp_path_factory.mktemp("uroot")
+    for name in UROOT_NAMES:
+        copy_tree(UROOT / name, top / name)
+        for path in UROOT_FILES.get(name, []):
+            touch(top / name, path)
+    return top
+
+
+def uroot_menu(top: Path, case: str) -> Menu:
+    def read(p: Path) -> str | None:
+        return p.read_text().strip() or None if p.exists() else None
+
+    order = [case] + [n for n in UROOT_NAMES if n != case]
+    dm = device_map(
+        **{n: DirFileSystem(top / n, uuid=read(top / n / "UUID"), label=read(top / n / "LABEL")) for n in order}
+    )
+    candidates = sorted((top / case).glob("EFI/*/grub.cfg")) + [top / case / c for c in CONFIG_CANDIDATES]
+    config = next(p for p in candidates if p.exists())
+    return evaluate(dm, case, "/" + str(config.relative_to(top / case)))
+
+
+def shape(menu: Menu) -> list:
+    return [(e.title, shape(e.submenu)) if e.submenu else e.title for e in menu.entries]
+
+
+def spec_of(menu: Menu, *path: str) -> BootSpec:
+    for title in path[:-1]:
+        menu = next(e.submenu for e in menu.entries if e.title == title and e.submenu)
+    return next(e for e in menu.entries if e.title == path[-1]).run()
+
+
+def test_uroot_debian_10(uroot_disks: Path) -> None:
+    menu = uroot_menu(uroot_disks, "debian_10_4_installed")
+    adv = "Advanced options for Debian GNU/Linux"
+    assert shape(menu) == [
+        "Debian GNU/Linux",
+        (adv, ["Debian GNU/Linux, with Linux 4.19.0-9-amd64",
+               "Debian GNU/Linux, with Linux 4.19.0-9-amd64 (recovery mode)"]),
+    ]
+    assert (menu.default, menu.timeout) == ("0", "5")
+    assert menu.entries[0].id == "gnulinux-simple-39ec20e2-83f5-44ce-8671-f31ce0856377"
+    assert menu.entries[1].id == "gnulinux-advanced-39ec20e2-83f5-44ce-8671-f31ce0856377"
+    assert menu.entries[0].classes == ("debian", "gnu-linux", "gnu", "os")
+    spec = spec_of(menu, adv, "Debian GNU/Linux, with Linux 4.19.0-9-amd64 (recovery mode)")
+    assert str(spec.kernel) == "(debian_10_4_installed)/boot/vmlinuz-4.19.0-9-amd64"
+    assert [str(i) for i in spec.initrds] == ["(debian_10_4_installed)/boot/initrd.img-4.19.0-9-amd64"]
+    assert spec.args == "root=UUID=39ec20e2-83f5-44ce-8671-f31ce0856377 ro single console=ttyS0"
+    assert spec.cmdline == "BOOT_IMAGE=/boot/vmlinuz-4.19.0-9-amd64 " + spec.args
+    assert menu.warnings == []
+
+
+def test_uroot_ubuntu_16_04_runs_functions(uroot_disks: Path) -> None:
+    """'gfxmode $linux_gfx_mode' calls the config's own gfxmode function, which sets
+    vt_handoff; u-root leaves '$vt_handoff' unexpanded, GRUB gives vt.handoff=7."""
+    menu = uroot_menu(uroot_disks, "ubuntu_16_04_boot")
+    assert [e if isinstance(e, str) else e[0] for e in shape(menu)] == [
+        "Ubuntu", "Advanced options for Ubuntu", "System setup"]
+    assert len(menu.entries[1].submenu.entries) == 6
+    spec = menu.entries[0].run()
+    assert spec.args == "root=/dev/mapper/ubuntu--vg-root ro quiet splash vt.handoff=7"
+    assert str(spec.kernel) == "(ubuntu_16_04_boot)/vmlinuz-4.10.0-42-generic.efi.signed"
+    recovery = spec_of(menu, "Advanced options for Ubuntu", "Ubuntu, with Linux 4.10.0-40-generic (recovery mode)")
+    assert recovery.args == "root=/dev/mapper/ubuntu--vg-root ro recovery nomodeset"
+    with pytest.raises(NotFound, match="loads no kernel"):
+        menu.entries[2].run()  # fwsetup only
+
+
+def test_uroot_rhel_7_8_linux16(uroot_disks: Path) -> None:
+    menu = uroot_menu(uroot_disks, "rhel_7_8_installed")
+    assert len(menu.entries) == 3 and not any(e.submenu for e in menu.entries)
+    assert menu.default == ""  # set default="${saved_entry}" with no grubenv
+    spec = menu.entries[1].run()
+    assert spec.loader == "linux16"
+    assert str(spec.kernel) == "(rhel_7_8_installed)/vmlinuz-3.10.0-1090.el7.x86_64"
+    assert [str(i) for i in spec.initrds] == ["(rhel_7_8_installed)/initramfs-3.10.0-1090.el7.x86_64.img"]
+    assert spec.args.startswith("root=/dev/mapper/rhel-root ro crashkernel=auto")
+    # The first entry's --id is copied from the second in this config (a distro bug kept).
+    assert menu.entries[0].id == menu.entries[1].id
+
+
+def test_uroot_centos_7_efi_searches_another_partition(uroot_disks: Path) -> None:
+    """The ESP config finds /boot by UUID on the sda2 tree; 'set root=hd1,gpt2' names
+    no disk here and the search overrides it."""
+    menu = uroot_menu(uroot_disks, "CentOS_7_x86_64_DVD_1810_efi_install_sda1")
+    spec = menu.entries[0].run()
+    assert spec.loader == "linuxefi"
+    assert spec.kernel.device == "CentOS_7_x86_64_DVD_1810_efi_install_sda2"
+    assert spec.kernel.path == "/vmlinuz-3.10.0-957.el7.x86_64"
+    assert spec.initrds[0].path == "/initramfs-3.10.0-957.el7.x86_64.img"
+
+
+def test_uroot_centos_7_legacy(uroot_disks: Path) -> None:
+    menu = uroot_menu(uroot_disks, "CentOS_7_x86_64_DVD_1810_legacy_install_sda1")
+    spec = menu.entries[0].run()
+    assert (spec.loader, str(spec.kernel)) == (
+        "linux16", "(CentOS_7_x86_64_DVD_1810_legacy_install_sda1)/vmlinuz-3.10.0-957.el7.x86_64")
+
+
+def test_uroot_centos_dvd_label_search_and_backslash_x(uroot_disks: Path) -> None:
+    """'search -l' finds the tree labelled 'CentOS 7 x86_64'. In an unquoted word GRUB
+    2.06 (upstream, Debian) removes a backslash before any character, so 'CentOS\\x207'
+    reaches the kernel as 'CentOSx207'; Fedora's GRUB keeps \\xNN (a downstream patch)."""
+    menu = uroot_menu(uroot_disks, "CentOS_7_x86_64_DVD_1810")
+    assert (menu.default, menu.timeout) == ("1", "60")
+    assert shape(menu)[2] == ("Troubleshooting -->", ["Install CentOS 7 in basic graphics mode",
+                                                       "Rescue a CentOS system"])
+    spec = menu.entries[0].run()
+    assert str(spec.kernel) == "(CentOS_7_x86_64_DVD_1810)/images/pxeboot/vmlinuz"
+    assert spec.args == "inst.stage2=hd:LABEL=CentOSx207x20x86_64 quiet"
+
+
+def test_uroot_fedora_27_label_not_found_keeps_root(uroot_disks: Path) -> None:
+    menu = uroot_menu(uroot_disks, "fedora_27_install")
+    assert any("no such device: Fedora-WS-Live-27-1-6" in w for w in menu.warnings)
+    spec = menu.entries[0].run()
+    assert str(spec.kernel) == "(fedora_27_install)/images/pxeboot/vmlinuz"
+
+
+def test_uroot_debian_9_live_quoted_variable(uroot_disks: Path) -> None:
+    """'"${loopback}"' stays one word: findiso= with an empty $iso_path."""
+    menu = uroot_menu(uroot_disks, "debian_9_install")
+    spec = menu.entries[0].run()
+    assert spec.args == "boot=live components findiso="
+    assert menu.entries[1].submenu is not None and len(menu.entries[1].submenu.entries) > 40
+
+
+def test_uroot_qubes_xen_is_unsupported(uroot_disks: Path) -> None:
+    menu = uroot_menu(uroot_disks, "qubes_3_2_boot")
+    with pytest.raises(Unsupported, match="multiboot"):
+        menu.entries[0].run()
+    inner = menu.entries[1].submenu
+    assert [e.title for e in inner.entries] == ["Xen hypervisor, version 4.6.5", "Xen hypervisor, version 4.6.5-heads"]
+    assert all(e.submenu for e in inner.entries)
+
+
+def test_uroot_centos_8_blscfg_is_unknown_on_debian(uroot_disks: Path) -> None:
+    """Debian's GRUB 2.06 has no blscfg: the BLS entries never appear; the grubenv
+    still sets default to saved_entry; only the tboot submenu remains."""
+    menu = uroot_menu(uroot_disks, "CentOS_8_Stream_x86_64_blscfg_sda1")
+    assert any("can't find command `blscfg'" in w for w in menu.warnings)
+    assert menu.default == "9af7b02ac08149d985841c07c8ff366e-5.18.0"
+    assert shape(menu) == [("tboot 1.10.2", ["CentOS Linux GNU/Linux, with tboot 1.10.2 and Linux 5.18.0"])]

@@ -37,8 +37,23 @@ def _drop_privileges(uid: int, gid: int) -> None:
             pass  # a limit the platform lacks; the uid drop above is what matters
 
 
+def preload() -> None:
+    """Import every guestboot module (and so every standard module they use) now: after
+    the privilege drop the child may not be able to read the interpreter's files, and it
+    should not need to open anything by name at all."""
+    import importlib
+    import pkgutil
+
+    import guestboot
+
+    for module in pkgutil.walk_packages(guestboot.__path__, "guestboot."):
+        if not module.name.endswith("__main__"):  # that one runs the CLI
+            importlib.import_module(module.name)
+
+
 def run_as(uid: int, gid: int, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run ``work`` in a child as ``uid``/``gid``; return its JSON-able result."""
+    preload()
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # child

@@ -17,6 +17,7 @@ from pathlib import Path
 FILE_SIZES = (0, 1, 59, 60, 61, 100, 1023, 1024, 1025, 4095, 4096, 4097, 12 * 1024 + 1, 70_000, 300_000)
 BIG_FILE_SIZE = 1_600_000  # > 1 MiB: into the double-indirect range of a 1 KiB ext2
 MANY_ENTRIES = 3000  # enough entries to make mke2fs index the directory (htree)
+WIDE_ENTRIES = 700
 SPARSE_CHUNKS = 1000  # data chunks separated by holes: one extent each, a deep extent tree
 SPARSE_CHUNK = 4096
 SPARSE_STRIDE = 3 * 4096
@@ -25,7 +26,7 @@ SLOW_TARGET = "nested/" + "long-directory-name-" * 4 + "/target.txt"  # > 60 byt
 
 
 def write_tree(top: Path, seed: int = 20240501, *, many: int = MANY_ENTRIES, sparse_chunks: int = SPARSE_CHUNKS,
-               far: bool = True) -> Path:
+               far: bool = True, wide: int = WIDE_ENTRIES) -> Path:
     """Write the reference tree under ``top`` (created) and return it. The keywords shrink
     it for the corruption tests, which read it hundreds of times."""
     rng = random.Random(seed)
@@ -59,6 +60,11 @@ def write_tree(top: Path, seed: int = 20240501, *, many: int = MANY_ENTRIES, spa
             name = f"entry-{i:04d}"
         (many_dir / name).touch()
     (many_dir / "with-data").write_bytes(b"found through the hash tree\n")
+    if wide:  # long names: with 1 KiB blocks the leaves outgrow the root, two index levels
+        wide_dir = top / "wide"
+        wide_dir.mkdir()
+        for i in range(wide):
+            (wide_dir / (f"w{i:03d}-" + "x" * (180 + i % 60))).touch()
 
     deep = top / "nested" / "a" / "b" / "c"
     deep.mkdir(parents=True)
@@ -117,6 +123,11 @@ VARIANTS: dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]] = {
     "ext4-legacy-unsigned": (("-t", "ext4", "-b", "2048"), _hash("legacy", 2)),
     "ext4-tea-signed": (("-t", "ext4", "-b", "4096"), _hash("tea", 1)),
     "ext4-64k": (("-t", "ext4", "-b", "65536"), (INDEX,)),
+    # checksums seeded from s_checksum_seed: made under another UUID, then given ours
+    "ext4-csum-seed": (
+        ("-t", "ext4", "-b", "4096", "-O", "metadata_csum_seed", "-U", "11111111-2222-4333-8444-555555555555"),
+        (INDEX, ("tune2fs", "-U", "0d2c8f4e-5b1a-4c3d-9e7f-a1b2c3d4e5f6")),
+    ),
     # for the corruption tests: extents without checksums, so structure checks are reached
     "ext4-1k-nocsum": (("-t", "ext4", "-b", "1024", "-O", "^metadata_csum"), (INDEX,)),
 }
@@ -131,6 +142,8 @@ def build_image(tree: Path, image: Path, variant: str, size_mib: int = 96, offse
     given: then the post-processing commands, which need the volume at 0, are not run)."""
     args, post = VARIANTS[variant]
     extended = ["root_owner=0:0"] + ([f"offset={offset}"] if offset else [])
+    if "-U" in args:  # the variant makes the volume under another UUID first
+        uuid = args[args.index("-U") + 1]
     command = [
         "mke2fs", "-q", "-F", "-T", "default", "-N", "8192", "-L", label, "-U", uuid,
         "-E", ",".join(extended), *args, "-d", str(tree), str(image), f"{size_mib}M",
@@ -159,7 +172,7 @@ def debugfs(image: Path, request: str, writable: bool = False) -> str:
 _TREES: dict[str, Path] = {}
 _IMAGES: dict[tuple[str, str], Path] = {}
 
-SMALL_TREE = {"many": 300, "sparse_chunks": 400, "far": False}  # for the corruption tests
+SMALL_TREE = {"many": 300, "sparse_chunks": 400, "far": False, "wide": 0}  # for the corruption tests
 
 
 def tree(factory, kind: str = "full") -> Path:

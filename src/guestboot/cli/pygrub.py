@@ -351,10 +351,15 @@ def _print_plain_menu(menu) -> None:
 
 def _isconfig_text(o: Options, image_fd: int) -> str:
     """pygrub --isconfig: the "image" is a config file; print what it would boot."""
-    from ..boot.discover import menu_from_config_file
+    from ..boot.discover import find_menu
+    from ..devices import DeviceMap
+    from ..fs.onefile import OneFileSystem
     from ..select import boot
+    from ..source import FileSource
 
-    menu = menu_from_config_file(image_fd, os.path.basename(o.image))
+    name = os.path.basename(o.image)
+    config = OneFileSystem(os.fsencode(name), FileSource(image_fd, name=name))
+    menu = find_menu(DeviceMap({"hd0": config}), isconfig=True)
     _, spec = boot(menu, o.entry)
     args = spec.args + (" " + o.args if o.args else "")
     text = f"  kernel: {spec.kernel.path}\n"

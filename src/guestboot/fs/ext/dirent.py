@@ -137,7 +137,7 @@ class EntryBudget:
         if self.bytes > LIMITS.max_dir_bytes:
             raise LimitExceeded(f"{self.where}: more than {LIMITS.max_dir_bytes} bytes of directory (max_dir_bytes)")
 
-    def entry(self) -> None:
-        self.entries += 1
+    def entry(self, count: int = 1) -> None:
+        self.entries += count
         if self.entries > LIMITS.max_dir_entries:
             raise LimitExceeded(f"{self.where}: more than {LIMITS.max_dir_entries} entries (max_dir_entries)")

@@ -141,7 +141,8 @@ class ExtFileSystem(FileSystem):
 
     # --- group descriptors and inodes --------------------------------------------------------
 
-    def _inode_table(self, group: int) -> int:
+    def inode_table(self, group: int) -> int:
+        """The first block of a group's inode table (its descriptor read and checked once)."""
         table = self._tables.get(group)
         if table is not None:
             return table
@@ -176,7 +177,7 @@ class ExtFileSystem(FileSystem):
         if not 1 <= ino <= g.inodes_count:
             raise CorruptImage(f"inode number {ino} out of range (1..{g.inodes_count})", where=self.source.name)
         group, index = divmod(ino - 1, g.inodes_per_group)
-        offset = self._inode_table(group) * self.block_size + index * g.inode_size
+        offset = self.inode_table(group) * self.block_size + index * g.inode_size
         raw = self.source.pread(offset, g.inode_size)
         if g.inode_size > GOOD_OLD_INODE_SIZE:
             extra, _hi = INODE_EXTRA.unpack_from(raw, GOOD_OLD_INODE_SIZE)
@@ -286,7 +287,8 @@ class ExtFileSystem(FileSystem):
             raise CorruptImage("root inode is not a directory", where=self.source.name, offset=node.private.offset)
         return node
 
-    def _dir_file(self, inode: Inode) -> ExtFile:
+    def directory_source(self, inode: Inode) -> ExtFile:
+        """A directory's blocks as a byte source (kept in a small cache)."""
         source = self._dirs.get(inode.ino)
         if source is None or source.size != inode.size:
             if inode.flags & INODE_ENCRYPT_FL:
@@ -334,7 +336,7 @@ class ExtFileSystem(FileSystem):
             if extra:
                 yield from dirent.entries(extra, extra_offset, self.block_size, filetype, where)
             return
-        source = self._dir_file(inode)
+        source = self.directory_source(inode)
         for index in range(inode.size // self.block_size):
             budget.scan(self.block_size)
             data, offset = self._dir_block(inode, source, index)
@@ -369,12 +371,11 @@ class ExtFileSystem(FileSystem):
                 if entry.name == name:
                     return self.node(entry.ino)
             return None
-        source = self._dir_file(inode)
+        source = self.directory_source(inode)
         for index in range(inode.size // self.block_size):
             budget.scan(self.block_size)
             names = self._block_names(inode, source, index)
-            for _ in range(len(names)):
-                budget.entry()
+            budget.entry(len(names))
             if name in names:
                 return self.node(names[name])
         return None
@@ -397,7 +398,7 @@ class ExtFileSystem(FileSystem):
         """The inode number of ``name`` found through the hash index, None when absent, or
         False when the index uses a hash this driver does not compute (scan linearly)."""
         bs = self.block_size
-        source = self._dir_file(inode)
+        source = self.directory_source(inode)
         nblocks = inode.size // bs
         where = f"{self.source.name}:directory {inode.ino}"
         block0, offset0 = self._dir_block(inode, source, 0)

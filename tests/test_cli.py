@@ -1,0 +1,235 @@
+"""The two front ends as a user runs them: output, files written, exit codes, one-line errors.
+
+The image is made by mke2fs -d from a tree that holds the expected answer (kernel and
+initrd bytes, grub.cfg); the corrupt variants are truncations of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GRUB_CFG = """\
+set default="1>0"
+set timeout=5
+menuentry 'Plain' --id plain {
+    linux /boot/vmlinuz-1 root=/dev/sda1 ro   quiet
+    initrd /boot/initrd-a
+}
+submenu 'Advanced' --id adv {
+    menuentry 'Rescue "x"' --id rescue {
+        linux /boot/vmlinuz-1 root=/dev/sda1 single "a b"
+        initrd /boot/initrd-a /boot/initrd-b
+    }
+    menuentry 'Broken' --id broken {
+        linux /boot/missing-kernel
+    }
+}
+"""
+
+
+def run(*argv: str, check_rc: int | None = 0) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, *argv], capture_output=True, timeout=60)
+    if check_rc is not None:
+        assert proc.returncode == check_rc, proc.stderr.decode()
+    return proc
+
+
+def guestboot(*argv: str, check_rc: int | None = 0) -> subprocess.CompletedProcess:
+    return run("-m", "guestboot", *argv, check_rc=check_rc)
+
+
+def pygrub(*argv: str, check_rc: int | None = 0) -> subprocess.CompletedProcess:
+    return run("-m", "guestboot.cli.pygrub", *argv, check_rc=check_rc)
+
+
+def one_line_error(proc: subprocess.CompletedProcess, prog: str = "guestboot") -> str:
+    err = proc.stderr.decode()
+    lines = [line for line in err.splitlines() if "warning:" not in line]
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"{prog}: ") and "Traceback" not in err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    top = tmp_path_factory.mktemp("cli-tree")
+    (top / "boot" / "grub").mkdir(parents=True)
+    rng = __import__("random").Random(7)
+    (top / "boot" / "vmlinuz-1").write_bytes(rng.randbytes(300_000))
+    (top / "boot" / "initrd-a").write_bytes(rng.randbytes(120_000))
+    (top / "boot" / "initrd-b").write_bytes(rng.randbytes(5_000))
+    (top / "boot" / "grub" / "grub.cfg").write_text(GRUB_CFG)
+    return top
+
+
+@pytest.fixture(scope="module")
+def disk(tree, tmp_path_factory) -> Path:
+    image = tmp_path_factory.mktemp("cli-img") / "disk.img"
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-T", "default", "-L", "guest", "-d", str(tree),
+                    str(image), "16M"], check=True, capture_output=True)
+    return image
+
+
+def test_list_shows_the_menu_with_the_default_path_marked(disk):
+    out = guestboot("list", str(disk)).stdout.decode().splitlines()
+    assert out[0] == "hd0:/boot/grub/grub.cfg (grub2)"
+    rows = [line.split(None, 2) if not line.startswith(" ") else ["", *line.split(None, 1)] for line in out[1:]]
+    marked = [line for line in out[1:] if line.startswith("*")]
+    assert [m.split()[1] for m in marked] == ["1", "1>0"]
+    assert len(rows) == 4
+
+
+def test_list_json_runs_each_entry_and_reports_failures(disk):
+    data = json.loads(guestboot("list", "--json", str(disk)).stdout)
+    assert data["default"] == [1, 0]
+    plain, adv = data["entries"]
+    assert plain["args"] == "root=/dev/sda1 ro quiet"  # GRUB re-joins words with one space
+    assert plain["cmdline"] == "BOOT_IMAGE=/boot/vmlinuz-1 root=/dev/sda1 ro quiet"
+    rescue, broken = adv["entries"]
+    assert rescue["initrds"] == ["(hd0)/boot/initrd-a", "(hd0)/boot/initrd-b"]
+    assert rescue["default"] is True
+    assert "missing-kernel" in broken["error"]
+
+
+def test_extract_writes_kernel_and_concatenated_initrds(disk, tree, tmp_path):
+    out = tmp_path / "out"
+    proc = guestboot("extract", str(disk), "-o", str(out))
+    assert proc.stdout.decode() == 'BOOT_IMAGE=/boot/vmlinuz-1 root=/dev/sda1 single "a b"\n'
+    assert (out / "kernel").read_bytes() == (tree / "boot" / "vmlinuz-1").read_bytes()
+    assert (out / "initrd").read_bytes() == (tree / "boot" / "initrd-a").read_bytes() + (
+        tree / "boot" / "initrd-b"
+    ).read_bytes()
+    assert (out / "kernel").stat().st_mode & 0o777 == 0o600
+    # a second run never overwrites: exit 8 and the files are untouched
+    before = (out / "kernel").stat().st_mtime_ns
+    again = guestboot("extract", str(disk), "-o", str(out), check_rc=8)
+    assert "already exists" in one_line_error(again)
+    assert (out / "kernel").stat().st_mtime_ns == before
+
+
+def test_extract_by_entry_spec_and_json(disk, tmp_path):
+    proc = guestboot("extract", str(disk), "-o", str(tmp_path / "o"), "--entry", "plain", "--json")
+    data = json.loads(proc.stdout)
+    assert data["entry"]["path"] == "0" and data["entry"]["id"] == "plain"
+    assert data["args"] == "root=/dev/sda1 ro quiet"
+    assert data["initrd"].endswith("initrd")
+
+
+def test_extract_of_an_entry_with_a_missing_kernel_is_not_found_and_leaves_nothing(disk, tmp_path):
+    out = tmp_path / "o"
+    proc = guestboot("extract", str(disk), "-o", str(out), "--entry", "adv>broken", check_rc=6)
+    assert "missing-kernel" in one_line_error(proc)
+    assert list(out.iterdir()) == []
+
+
+def test_unknown_entry_is_not_found(disk, tmp_path):
+    proc = guestboot("extract", str(disk), "-o", str(tmp_path / "o"), "--entry", "nope", check_rc=6)
+    assert "nope" in one_line_error(proc)
+
+
+def test_ls_and_cat(disk, tree):
+    listing = guestboot("ls", str(disk), "/boot").stdout.decode()
+    assert "vmlinuz-1" in listing and "grub/" in listing
+    cat = guestboot("cat", str(disk), "/boot/grub/grub.cfg").stdout
+    assert cat == (tree / "boot" / "grub" / "grub.cfg").read_bytes()
+    devices = guestboot("ls", str(disk)).stdout.decode()
+    assert devices.startswith("(hd0)  ext4  uuid=") and "label='guest'" in devices
+
+
+def test_missing_image(tmp_path):
+    proc = guestboot("list", str(tmp_path / "nope.img"), check_rc=6)
+    assert "no such image" in one_line_error(proc)
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("keep", [512, 2048, 64 * 1024, 1024 * 1024])
+def test_truncated_image_is_one_typed_error(disk, tmp_path, keep):
+    cut = tmp_path / "cut.img"
+    with open(disk, "rb") as src:
+        cut.write_bytes(src.read(keep))
+    proc = guestboot("extract", str(cut), "-o", str(tmp_path / "o"), check_rc=None)
+    assert proc.returncode in (3, 6), proc.stderr.decode()
+    one_line_error(proc)
+
+
+def test_image_without_a_config(tmp_path):
+    empty = tmp_path / "tree"
+    empty.mkdir()
+    (empty / "hello").write_text("hi")
+    image = tmp_path / "plain.img"
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-T", "default", "-d", str(empty), str(image), "8M"],
+                   check=True, capture_output=True)
+    proc = guestboot("list", str(image), check_rc=6)
+    assert "grub.cfg" in one_line_error(proc)
+
+
+# --- guestboot-pygrub -------------------------------------------------------------------
+
+
+def test_pygrub_libxl_call(disk, tree, tmp_path):
+    outdir = tmp_path / "d"
+    outdir.mkdir()
+    result = tmp_path / "result"
+    result.write_bytes(b"")  # libxl pre-creates it
+    pygrub(f"--output={result}", "--output-format=simple0", f"--output-directory={outdir}", "-q", str(disk))
+    data = result.read_bytes()
+    fields = data.split(b"\0")
+    assert fields[-2:] == [b"", b""]
+    kernel = fields[0].removeprefix(b"kernel ").decode()
+    ramdisk = fields[1].removeprefix(b"ramdisk ").decode()
+    assert fields[2] == b'args root=/dev/sda1 single "a b"'
+    assert Path(kernel).parent == outdir and Path(kernel).name.startswith("boot_kernel.")
+    assert Path(kernel).read_bytes() == (tree / "boot" / "vmlinuz-1").read_bytes()
+    assert Path(ramdisk).read_bytes().startswith((tree / "boot" / "initrd-a").read_bytes())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="--runas needs root")
+def test_pygrub_runas_reads_as_nobody(disk, tmp_path):
+    private = tmp_path / "private.img"
+    private.write_bytes(disk.read_bytes())
+    private.chmod(0o600)
+    outdir = tmp_path / "d"
+    outdir.mkdir()
+    proc = pygrub("--runas=65534", "-q", "--output-format=simple", f"--output-directory={outdir}", str(private))
+    lines = proc.stdout.decode().split("\n")
+    assert lines[0].startswith(f"kernel {outdir}/boot_kernel.")
+    assert sorted(p.name.split(".")[0] for p in outdir.iterdir()) == ["boot_kernel", "boot_ramdisk"]
+
+
+def test_pygrub_failure_exits_nonzero_and_leaves_no_files(disk, tmp_path):
+    outdir = tmp_path / "d"
+    outdir.mkdir()
+    proc = pygrub("-q", "--entry=adv>broken", f"--output-directory={outdir}", str(disk), check_rc=6)
+    one_line_error(proc, "guestboot-pygrub")
+    assert list(outdir.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="--runas needs root")
+def test_pygrub_runas_failure_is_not_exit_0(disk, tmp_path):
+    outdir = tmp_path / "d"
+    outdir.mkdir()
+    proc = pygrub("--runas=65534", "-q", "--entry=adv>broken", f"--output-directory={outdir}", str(disk),
+                  check_rc=6)
+    one_line_error(proc, "guestboot-pygrub")
+    assert list(outdir.iterdir()) == []
+
+
+def test_pygrub_interactive_without_menu_boots_default(disk, tmp_path):
+    outdir = tmp_path / "d"
+    outdir.mkdir()
+    proc = pygrub("--output-format=simple", f"--output-directory={outdir}", str(disk))
+    assert b"booting the default entry" in proc.stderr
+    assert b'args root=/dev/sda1 single "a b"\n' in proc.stdout
+
+
+def test_pygrub_list_and_not_really(disk):
+    listing = pygrub("-l", str(disk)).stdout.decode()
+    assert "title: Advanced>Rescue \"x\"" in listing
+    proc = pygrub("-q", "-n", "--entry=0", "--output-format=simple", str(disk))
+    assert proc.stdout == b"kernel <kernel:/boot/vmlinuz-1>\nramdisk <ramdisk:/boot/initrd-a>\nargs root=/dev/sda1 ro quiet\n\n"
