@@ -538,3 +538,68 @@ def test_uroot_centos_8_blscfg_is_unknown_on_debian(uroot_disks: Path) -> None:
     assert any("can't find command `blscfg'" in w for w in menu.warnings)
     assert menu.default == "9af7b02ac08149d985841c07c8ff366e-5.18.0"
     assert shape(menu) == [("tboot 1.10.2", ["CentOS Linux GNU/Linux, with tboot 1.10.2 and Linux 5.18.0"])]
+
+
+# --- Xen's pygrub examples ---------------------------------------------------------------
+def pygrub_expectations() -> dict[str, list[dict]]:
+    """pygrub-parse.txt as {file: [image, ...]} (a peer's output, compared with care)."""
+    out: dict[str, list[dict]] = {}
+    current: list[dict] | None = None
+    image = re.compile(r"^  \[(\d+)\] title='(.*?)' kernel=(None|\(None, '(.*?)'\)) initrd=(None|\(None, '(.*?)'\)) args=(None|'(.*?)') root=")
+    for line in (PYGRUB / "pygrub-parse.txt").read_text().splitlines():
+        if line.startswith("=== "):
+            current = out.setdefault(line[4:].split(":")[0], [])
+        elif current is not None and (m := image.match(line)):
+            current.append({"title": m.group(2), "kernel": m.group(4), "initrd": m.group(6), "args": m.group(8)})
+    return out
+
+
+PYGRUB_PARTITION = {  # the partition each config's own 'set root=' names
+    "debian-wheezy-hvm.grub2": "hd0,msdos1",
+    "fedora-16-with-xen.grub2": "hd0,gpt2",
+    "fedora-19.grub2": "hd0,msdos1",
+    "rhel-7-beta.grub2": "hd0,msdos1",
+    "ubuntu-14.04-lts.grub2": "hd0,msdos1",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PYGRUB_PARTITION))
+def test_pygrub_example(name: str, tmp_path: Path) -> None:
+    """Each example on a disk whose partition carries the UUID the config searches for,
+    holding the files pygrub extracted. GRUB and pygrub agree on titles (submenus
+    flattened), kernels, initrds; pygrub keeps the config's double spaces in args where
+    GRUB rebuilds words with one; entries pygrub cannot load (Xen multiboot, knetbsd
+    memtest) are not bootable Linux entries for us either."""
+    text = (PYGRUB / name).read_text()
+    uuid = re.search(r"search --no-floppy --fs-uuid --set=root (?:--hint\S* +)*(\S+)", text).group(1)
+    root = tmp_path / "part"
+    touch(root, "/boot/grub/grub.cfg")
+    (root / "boot/grub/grub.cfg").write_text(text)
+    images = pygrub_expectations()[name]
+    for img in images:
+        for key in ("kernel", "initrd"):
+            if img[key]:
+                touch(root, img[key])
+    dev = PYGRUB_PARTITION[name]
+    menu = evaluate(device_map(**{dev: DirFileSystem(root, uuid=uuid)}), dev, "/boot/grub/grub.cfg")
+    entries = flatten(menu)
+    assert [e.title for e in entries] == [img["title"] for img in images]
+    for entry, img in zip(entries, images):
+        if img["kernel"] is None:
+            with pytest.raises((Unsupported, NotFound)):
+                entry.run()
+            continue
+        spec = entry.run()
+        assert (spec.kernel.device, spec.kernel.path) == (dev, img["kernel"])
+        assert [i.path for i in spec.initrds] == ([img["initrd"]] if img["initrd"] else [])
+        assert spec.args == " ".join(img["args"].split())
+
+
+def test_pygrub_fedora_16_default_is_saved_entry(tmp_path: Path) -> None:
+    """pygrub ignores 'set default="${saved_entry}"' and says 0; GRUB gives the empty
+    value (no load_env in this header), which select.py resolves."""
+    touch(tmp_path, "/boot/grub/grub.cfg")
+    (tmp_path / "boot/grub/grub.cfg").write_bytes((PYGRUB / "fedora-16-with-xen.grub2").read_bytes())
+    menu = evaluate(device_map(**{"hd0,gpt2": DirFileSystem(tmp_path)}), "hd0,gpt2", "/boot/grub/grub.cfg")
+    assert menu.default == ""
+    assert [e.title for e in menu.entries][-1] == "Xen 4.1" and menu.entries[-1].submenu is not None

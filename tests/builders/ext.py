@@ -97,39 +97,44 @@ def write_tree(top: Path, seed: int = 20240501, *, many: int = MANY_ENTRIES, spa
 # mke2fs -d does not index directories; "e2fsck -fD" (re)builds their hash trees with the
 # superblock's default hash, which "tune2fs -E hash_alg=" sets and whose signedness is the
 # s_flags bit that "debugfs -w -R 'ssv flags N'" sets (1: signed, 2: unsigned).
-INDEX = ("e2fsck", "-fyD")
+# A fixed hash seed first, so the index (and every test over it) is the same on each run.
+SEED = ("debugfs", "-w", "-R", "ssv hash_seed 5f4dcc3b-5aa7-4c65-9d76-0a1b2c3d4e5f")
+REINDEX = ("e2fsck", "-fyD")
+INDEX = (SEED, REINDEX)
 
 
 def _hash(alg: str, flags: int) -> tuple[tuple[str, ...], ...]:
-    return (("tune2fs", "-E", f"hash_alg={alg}"), ("debugfs", "-w", "-R", f"ssv flags {flags}"), INDEX)
+    return (("tune2fs", "-E", f"hash_alg={alg}"), ("debugfs", "-w", "-R", f"ssv flags {flags}"), *INDEX)
 
 
 # name -> (mke2fs arguments besides -d/size/label/uuid, commands run on the image after)
 VARIANTS: dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]] = {
     "ext2-1k": (("-t", "ext2", "-b", "1024"), ()),  # "many" stays a linear, multi-block directory
-    "ext2-2k-128": (("-t", "ext2", "-b", "2048", "-I", "128"), (INDEX,)),
-    "ext3-4k": (("-t", "ext3", "-b", "4096"), (INDEX,)),
+    "ext2-2k-128": (("-t", "ext2", "-b", "2048", "-I", "128"), INDEX),
+    "ext3-4k": (("-t", "ext3", "-b", "4096"), INDEX),
     "ext3-legacy": (("-t", "ext3", "-b", "1024"), _hash("legacy", 1)),
-    "ext4-1k": (("-t", "ext4", "-b", "1024"), (INDEX,)),
-    "ext4-4k": (("-t", "ext4", "-b", "4096"), (INDEX,)),
-    "ext4-32bit-nocsum": (("-t", "ext4", "-b", "4096", "-O", "^64bit,^metadata_csum"), (INDEX,)),
-    "ext4-inline": (("-t", "ext4", "-b", "4096", "-O", "inline_data"), (INDEX,)),
-    "ext4-noflex": (("-t", "ext4", "-b", "1024", "-O", "^flex_bg"), (INDEX,)),
-    "ext4-sparse2": (("-t", "ext4", "-b", "4096", "-O", "sparse_super2"), (INDEX,)),
-    "ext4-metabg": (("-t", "ext4", "-b", "1024", "-O", "meta_bg,^resize_inode"), (INDEX,)),
-    "ext4-128": (("-t", "ext4", "-b", "4096", "-I", "128"), (INDEX,)),
+    "ext4-1k": (("-t", "ext4", "-b", "1024"), INDEX),
+    "ext4-4k": (("-t", "ext4", "-b", "4096"), INDEX),
+    "ext4-32bit-nocsum": (("-t", "ext4", "-b", "4096", "-O", "^64bit,^metadata_csum"), INDEX),
+    "ext4-inline": (("-t", "ext4", "-b", "4096", "-O", "inline_data"), INDEX),
+    "ext4-noflex": (("-t", "ext4", "-b", "1024", "-O", "^flex_bg"), INDEX),
+    "ext4-sparse2": (("-t", "ext4", "-b", "4096", "-O", "sparse_super2"), INDEX),
+    # small groups: 96 groups, descriptors in 6 meta groups spread over the volume
+    "ext4-metabg": (("-t", "ext4", "-b", "1024", "-g", "1024", "-O", "meta_bg,^resize_inode"), INDEX),
+    "ext4-128": (("-t", "ext4", "-b", "4096", "-I", "128"), INDEX),
     "ext4-tea-unsigned": (("-t", "ext4", "-b", "1024"), _hash("tea", 2)),
     "ext4-md4-unsigned": (("-t", "ext4", "-b", "4096"), _hash("half_md4", 2)),
     "ext4-legacy-unsigned": (("-t", "ext4", "-b", "2048"), _hash("legacy", 2)),
     "ext4-tea-signed": (("-t", "ext4", "-b", "4096"), _hash("tea", 1)),
-    "ext4-64k": (("-t", "ext4", "-b", "65536"), (INDEX,)),
+    "ext4-64k": (("-t", "ext4", "-b", "65536"), INDEX),
+    "ext4-bigalloc": (("-t", "ext4", "-b", "4096", "-O", "bigalloc", "-C", "16384"), INDEX),
     # checksums seeded from s_checksum_seed: made under another UUID, then given ours
     "ext4-csum-seed": (
         ("-t", "ext4", "-b", "4096", "-O", "metadata_csum_seed", "-U", "11111111-2222-4333-8444-555555555555"),
-        (INDEX, ("tune2fs", "-U", "0d2c8f4e-5b1a-4c3d-9e7f-a1b2c3d4e5f6")),
+        (*INDEX, ("tune2fs", "-U", "0d2c8f4e-5b1a-4c3d-9e7f-a1b2c3d4e5f6")),
     ),
     # for the corruption tests: extents without checksums, so structure checks are reached
-    "ext4-1k-nocsum": (("-t", "ext4", "-b", "1024", "-O", "^metadata_csum"), (INDEX,)),
+    "ext4-1k-nocsum": (("-t", "ext4", "-b", "1024", "-O", "^metadata_csum"), INDEX),
 }
 
 LABEL = "gb-test"

@@ -676,7 +676,8 @@ BUILDERS = {
 @functools.cache
 def _built(workdir: str, name: str) -> GuestImage:
     where = Path(workdir) / name
-    where.mkdir(parents=True, exist_ok=False)
+    shutil.rmtree(where, ignore_errors=True)  # what a failed earlier attempt left
+    where.mkdir(parents=True)
     return BUILDERS[name](where, debian_kernel())
 
 

@@ -78,36 +78,38 @@ def map_inode(fs: "ExtFileSystem", inode: Inode, extents: bool) -> Iterator[MapR
 def _extent_runs(fs: "ExtFileSystem", inode: Inode, budget: _Budget) -> Iterator[MapRun]:
     where = f"inode {inode.ino} extent tree"
     root_offset = inode.offset + 0x28
-    magic, entries, maximum, depth, _gen = EXTENT_HEADER.unpack_from(inode.i_block)
+    magic, _entries, _maximum, depth, _gen = EXTENT_HEADER.unpack_from(inode.i_block)
     if magic != EXTENT_MAGIC:
-        raise CorruptImage(f"{where}: bad extent header magic {magic:#06x}", offset=root_offset)
+        raise CorruptImage(f"{where}: bad extent header magic {magic:#06x}", where=fs.source.name, offset=root_offset)
     if depth > LIMITS.max_extent_depth:
         raise LimitExceeded(
-            f"{where}: depth {depth} is more than {LIMITS.max_extent_depth} (max_extent_depth)", offset=root_offset
+            f"{where}: depth {depth} is more than {LIMITS.max_extent_depth} (max_extent_depth)",
+            where=fs.source.name,
+            offset=root_offset,
         )
     state = {"next": 0}  # first logical block the next extent may start at
     visited: set[int] = set()
-    yield from _walk(fs, inode, inode.i_block, root_offset, (I_BLOCK_SIZE - 12) // EXTENT_ENTRY_SIZE,
-                     depth, state, visited, budget, where)
+    root_capacity = (I_BLOCK_SIZE - 12) // EXTENT_ENTRY_SIZE
+    yield from _walk(fs, inode, inode.i_block, root_offset, root_capacity, depth, state, visited, budget, where)
 
 
-def _check_header(raw: bytes, offset: int, capacity: int, depth: int, where: str) -> int:
+def _check_header(raw: bytes, offset: int, capacity: int, depth: int, where: str, volume: str) -> int:
     magic, entries, maximum, node_depth, _gen = EXTENT_HEADER.unpack_from(raw)
     if magic != EXTENT_MAGIC:
-        raise CorruptImage(f"{where}: bad extent header magic {magic:#06x}", offset=offset)
+        raise CorruptImage(f"{where}: bad extent header magic {magic:#06x}", where=volume, offset=offset)
     if node_depth != depth:
-        raise CorruptImage(f"{where}: node has depth {node_depth}, expected {depth}", offset=offset)
+        raise CorruptImage(f"{where}: node has depth {node_depth}, expected {depth}", where=volume, offset=offset)
     if maximum > capacity or entries > maximum:
         raise CorruptImage(
-            f"{where}: node claims {entries} of {maximum} entries, room for {capacity}", offset=offset
+            f"{where}: node claims {entries} of {maximum} entries, room for {capacity}", where=volume, offset=offset
         )
     if entries == 0 and depth > 0:
-        raise CorruptImage(f"{where}: index node without entries", offset=offset)
+        raise CorruptImage(f"{where}: index node without entries", where=volume, offset=offset)
     return entries
 
 
 def _walk(fs, inode, raw, offset, capacity, depth, state, visited, budget, where) -> Iterator[MapRun]:
-    entries = _check_header(raw, offset, capacity, depth, where)
+    entries = _check_header(raw, offset, capacity, depth, where, fs.source.name)
     if depth == 0:
         for i in range(entries):
             pos = 12 + i * EXTENT_ENTRY_SIZE
@@ -116,10 +118,12 @@ def _walk(fs, inode, raw, offset, capacity, depth, state, visited, budget, where
             if uninit:
                 length -= EXTENT_INIT_MAX_LEN
             if length == 0:
-                raise CorruptImage(f"{where}: extent of zero blocks", offset=offset + pos)
+                raise CorruptImage(f"{where}: extent of zero blocks", where=fs.source.name, offset=offset + pos)
             if logical < state["next"] or logical + length > LOGICAL_LIMIT:
                 raise CorruptImage(
-                    f"{where}: extent at logical block {logical} overlaps or is out of order", offset=offset + pos
+                    f"{where}: extent at logical block {logical} overlaps or is out of order",
+                    where=fs.source.name,
+                    offset=offset + pos,
                 )
             physical = (start_hi << 32) | start_lo
             fs.check_blocks(physical, length, f"{where}: extent", offset + pos)
@@ -131,12 +135,18 @@ def _walk(fs, inode, raw, offset, capacity, depth, state, visited, budget, where
         pos = 12 + i * EXTENT_ENTRY_SIZE
         logical, leaf_lo, leaf_hi = EXTENT_INDEX.unpack_from(raw, pos)
         if logical <= previous or logical < (state["next"] if i else 0):
-            raise CorruptImage(f"{where}: index entries out of order at logical block {logical}", offset=offset + pos)
+            raise CorruptImage(
+                f"{where}: index entries out of order at logical block {logical}",
+                where=fs.source.name,
+                offset=offset + pos,
+            )
         previous = logical
         child = (leaf_hi << 32) | leaf_lo
         fs.check_blocks(child, 1, f"{where}: index", offset + pos)
         if child in visited:
-            raise CorruptImage(f"{where}: tree block {child} is reached twice (a loop)", offset=offset + pos)
+            raise CorruptImage(
+                f"{where}: tree block {child} is reached twice (a loop)", where=fs.source.name, offset=offset + pos
+            )
         visited.add(child)
         budget.spend()
         child_raw = fs.read_block(child)

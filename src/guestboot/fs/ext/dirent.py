@@ -72,7 +72,9 @@ class DxRoot:
 def dx_root(block: bytes, base: int, largedir: bool, where: str) -> DxRoot:
     reserved, version, info_length, levels, _flags = DX_ROOT_INFO.unpack_from(block, DX_ROOT_INFO_OFFSET)
     if reserved != 0 or info_length != 8:
-        raise CorruptImage(f"{where}: bad hash-tree root (info length {info_length})", offset=base + DX_ROOT_INFO_OFFSET)
+        raise CorruptImage(
+            f"{where}: bad hash-tree root (info length {info_length})", offset=base + DX_ROOT_INFO_OFFSET
+        )
     if levels > (2 if largedir else 1):
         raise CorruptImage(f"{where}: hash tree with {levels + 1} levels", offset=base + DX_ROOT_INFO_OFFSET)
     return DxRoot(version, levels)

@@ -13,13 +13,14 @@ from collections import OrderedDict
 from typing import Iterator
 
 from ... import crc32c
-from ...errors import CorruptImage, LimitExceeded, Unsupported
+from ...errors import CorruptImage, LimitExceeded, NotFound, Unsupported
 from ...limits import LIMITS
 from ...source import ByteSource, BytesSource
 from ..base import FileSystem, FileType, Node
 from . import dirent
 from .blockmap import map_inode
 from .file import ExtFile
+from .superblock import Geometry
 from .layout import (
     DIRENT_TAIL_CHECKSUM,
     DIRENT_TAIL_FILE_TYPE,
@@ -70,7 +71,7 @@ def _put(cache: OrderedDict, key, value, bound: int) -> None:
 
 
 class ExtFileSystem(FileSystem):
-    def __init__(self, source: ByteSource, geometry: "Geometry", kind: str, uuid: str, label: str | None,
+    def __init__(self, source: ByteSource, geometry: Geometry, kind: str, uuid: str, label: str | None,
                  warnings: list[str]):
         self.source = source
         self.g = geometry
@@ -236,7 +237,10 @@ class ExtFileSystem(FileSystem):
                 raise CorruptImage(f"inode {inode.ino}: extended attribute runs past the inode",
                                    where=self.source.name, offset=inode.offset + pos)
             if index == XATTR_INDEX_SYSTEM and raw[pos + XATTR_ENTRY.size : name_end] == b"data":
-                if value_inum or first + value_offs + value_size > len(raw):
+                if value_inum:
+                    raise Unsupported(f"inode {inode.ino}: inline data kept in an attribute inode (ea_inode)",
+                                      where=self.source.name, offset=inode.offset + pos)
+                if first + value_offs + value_size > len(raw):
                     raise CorruptImage(f"inode {inode.ino}: inline data attribute out of the inode",
                                        where=self.source.name, offset=inode.offset + pos)
                 return raw[first + value_offs : first + value_offs + value_size], inode.offset + first + value_offs
@@ -261,13 +265,13 @@ class ExtFileSystem(FileSystem):
 
     def open(self, node: Node) -> ByteSource:
         if node.type is not FileType.REG:
-            raise CorruptImage(f"inode {node.ino} is not a regular file", where=self.source.name)
+            raise NotFound(f"inode {node.ino} is not a regular file", where=self.source.name)
         return self._contents(node.private)
 
     def readlink(self, node: Node) -> bytes:
         inode: Inode = node.private
         if node.type is not FileType.LNK:
-            raise CorruptImage(f"inode {node.ino} is not a symlink", where=self.source.name)
+            raise NotFound(f"inode {node.ino} is not a symlink", where=self.source.name)
         if inode.size > LIMITS.max_symlink_size:
             raise LimitExceeded(f"symlink inode {inode.ino}: target of {inode.size} bytes (max_symlink_size)",
                                 where=self.source.name)
@@ -323,7 +327,7 @@ class ExtFileSystem(FileSystem):
     def _entries(self, directory: Node) -> Iterator[dirent.Entry]:
         inode: Inode = directory.private
         if directory.type is not FileType.DIR:
-            raise CorruptImage(f"inode {directory.ino} is not a directory", where=self.source.name)
+            raise NotFound(f"inode {directory.ino} is not a directory", where=self.source.name)
         where = f"{self.source.name}:directory {inode.ino}"
         budget = dirent.EntryBudget(where)
         filetype = bool(self.g.incompat & INCOMPAT_FILETYPE)
@@ -353,7 +357,7 @@ class ExtFileSystem(FileSystem):
     def lookup(self, directory: Node, name: bytes) -> Node | None:
         inode: Inode = directory.private
         if directory.type is not FileType.DIR:
-            raise CorruptImage(f"inode {directory.ino} is not a directory", where=self.source.name)
+            raise NotFound(f"inode {directory.ino} is not a directory", where=self.source.name)
         if not name or b"/" in name or len(name) > 255:
             return None
         if (
@@ -387,7 +391,8 @@ class ExtFileSystem(FileSystem):
         if names is None:
             names = {}
             filetype = bool(self.g.incompat & INCOMPAT_FILETYPE)
-            for entry in dirent.entries(data, offset, self.block_size, filetype, f"{self.source.name}:directory {inode.ino}"):
+            where = f"{self.source.name}:directory {inode.ino}"
+            for entry in dirent.entries(data, offset, self.block_size, filetype, where):
                 names.setdefault(entry.name, entry.ino)
             _put(self._dir_names, offset, names, _BLOCK_CACHE)
         else:

@@ -76,8 +76,12 @@ def parse_superblock(raw: bytes) -> dict[str, Any]:
     return _record(_SUPER_NAMES, SUPERBLOCK.unpack(raw))
 
 
+# s_state
+STATE_ERRORS = 0x2
+
 # s_feature_compat
 COMPAT_HAS_JOURNAL = 0x4
+COMPAT_DIR_INDEX = 0x20
 COMPAT_SPARSE_SUPER2 = 0x200
 
 # s_feature_incompat, with the names e2fsprogs uses (lib/e2p/feature.c)
@@ -105,6 +109,7 @@ INCOMPAT_META_BG = 0x10
 INCOMPAT_EXTENTS = 0x40
 INCOMPAT_64BIT = 0x80
 INCOMPAT_CSUM_SEED = 0x2000
+INCOMPAT_LARGEDIR = 0x4000
 INCOMPAT_INLINE_DATA = 0x8000
 # What this driver reads. mmp, flex_bg, ea_inode, large_dir, encrypt and casefold change
 # nothing for a reader of plain files (encrypted inodes are refused one by one; casefold
