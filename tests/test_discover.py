@@ -78,7 +78,7 @@ def test_separate_boot_partition(tmp_path):
     devices.problems["hd0"] = "partitioned disk"
     menu = find_menu(devices)
     assert menu.origin == "hd0,msdos1:/grub/menu.lst"
-    assert menu.warnings == ["(hd0) skipped: partitioned disk"]
+    assert menu.warnings == []  # a device with no file system is not worth a warning
     assert boot(menu)[1].kernel.device == "hd0,msdos1"
 
 
@@ -104,7 +104,21 @@ def test_unreadable_partition_skipped(tmp_path):
     devices.problems["hd0,gpt1"] = "unsupported file system (swap)"
     device, path, _fmt, warnings = find_config(devices)
     assert (device, path) == ("hd0,gpt2", "/boot/grub/menu.lst")
-    assert warnings == ["(hd0,gpt1) skipped: unsupported file system (swap)"]
+    assert warnings == []  # no file system there: nothing to warn about once a config is found
+
+
+def test_corrupt_partition_is_warned_about(tmp_path):
+    from guestboot.errors import CorruptImage
+
+    devices = device_map(
+        **{
+            "hd0,gpt1": None,
+            "hd0,gpt2": tree(tmp_path / "p2", "/boot/grub/menu.lst", "/vmlinuz"),
+        }
+    )
+    devices.problems["hd0,gpt1"] = CorruptImage("ext4: bad group descriptor", where="(hd0,gpt1)", offset=0x800)
+    _device, _path, _fmt, warnings = find_config(devices)
+    assert warnings == ["skipped (hd0,gpt1): ext4: bad group descriptor (at byte offset 0x800)"]
 
 
 def test_nothing_found_says_what_was_tried(tmp_path):

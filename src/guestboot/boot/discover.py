@@ -79,11 +79,15 @@ def find_config(devices: DeviceMap) -> tuple[str, str, str, list[str]]:
     what was tried."""
     warnings: list[str] = []
     searched: list[str] = []
+    skipped: list[str] = []  # devices with no file system: said only if nothing is found
     candidates = config_paths()
     for device, fs in devices.devices.items():
         if fs is None:
             why = devices.problems.get(device, "no recognised file system")
-            warnings.append(f"({device}) skipped: {why}")
+            if isinstance(why, GuestbootError):  # broken, not merely empty: worth a warning
+                warnings.append(f"skipped {why}")  # the error names the device
+            else:
+                skipped.append(f"({device}) skipped: {why}")
             continue
         for path, fmt in candidates:
             try:
@@ -94,7 +98,7 @@ def find_config(devices: DeviceMap) -> tuple[str, str, str, list[str]]:
         searched.append(f"({device})")
     tried = ", ".join(path for path, _fmt in candidates)
     where = ", ".join(searched) or "no readable device"
-    extra = f"; {'; '.join(warnings)}" if warnings else ""
+    extra = f"; {'; '.join(skipped + warnings)}" if skipped or warnings else ""
     raise NotFound(f"no boot configuration found: tried {tried} on {where}{extra}")
 
 

@@ -18,7 +18,7 @@ from ..model import FileRef
 from . import errors as E
 from .errors import GrubError
 from .interp import BootNow, Interp, Loaded, MenuReplaced, RawEntry
-from .options import NONE, OPTIONAL, VALUE, Opt, parse
+from .options import OPTIONAL, VALUE, Opt, parse
 from .parser import Block
 
 Command = Callable[[Interp, list[str], "Block | None"], int]
@@ -688,7 +688,8 @@ def _other_loader(name: str, needs_file: bool) -> Command:
         it.loaded = None
         if not args:
             raise GrubError(E.BAD_ARGUMENT, "filename expected")
-        if needs_file and not args[0].startswith("+") and "+" not in args[0].partition(")")[2][:1]:
+        target = args[0].partition(")")[2] if args[0].startswith("(") else args[0]
+        if needs_file and not target.startswith("+"):  # "+1" is a block list, not a file
             it.open_ref(args[0])
         it.loaded = Loaded(name, None, list(args[1:]), unsupported=name)
         return 0
