@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import stat
 from typing import Iterator, Sequence
 
@@ -113,13 +112,24 @@ def create_unique_file(dir_fd: int, prefix: str) -> tuple[int, str]:
     (pygrub's mkstemp names, e.g. "boot_kernel.x1_9abcd"); returns (fd, name)."""
     _check_name(prefix + "x")
     for _ in range(UNIQUE_ATTEMPTS):
-        name = prefix + "".join(secrets.choice(UNIQUE_CHARS) for _ in range(UNIQUE_LENGTH))
+        name = prefix + _random_suffix()
         try:
             return create_file(dir_fd, name), name
         except OutputError:
             if not _exists(dir_fd, name):
                 raise
     raise OutputError(f"no free name {prefix}XXXXXXXX after {UNIQUE_ATTEMPTS} attempts")
+
+
+def _random_suffix() -> str:
+    """UNIQUE_LENGTH characters drawn uniformly from UNIQUE_CHARS with os.urandom (the
+    secrets module would cost start-up time for the same thing)."""
+    span = len(UNIQUE_CHARS)
+    cutoff = 256 - 256 % span  # reject bytes past the last whole multiple: no bias
+    chars: list[str] = []
+    while len(chars) < UNIQUE_LENGTH:
+        chars.extend(UNIQUE_CHARS[b % span] for b in os.urandom(UNIQUE_LENGTH * 2) if b < cutoff)
+    return "".join(chars[:UNIQUE_LENGTH])
 
 
 def _exists(dir_fd: int, name: str) -> bool:
