@@ -7,7 +7,6 @@ peer is Xen's own GrubConf.py (package xen-utils-4.17), run in a subprocess.
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import json
 import shutil
@@ -354,14 +353,14 @@ def test_legacy_number(text, expected):
 
 
 def test_too_many_entries(tmp_path, monkeypatch):
-    monkeypatch.setattr(legacy, "LIMITS", dataclasses.replace(LIMITS, max_menu_entries=3))
+    monkeypatch.setattr(legacy, "LIMITS", LIMITS._replace(max_menu_entries=3))
     _write(tmp_path, "title x\n kernel /k\n" * 4)
     with pytest.raises(LimitExceeded, match="menu entries"):
         legacy.parse(device_map(hd0=DirFileSystem(tmp_path)), "hd0", "/boot/grub/menu.lst")
 
 
 def test_config_too_large(tmp_path, monkeypatch):
-    monkeypatch.setattr(legacy, "LIMITS", dataclasses.replace(LIMITS, max_config_bytes=100))
+    monkeypatch.setattr(legacy, "LIMITS", LIMITS._replace(max_config_bytes=100))
     _write(tmp_path, "title x\n kernel /k\n" * 20)
     with pytest.raises(LimitExceeded):
         legacy.parse(device_map(hd0=DirFileSystem(tmp_path)), "hd0", "/boot/grub/menu.lst")

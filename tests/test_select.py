@@ -5,7 +5,6 @@ the real grub-editenv (package grub-common), and a differential against pygrub's
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import shutil
 import subprocess
@@ -370,7 +369,7 @@ def test_rows():
 
 
 def test_deep_submenus_are_bounded(monkeypatch):
-    monkeypatch.setattr(select, "LIMITS", dataclasses.replace(LIMITS, max_submenu_depth=4))
+    monkeypatch.setattr(select, "LIMITS", LIMITS._replace(max_submenu_depth=4))
     menu = Menu([leaf("bottom")], format="grub2")
     for level in range(6):
         menu = Menu([MenuEntry(f"level{level}", submenu=menu)], format="grub2")

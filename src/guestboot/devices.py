@@ -9,7 +9,6 @@ Tests build one from host directories; the CLI builds one from an image (image.p
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from .errors import GuestbootError, NotFound
 from .fs.base import FileSystem
@@ -18,16 +17,28 @@ from .source import ByteSource
 _PART = re.compile(r"^(?P<disk>[a-z]+\d+)(?:,(?P<scheme>[a-z]*)(?P<num>\d+))?$")
 
 
-@dataclass
 class DeviceMap:
     """``devices`` maps canonical GRUB names to a FileSystem, or to None when the device
     holds nothing we can read. Insertion order is GRUB's probe order (disk, then its
     partitions in table order); ``search`` walks it in that order."""
 
-    devices: dict[str, FileSystem | None] = field(default_factory=dict)
+    __slots__ = ("devices", "problems")
+
+    devices: dict[str, FileSystem | None]
     # name -> why it has no file system: a message, or the error its probe raised (which
     # filesystem() raises again, so a corrupt /boot is reported as corrupt, not as missing)
-    problems: dict[str, str | GuestbootError] = field(default_factory=dict)
+    problems: dict[str, str | GuestbootError]
+
+    def __init__(
+        self,
+        devices: dict[str, FileSystem | None] | None = None,
+        problems: dict[str, str | GuestbootError] | None = None,
+    ) -> None:
+        self.devices = {} if devices is None else devices
+        self.problems = {} if problems is None else problems
+
+    def __repr__(self) -> str:
+        return f"DeviceMap(devices={self.devices!r}, problems={self.problems!r})"
 
     def names(self) -> list[str]:
         return list(self.devices)

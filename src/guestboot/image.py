@@ -7,8 +7,6 @@ the others from being read: its error is kept and raised only if something needs
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from . import fs as filesystems
 from .devices import DeviceMap
 from .errors import GuestbootError
@@ -18,12 +16,30 @@ from .volume.base import Volume
 DISK = "hd0"  # GRUB's name for the one disk a guest image is
 
 
-@dataclass
 class GuestImage:
+    """An opened image: the disk, the volumes found on it, GRUB's device map, and one-line
+    warnings about damaged partition tables."""
+
+    __slots__ = ("source", "volumes", "devices", "warnings")
+
     source: ByteSource
     volumes: list[Volume]
     devices: DeviceMap
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str]
+
+    def __init__(
+        self, source: ByteSource, volumes: list[Volume], devices: DeviceMap, warnings: list[str] | None = None
+    ) -> None:
+        self.source = source
+        self.volumes = volumes
+        self.devices = devices
+        self.warnings = [] if warnings is None else warnings
+
+    def __repr__(self) -> str:
+        return (
+            f"GuestImage(source={self.source!r}, volumes={self.volumes!r}, devices={self.devices!r},"
+            f" warnings={self.warnings!r})"
+        )
 
 
 def _probe_into(devices: DeviceMap, name: str, source: ByteSource) -> None:

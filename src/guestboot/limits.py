@@ -7,15 +7,14 @@ bound is hit the code raises :class:`guestboot.errors.LimitExceeded` naming the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
+class Limits(NamedTuple):
     # --- extraction -------------------------------------------------------------------
     max_output_file: int = 1 * GiB  # one extracted kernel or initrd (concatenated initrds)
     max_output_total: int = 2 * GiB  # everything one run writes

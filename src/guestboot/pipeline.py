@@ -6,20 +6,36 @@ hand the parent only the result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .boot.model import BootSpec, FileRef, Menu
 from .devices import DeviceMap
 from .source import ByteSource
 
 
-@dataclass
 class Plan:
+    """What boots: the menu it was chosen from, the entry and the files it loads."""
+
+    __slots__ = ("menu", "path", "titles", "entry_id", "spec")
+
     menu: Menu
     path: tuple[int, ...]  # index path of the chosen entry from the top menu
     titles: tuple[str, ...]  # titles along that path
     entry_id: str | None
     spec: BootSpec
+
+    def __init__(
+        self, menu: Menu, path: tuple[int, ...], titles: tuple[str, ...], entry_id: str | None, spec: BootSpec
+    ) -> None:
+        self.menu = menu
+        self.path = path
+        self.titles = titles
+        self.entry_id = entry_id
+        self.spec = spec
+
+    def __repr__(self) -> str:
+        return (
+            f"Plan(menu={self.menu!r}, path={self.path!r}, titles={self.titles!r},"
+            f" entry_id={self.entry_id!r}, spec={self.spec!r})"
+        )
 
 
 def load_menu(devices: DeviceMap, *, isconfig: bool = False) -> Menu:

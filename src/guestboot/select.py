@@ -47,7 +47,7 @@ name something: no match or an out-of-range number raises NotFound listing the e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .boot.legacy import legacy_fallbacks, legacy_number
 from .boot.model import BootSpec, Menu, MenuEntry
@@ -64,8 +64,7 @@ _INT_MAX = (1 << 31) - 1
 ENTRY_FAILURES = (NotFound, Unsupported, ConfigError)
 
 
-@dataclass(frozen=True, slots=True)
-class Choice:
+class Choice(NamedTuple):
     """The bootable entry reached: ``path`` are indices from the top menu through
     submenus, ``names`` the titles along it. ``notes`` say which entries failed before
     this one (when a fallback was used)."""
@@ -76,8 +75,7 @@ class Choice:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
     """One line of a flattened menu, for listing."""
 
     depth: int

@@ -7,12 +7,10 @@ values. GRUB 2 runs an entry's body only when the entry is chosen, so an entry c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class FileRef:
+class FileRef(NamedTuple):
     """A file on a guest device. ``device`` is a canonical DeviceMap name ("hd0,gpt2"),
     ``path`` is absolute on that device; ``written`` is the path as the config wrote it
     (GRUB puts that in BOOT_IMAGE=)."""
@@ -25,8 +23,7 @@ class FileRef:
         return f"({self.device}){self.path}"
 
 
-@dataclass(frozen=True, slots=True)
-class BootSpec:
+class BootSpec(NamedTuple):
     """What the chosen entry boots.
 
     ``args`` are the kernel arguments as GRUB rebuilds them from the ``linux`` line (words
@@ -43,24 +40,50 @@ class BootSpec:
     loader: str = "linux"
 
 
-@dataclass(eq=False)
 class MenuEntry:
-    """One line of a menu: a bootable entry (``run`` set) or a submenu (``submenu`` set)."""
+    """One line of a menu: a bootable entry (``run`` set) or a submenu (``submenu`` set).
+
+    Equality is identity: two entries with the same title are still two entries."""
+
+    __slots__ = ("title", "id", "classes", "users", "unrestricted", "submenu", "run")
 
     title: str
-    id: str | None = None
-    classes: tuple[str, ...] = ()
-    users: str | None = None
-    unrestricted: bool = False
-    submenu: "Menu | None" = None
-    run: Callable[[], BootSpec] | None = field(default=None, repr=False)
+    id: str | None
+    classes: tuple[str, ...]
+    users: str | None
+    unrestricted: bool
+    submenu: Menu | None
+    run: Callable[[], BootSpec] | None
+
+    def __init__(
+        self,
+        title: str,
+        id: str | None = None,
+        classes: tuple[str, ...] = (),
+        users: str | None = None,
+        unrestricted: bool = False,
+        submenu: Menu | None = None,
+        run: Callable[[], BootSpec] | None = None,
+    ) -> None:
+        self.title = title
+        self.id = id
+        self.classes = classes
+        self.users = users
+        self.unrestricted = unrestricted
+        self.submenu = submenu
+        self.run = run
+
+    def __repr__(self) -> str:  # ``run`` is left out: a closure says nothing useful
+        return (
+            f"MenuEntry(title={self.title!r}, id={self.id!r}, classes={self.classes!r},"
+            f" users={self.users!r}, unrestricted={self.unrestricted!r}, submenu={self.submenu!r})"
+        )
 
     @property
     def is_submenu(self) -> bool:
         return self.submenu is not None
 
 
-@dataclass(eq=False)
 class Menu:
     """A menu as the boot loader would show it.
 
@@ -69,14 +92,43 @@ class Menu:
     for GRUB legacy's ``default saved`` the value found in the ``default`` file.
     ``origin`` says where the config was read ("hd0,gpt2:/grub/grub.cfg"); ``format`` is
     "grub2" or "grub-legacy". ``warnings`` are things a user should know (an unknown command
-    skipped, a search that found nothing) in the order they happened.
+    skipped, a search that found nothing) in the order they happened. Equality is identity.
     """
 
-    entries: list[MenuEntry] = field(default_factory=list)
-    default: str | None = None
-    fallback: str | None = None
-    timeout: str | None = None
-    saved: str | None = None
-    origin: str = ""
-    format: str = ""
-    warnings: list[str] = field(default_factory=list)
+    __slots__ = ("entries", "default", "fallback", "timeout", "saved", "origin", "format", "warnings")
+
+    entries: list[MenuEntry]
+    default: str | None
+    fallback: str | None
+    timeout: str | None
+    saved: str | None
+    origin: str
+    format: str
+    warnings: list[str]
+
+    def __init__(
+        self,
+        entries: list[MenuEntry] | None = None,
+        default: str | None = None,
+        fallback: str | None = None,
+        timeout: str | None = None,
+        saved: str | None = None,
+        origin: str = "",
+        format: str = "",
+        warnings: list[str] | None = None,
+    ) -> None:
+        self.entries = [] if entries is None else entries
+        self.default = default
+        self.fallback = fallback
+        self.timeout = timeout
+        self.saved = saved
+        self.origin = origin
+        self.format = format
+        self.warnings = [] if warnings is None else warnings
+
+    def __repr__(self) -> str:
+        return (
+            f"Menu(entries={self.entries!r}, default={self.default!r}, fallback={self.fallback!r},"
+            f" timeout={self.timeout!r}, saved={self.saved!r}, origin={self.origin!r},"
+            f" format={self.format!r}, warnings={self.warnings!r})"
+        )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from typing import Callable
 
 from ..errors import GuestbootError
@@ -33,6 +32,8 @@ def guarded(prog: str, body: Callable[[], int], *, debug: bool) -> int:
         return body()
     except GuestbootError as err:
         if debug:
+            import traceback  # only on failure: it costs start-up time
+
             traceback.print_exc()
         return fail(prog, f"{err.kind}: {err}", err.exit_code)
     except KeyboardInterrupt:
@@ -45,6 +46,8 @@ def guarded(prog: str, body: Callable[[], int], *, debug: bool) -> int:
             pass
         return 0
     except Exception as err:  # the last line of defence: a bug must still be one line
+        import traceback
+
         if debug:
             traceback.print_exc()
         where = ""

@@ -108,9 +108,15 @@ def cmd_list(args) -> int:
         sys.stdout.write("\n")
         return 0
     _warn(menu.warnings)
-    sys.stdout.write(f"{menu.origin} ({menu.format})\n")
+    sys.stdout.write(f"{_grub_path(menu.origin)} ({menu.format})\n")
     _print_menu(menu, (), default_path)
     return 0
+
+
+def _grub_path(origin: str) -> str:
+    """"hd0,gpt2:/grub/grub.cfg" as GRUB writes it: "(hd0,gpt2)/grub/grub.cfg"."""
+    device, sep, path = origin.partition(":")
+    return f"({device}){path}" if sep else origin
 
 
 def _print_menu(menu, prefix: tuple[int, ...], default_path) -> None:

@@ -9,7 +9,6 @@ the driver's job: they live once, in fs/path.py.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from typing import Iterator
 
 from ..source import ByteSource
@@ -22,16 +21,57 @@ class FileType(enum.Enum):
     OTHER = "other"  # devices, fifos, sockets: listed, never opened
 
 
-@dataclass(frozen=True, slots=True)
 class Node:
-    """One inode as the driver found it. ``private`` is the driver's own parsed state."""
+    """One inode as the driver found it. ``private`` is the driver's own parsed state.
+
+    Immutable. Two nodes are equal when ino, type, size, mode and mtime are; ``private``
+    takes no part in equality, hashing or repr."""
+
+    __slots__ = ("ino", "type", "size", "mode", "mtime", "private")
 
     ino: int
     type: FileType
     size: int
-    mode: int = 0
-    mtime: int = 0
-    private: object = field(default=None, compare=False, repr=False)
+    mode: int
+    mtime: int
+    private: object
+
+    def __init__(
+        self, ino: int, type: FileType, size: int, mode: int = 0, mtime: int = 0, private: object = None
+    ) -> None:
+        init = object.__setattr__
+        init(self, "ino", ino)
+        init(self, "type", type)
+        init(self, "size", size)
+        init(self, "mode", mode)
+        init(self, "mtime", mtime)
+        init(self, "private", private)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: a Node is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: a Node is immutable")
+
+    def __reduce__(self) -> tuple[type[Node], tuple[object, ...]]:  # copy and pickle
+        return (self.__class__, (self.ino, self.type, self.size, self.mode, self.mtime, self.private))
+
+    def _key(self) -> tuple[int, FileType, int, int, int]:
+        return (self.ino, self.type, self.size, self.mode, self.mtime)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Node) and other.__class__ is self.__class__:
+            return self._key() == other._key()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Node(ino={self.ino!r}, type={self.type!r}, size={self.size!r}, mode={self.mode!r},"
+            f" mtime={self.mtime!r})"
+        )
 
 
 class FileSystem:

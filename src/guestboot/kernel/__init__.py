@@ -10,7 +10,7 @@ Only reads the first bytes it needs; never trusts a pointer beyond the file's si
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..source import ByteSource
 
@@ -21,8 +21,7 @@ _HEADER_END = 0x210
 _VERSION_MAX = 256
 
 
-@dataclass(frozen=True, slots=True)
-class KernelInfo:
+class KernelInfo(NamedTuple):
     kind: str  # "bzImage", "elf64", "elf32", "gzip", "unknown"
     protocol: str = ""  # boot protocol "2.15" for a bzImage
     version: str = ""  # the kernel_version string, e.g. "6.1.0-18-amd64 (debian-kernel@…) #1 SMP …"

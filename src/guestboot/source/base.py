@@ -13,14 +13,12 @@ later sandbox can run all of this in a child that holds only descriptors.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from ..errors import CorruptImage
 
 
-@dataclass(frozen=True, slots=True)
-class Run:
+class Run(NamedTuple):
     """``length`` bytes that are at ``offset`` of ``fd``; or zeros when fd is None and data
     is None; or exactly ``data`` when data is given."""
 

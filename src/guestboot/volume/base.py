@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..source import ByteSource, SliceSource
 
 
-@dataclass(frozen=True, slots=True)
-class Volume:
+class Volume(NamedTuple):
     """One place a file system may live.
 
     ``grub_name`` is GRUB's partition name without the disk: "" for the whole disk,

@@ -18,9 +18,8 @@ made by xorriso list partitions that start inside the ISO's system area.
 from __future__ import annotations
 
 import struct
-import uuid
 import zlib
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import CorruptImage, GuestbootError, LimitExceeded
 from ..limits import LIMITS
@@ -47,14 +46,20 @@ LEGACY_BIOS_BOOTABLE = 1 << 2  # UEFI 5.3.3 Table 5-7, attribute bit 2
 
 ARRAY_CHUNK = 64 * 1024  # bytes of entry array read at a time
 
+# UEFI Appendix A "GUID and Time Formats": a GUID is stored as TimeLow (32 bits),
+# TimeMid (16), TimeHighAndVersion (16), all little-endian, then eight bytes in order
+# (ClockSeqHighAndReserved, ClockSeqLow, Node[6]).
+GUID_HEAD = struct.Struct("<IHH")
+
 
 def _guid(raw: bytes) -> str:
-    """A GUID in its registry form: first three fields are little-endian (UEFI Appendix A)."""
-    return str(uuid.UUID(bytes_le=raw))
+    """A 16-byte on-disk GUID in its registry form, lower case 8-4-4-4-12."""
+    time_low, time_mid, time_high = GUID_HEAD.unpack_from(raw)
+    tail = raw[GUID_HEAD.size : 16].hex()
+    return f"{time_low:08x}-{time_mid:04x}-{time_high:04x}-{tail[:4]}-{tail[4:]}"
 
 
-@dataclass(frozen=True, slots=True)
-class GptHeader:
+class GptHeader(NamedTuple):
     """UEFI 5.3.2 Table 5-5, plus the raw bytes the CRC is computed over."""
 
     signature: bytes
@@ -89,8 +94,7 @@ class GptHeader:
         return zlib.crc32(covered)
 
 
-@dataclass(frozen=True, slots=True)
-class GptEntry:
+class GptEntry(NamedTuple):
     """UEFI 5.3.3 Table 5-6."""
 
     type_guid: bytes

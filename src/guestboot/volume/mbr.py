@@ -15,7 +15,7 @@ in chain order. MBR sectors are taken as 512 bytes (what GRUB assumes for an ima
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import LimitExceeded
 from ..limits import LIMITS
@@ -39,8 +39,7 @@ EXTENDED_TYPES = frozenset({0x05, 0x0F, 0x85})  # DOS, Windows LBA, Linux extend
 ACTIVE = 0x80
 
 
-@dataclass(frozen=True, slots=True)
-class PartitionRecord:
+class PartitionRecord(NamedTuple):
     """One 16-byte partition record (UEFI 5.2.1 Table 5-2); CHS fields are ignored."""
 
     boot_indicator: int
@@ -62,8 +61,7 @@ class PartitionRecord:
         return self.os_type in EXTENDED_TYPES
 
 
-@dataclass(frozen=True, slots=True)
-class BootRecord:
+class BootRecord(NamedTuple):
     """A 512-byte MBR or EBR (UEFI 5.2.1 Table 5-1): its signature and four records."""
 
     signature: bytes

@@ -3,8 +3,7 @@ index ("Hash Tree Directories") of the kernel's ext4 document."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from ...errors import CorruptImage, LimitExceeded
 from ...limits import LIMITS
@@ -21,8 +20,7 @@ from .layout import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     ino: int
     name: bytes
     file_type: int
@@ -63,8 +61,7 @@ def entries(data: bytes, base: int, block_size: int, filetype: bool, where: str)
         pos += length
 
 
-@dataclass(frozen=True, slots=True)
-class DxRoot:
+class DxRoot(NamedTuple):
     hash_version: int
     levels: int  # index levels below the root (0: root points at leaves)
 

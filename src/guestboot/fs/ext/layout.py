@@ -9,8 +9,7 @@ is compiled once into one precompiled struct.Struct with padding in between.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 def _compile(fields: tuple[tuple[str, int, str], ...], size: int) -> tuple[struct.Struct, tuple[str, ...]]:
@@ -178,8 +177,7 @@ I_BLOCK_SIZE = 60  # EXT4_N_BLOCKS * 4: 12 direct, single, double, triple indire
 DIRECT_BLOCKS = 12
 
 
-@dataclass(frozen=True, slots=True)
-class Inode:
+class Inode(NamedTuple):
     ino: int
     offset: int  # byte offset of the inode in the volume (for error messages)
     mode: int

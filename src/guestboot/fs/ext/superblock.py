@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ... import crc32c
 from ...errors import CorruptImage, LimitExceeded, Unsupported
@@ -38,8 +38,7 @@ from .layout import (
 
 
 
-@dataclass(frozen=True, slots=True)
-class Geometry:
+class Geometry(NamedTuple):
     """The superblock values the driver works with, checked for consistency by probe."""
 
     block_size: int
@@ -112,8 +111,7 @@ def _uuid(raw: bytes) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-@dataclass(frozen=True, slots=True)
-class Volume:
+class Volume(NamedTuple):
     """What probe learns from a superblock."""
 
     geometry: Geometry
