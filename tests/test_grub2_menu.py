@@ -626,3 +626,10 @@ def test_grubenv_corruption(tmp_path: Path) -> None:
     # A truncated tail ends the list, as envblk.c does.
     assert grubenv.parse(grubenv.SIGNATURE + b"a=1\nb=2") == [("a", "1")]
     assert grubenv.parse(grubenv.SIGNATURE + b"novalue\n") == []
+
+
+def test_oversized_grubenv_is_refused_not_fatal(tree, tmp_path: Path) -> None:
+    write(tmp_path, "/big.env", b"# GRUB Environment Block\n" + b"#" * (65 * 1024))
+    menu = tree("load_env -f /big.env\nmenuentry \"s=$?\" { true }\n")
+    assert menu.entries[0].title == "s=11"  # GRUB_ERR_OUT_OF_RANGE
+    assert any("more than the 65536 guestboot reads" in w for w in menu.warnings)

@@ -12,8 +12,9 @@ What it keeps from GRUB, on purpose:
   words that expand to nothing, then removes the backslashes of unquoted text;
 * ``break``/``continue``/``return`` use GRUB's counters, functions are global and are
   defined while parsing, positional parameters belong to the innermost function or entry;
-* variables live in contexts: a submenu and ``configfile`` copy every variable into a new
-  context and drop it afterwards (normal/context.c, grub_env_context_open).
+* variables live in contexts: a submenu and ``configfile`` start a new context holding
+  only the exported variables and drop it afterwards (grub_env_context_open; checked
+  against Debian's GRUB 2.06 in grub-emu).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ...limits import LIMITS
 from ..model import FileRef
 from . import errors as E
 from .errors import GrubError
-from .lexer import DQSTR, DQVAR, GETTEXT, SQSTR, TEXT, VAR, Part
+from .lexer import DQSTR, DQVAR, GETTEXT, SQSTR, TEXT, VAR, Part, Source
 from .parser import Block, Command, For, If, Node as AstNode, ParseError, While, parse_unit
 
 _SPACE = " \t\n\r\f\v"
@@ -54,9 +55,11 @@ class Context:
     exported: set[str] = field(default_factory=set)
     menu: list[RawEntry] = field(default_factory=list)
 
-    def copy_all(self) -> "Context":
-        """grub_env_new_context(export_all=1): every variable, all exported, no menu."""
-        return Context(dict(self.vars), set(self.vars), [])
+    def copy_exported(self) -> "Context":
+        """grub_env_context_open as Debian's GRUB 2.06 runs it (seen with grub-emu): a new
+        context holding only the exported variables (still exported), and no menu."""
+        kept = {name: value for name, value in self.vars.items() if name in self.exported}
+        return Context(kept, set(kept), [])
 
 
 @dataclass(eq=False)
@@ -144,34 +147,30 @@ class Interp:
         """Parse and run ``text`` the way GRUB reads a config file (``config_file``: lines
         starting with '#' skipped, a unit with a syntax error dropped) or a menu entry's
         source (grub_script_execute_sourcecode: a syntax error ends it)."""
-        lines = _lines(text)
-        pos = 0
-
-        def reader() -> str | None:
-            nonlocal pos
-            while pos < len(lines):
-                line = lines[pos]
-                pos += 1
-                if config_file and line.startswith("#"):
-                    continue
-                return line
-            return None
-
+        if config_file:
+            numbered = [(n, line) for n, line in enumerate(_lines(text), start=1) if not line.startswith("#")]
+        else:
+            # grub_script_execute_sourcecode's getline: split at every newline, so text
+            # ending in a newline has a last, empty line (and carriage returns stay).
+            numbered = list(enumerate(text.split("\n"), start=1))
+        source = Source([line for _, line in numbered], [n for n, _ in numbered])
         ret = 0
-        while True:
-            first = reader()
-            if first is None:
-                break
+        index = 0
+        while index < len(source):
             try:
-                unit = parse_unit(first, reader, self._define_function)
+                unit = parse_unit(source, index, self._define_function)
             except ParseError as exc:
-                self.warn(f"syntax error near line {pos}: {exc}; statement skipped")
+                self.warn(f"syntax error near line {source.numbers[exc.last]}: {exc}; statement skipped")
                 if stop_on_error:
                     return E.INVALID_COMMAND
+                index = exc.last + 1
                 continue
+            index = unit.last + 1
             if unit.commands:
                 ret = self.exec_list(unit.commands)
                 self.set("?", str(ret))
+            elif not config_file:
+                ret = 0  # GRUB 2.06 lets an empty last line decide the result (eval, entries)
         return ret
 
     def _define_function(self, name: str, body: list[AstNode]) -> None:
@@ -299,6 +298,9 @@ class Interp:
             eq = name.find("=")
             if eq >= 0:
                 self.set(name[:eq], name[eq + 1 :])
+            elif name == "blscfg":
+                self.warn("error: can't find command `blscfg' (Debian's GRUB 2.06 has no blscfg; "
+                          "BLS entries are not read)")
             else:
                 self.warn(f"error: can't find command `{name[:20]}'")
             return 0
@@ -510,8 +512,8 @@ class Interp:
 
     def read_file(self, text: str, limit: int) -> bytes:
         ref, node, fs = self.open_ref(text)
-        if node.size > limit:
-            raise LimitExceeded(f"{ref}: {node.size} bytes, more than the {limit} allowed")
+        if node.size > limit:  # refused: the command fails, the script goes on
+            raise GrubError(E.OUT_OF_RANGE, f"{ref}: {node.size} bytes, more than the {limit} guestboot reads")
         try:
             return fs.open(node).pread(0, node.size)
         except GuestbootError as exc:
@@ -536,6 +538,8 @@ class Interp:
                 return fs.root()
             slash = path.rfind("/")
             parent, name = (path[: slash + 1], path[slash + 1 :]) if slash >= 0 else ("/", path)
+            if not parent.startswith("/"):
+                return None  # GRUB's file systems only list absolute directories
             directory = fspath.resolve(fs, parent)
             if directory.type is not FileType.DIR:
                 return None

@@ -13,15 +13,14 @@ rule written first. The rules that matter are reproduced here by hand:
 * a word with an unterminated quote, or one ending in backslash-newline at the end of the
   input read so far, makes the lexer read the next line and try again.
 
-Lines are pulled from a reader only when GRUB would pull them: at the end of the buffer,
-when the parser is inside a construct (``refs`` > 0) or a word is unterminated.
+Lines become visible only when GRUB would read them: at the end of what was read, when
+the parser is inside a construct (``refs`` > 0) or a word is unterminated.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
 
 from ...errors import LimitExceeded
 from ...limits import LIMITS
@@ -59,40 +58,66 @@ class LexError(Exception):
     """A lexical error (GRUB's GRUB_PARSER_TOKEN_BAD): the statement is dropped."""
 
 
+class Source:
+    """The lines GRUB's reader hands the parser, joined once (each ends with a newline):
+    ``line_ends[i]`` is the offset just after line ``i``, ``numbers[i]`` its line number
+    in the file. Lines are cut at a NUL byte, as GRUB's C strings are."""
+
+    def __init__(self, lines: list[str], numbers: list[int]):
+        parts = [line.split("\0", 1)[0] + "\n" for line in lines]
+        self.text = "".join(parts)
+        self.line_ends: list[int] = []
+        offset = 0
+        for part in parts:
+            offset += len(part)
+            self.line_ends.append(offset)
+        self.numbers = numbers
+
+    def __len__(self) -> int:
+        return len(self.line_ends)
+
+    def line_start(self, index: int) -> int:
+        return self.line_ends[index - 1] if index > 0 else 0
+
+
 class Lexer:
-    """Tokens of one parse unit. ``reader()`` returns the next line (without its newline)
-    or None at the end of the input; ``refs`` is raised by the parser inside constructs."""
+    """Tokens of one parse unit, starting at line ``first`` of ``source``. Only the lines
+    GRUB would have read so far are visible (``end``); ``refs`` is raised by the parser
+    inside constructs so that the end of a line does not end the unit."""
 
-    def __init__(self, first_line: str, reader: Callable[[], str | None]):
-        self.reader = reader
-        self.buf = ""
-        self.pos = 0
+    def __init__(self, source: Source, first: int):
+        self.src = source
+        self.buf = source.text
+        self.line = first
+        self.pos = source.line_start(first)
+        self.end = source.line_ends[first]
         self.refs = 0
-        self.lines = 0
+        self.lines = 1
         self.eof = False
-        self._append(first_line)
-
-    def _append(self, line: str) -> None:
-        line = line.split("\0", 1)[0]
-        if not line.endswith("\n"):
-            line += "\n"
-        if len(self.buf) + len(line) > LIMITS.max_config_bytes:
-            raise LimitExceeded(f"one GRUB statement is longer than {LIMITS.max_config_bytes} bytes")
-        self.buf += line
-        self.lines += 1
+        self._resume: tuple[int, int] | None = None  # (word start, where to rescan)
 
     def _more(self) -> bool:
-        line = self.reader()
-        if line is None:
+        if self.line + 1 >= len(self.src):
             return False
-        self._append(line)
+        self.line += 1
+        self.end = self.src.line_ends[self.line]
+        self.lines += 1
         return True
 
+    def _more_until(self, offset: int) -> None:
+        """Read lines until ``offset`` is visible (GRUB reads one line at a time and
+        re-lexes; nothing else happens in between, so reading them at once is the same)."""
+        while self.end <= offset:
+            if not self._more():
+                raise LexError("unexpected end of file in a quoted string")
+
     # --- word scanning -------------------------------------------------------------
-    def _scan_word(self, i: int) -> tuple[int, bool]:
-        """End of the WORD starting at ``i`` and whether it needs more input (an
-        unterminated quote, or backslash-newline at the very end of the buffer)."""
-        buf, n = self.buf, len(self.buf)
+    def _scan_word(self, start: int, i: int) -> tuple[int, str | None, int]:
+        """Scan the WORD starting at ``start`` from ``i``: (end, need, resume) where
+        ``need`` is None, "sq"/"dq" for a quote still open at the end of the visible
+        input (``resume`` = where that quote began) or "cont" for a backslash-newline
+        at the very end."""
+        buf, n = self.buf, self.end
         last_escape = -1
         while i < n:
             c = buf[i]
@@ -105,17 +130,17 @@ class Lexer:
                 while j < n and buf[j] != '"':
                     j += 2 if buf[j] == "\\" else 1
                 if j >= n:
-                    return n, True
+                    return n, "dq", i
                 i = j + 1
                 continue
             if c == "'":
-                j = buf.find("'", i + 1)
+                j = buf.find("'", i + 1, n)
                 if j < 0:
-                    return n, True
+                    return n, "sq", i
                 i = j + 1
                 continue
             if c == "$":
-                m = _VARIABLE.match(buf, i)
+                m = _VARIABLE.match(buf, i, n)
                 if not m:
                     break
                 i = m.end()
@@ -124,12 +149,31 @@ class Lexer:
                 break
             i += 1
         i = min(i, n)
-        continuation = i == n and last_escape == n - 2 and buf.endswith("\\\n")
-        return i, continuation
+        if i == n and last_escape == n - 2 and buf.startswith("\\\n", n - 2):
+            return n, "cont", last_escape
+        return i, None, start
+
+    def _find_close(self, need: str, quote_at: int) -> int:
+        """Offset of the character that closes the quote opened at ``quote_at``, looking
+        past the visible input; LexError when the file ends first."""
+        buf = self.buf
+        if need == "sq":
+            j = buf.find("'", quote_at + 1)
+        else:
+            j = quote_at + (2 if buf[quote_at] == "$" else 1)
+            while j < len(buf) and buf[j] != '"':
+                j += 2 if buf[j] == "\\" else 1
+            if j >= len(buf):
+                j = -1
+        if j < 0:
+            while self._more():  # GRUB reads every remaining line looking for it
+                pass
+            raise LexError("unexpected end of file in a quoted string")
+        return j
 
     def next(self) -> Token:
         while True:
-            if self.pos >= len(self.buf):
+            if self.pos >= self.end:
                 if self.eof:
                     return Token("eof", start=self.pos, end=self.pos)
                 if self.refs > 0:
@@ -141,33 +185,42 @@ class Lexer:
             buf, pos = self.buf, self.pos
             c = buf[pos]
             if c in " \t":
-                while self.pos < len(buf) and buf[self.pos] in " \t":
+                while self.pos < self.end and buf[self.pos] in " \t":
                     self.pos += 1
                 continue
-            word_end, need_more = self._scan_word(pos)
-            if need_more:
+            resume = pos
+            if self._resume is not None and self._resume[0] == pos:
+                resume = self._resume[1]
+            word_end, need, at = self._scan_word(pos, resume)
+            if need == "cont":
                 if not self._more():
-                    raise LexError("unexpected end of file in a quoted string")
+                    raise LexError("unexpected end of file after a backslash")
+                self._resume = (pos, at)
                 continue
+            if need is not None:
+                self._more_until(self._find_close(need, at))
+                self._resume = (pos, at)
+                continue
+            self._resume = None
             word_len = word_end - pos
             if c == "#":
-                nl = buf.find("\n", pos)
-                comment_len = (nl if nl >= 0 else len(buf)) - pos
+                nl = buf.find("\n", pos, self.end)
+                comment_len = (nl if nl >= 0 else self.end) - pos
                 if comment_len >= word_len:
                     self.pos += comment_len
                     continue
             if word_len == 0:
                 for op in ("\n", ";;", "||", "&&", "|", "&", ";", "<", ">", "{", "}"):
-                    if buf.startswith(op, pos):
+                    if buf.startswith(op, pos, self.end):
                         self.pos += len(op)
                         kind = {"\n": "nl", ";": ";", "{": "{", "}": "}"}.get(op, "bad")
                         if kind == "bad":
                             raise LexError(f"unexpected '{op}'")
                         return Token(kind, op, start=pos, end=self.pos)
                 raise LexError(f"unexpected '{c}'")
-            text = buf[pos:word_end]
-            if len(text) > LIMITS.max_word_bytes:
+            if word_len > LIMITS.max_word_bytes:
                 raise LimitExceeded(f"a GRUB word is longer than {LIMITS.max_word_bytes} bytes")
+            text = buf[pos:word_end]
             self.pos = word_end
             if text in ("[[", "]]"):
                 raise LexError(f"unexpected '{text}'")

@@ -4,8 +4,9 @@ The initial environment is what GRUB 2.06 (Debian, i386-pc) has when normal mode
 ``$prefix/grub.cfg``: ``root`` and ``prefix`` (exported), the ``feature_*`` flags of
 normal/main.c, ``grub_cpu``/``grub_platform``. The whole config runs first; the menu is
 shown with the variables as they are then. A submenu's body runs, when chosen, in a new
-context holding a copy of every variable (grub_menu_execute_entry +
-grub_env_context_open); we run it right away, which sees the same variables. An entry's
+context holding the exported variables (grub_menu_execute_entry + grub_env_context_open),
+with ``timeout=0`` as when GRUB enters it by default; we run it right away, which sees
+the same variables. An entry's
 body runs only when it is chosen: MenuEntry.run does that on a copy of the final state.
 """
 
@@ -97,14 +98,15 @@ def _build(it: Interp, origin: str, depth: int) -> Menu:
     )
 
 
-def _enter(it: Interp, raw: RawEntry) -> None:
+def _enter(it: Interp, raw: RawEntry, outer: Interp | None = None) -> None:
     """What grub_menu_execute_entry sets before running a body: ``chosen`` gets the
-    entry's id appended (``>`` doubled), ``default`` loses its first ``a>`` level."""
-    chosen = it.get("chosen")
+    entry's id appended (``>`` doubled), ``default`` loses its first ``a>`` level, or is
+    unset when it has none (Debian 2.06, seen with grub-emu)."""
+    chosen = (outer or it).get("chosen")
     own = (raw.id if raw.id is not None else raw.title).replace(">", ">>")
     it.set("chosen", f"{chosen}>{own}" if chosen is not None else own)
     it.export("chosen")
-    default = it.get("default")
+    default = (outer or it).get("default")  # read before a submenu's new context opens
     if default:
         i = 0
         while i < len(default):
@@ -116,14 +118,17 @@ def _enter(it: Interp, raw: RawEntry) -> None:
             i += 1
         if i + 1 < len(default):
             it.set("default", default[i + 1 :])
+        else:
+            it.unset("default")
 
 
 def _submenu(parent: Interp, raw: RawEntry, origin: str, depth: int) -> Menu:
     if depth > LIMITS.max_submenu_depth:
         raise LimitExceeded(f"GRUB submenus nested more than {LIMITS.max_submenu_depth} deep")
-    sub = Interp(parent.sh, parent.ctx.copy_all(), where=f"{origin}: submenu '{raw.title}'")
+    sub = Interp(parent.sh, parent.ctx.copy_exported(), where=f"{origin}: submenu '{raw.title}'")
     sub.loaded = parent.loaded
-    _enter(sub, raw)
+    sub.set("timeout", "0")  # entered by default (auto_boot), the way guestboot picks entries
+    _enter(sub, raw, parent)
     sub = _run_top(sub, lambda i: i.run_new_scope(raw.source, raw.args), f"submenu '{raw.title}'")
     return _build(sub, f"{origin}>{raw.title}", depth)
 

@@ -13,15 +13,15 @@ from typing import Callable, Union
 
 from ...errors import LimitExceeded
 from ...limits import LIMITS
-from .lexer import Lexer, LexError, Part, Token
+from .lexer import Lexer, LexError, Part, Source, Token
 
 
 class ParseError(Exception):
-    """A syntax error; ``lines`` is how many lines the unit had read when it failed."""
+    """A syntax error; ``last`` is the index of the last line the unit had read."""
 
-    def __init__(self, message: str, lines: int):
+    def __init__(self, message: str, last: int):
         super().__init__(message)
-        self.lines = lines
+        self.last = last
 
 
 @dataclass(eq=False)
@@ -63,7 +63,7 @@ Node = Union[Command, If, For, While]
 @dataclass(eq=False)
 class Unit:
     commands: list[Node] = field(default_factory=list)
-    lines: int = 0
+    last: int = 0  # index of the last line the unit read
 
 
 _COMMAND_START_KW = ("if", "for", "while", "until")
@@ -88,7 +88,7 @@ class Parser:
         return tok
 
     def error(self, what: str) -> ParseError:
-        return ParseError(what, self.lx.lines)
+        return ParseError(what, self.lx.line)
 
     def expect_kw(self, word: str) -> None:
         tok = self.take()
@@ -125,7 +125,7 @@ class Parser:
             if delim.kind not in ("nl", ";"):
                 raise self.error(f"unexpected {_show(delim)}")
             self.newlines0()
-        out.lines = self.lx.lines
+        out.last = self.lx.line
         return out
 
     def commands1(self) -> list[Node]:
@@ -260,19 +260,15 @@ def _show(tok: Token) -> str:
     return repr(tok.text)
 
 
-def parse_unit(
-    first_line: str,
-    reader: Callable[[], str | None],
-    on_function: Callable[[str, list[Node]], None],
-) -> Unit:
-    """Parse what GRUB parses from ``first_line`` (pulling more lines from ``reader`` as
-    GRUB's lexer would). Raises ParseError for a syntax error."""
-    lexer = Lexer(first_line, reader)
+def parse_unit(source: Source, first: int, on_function: Callable[[str, list[Node]], None]) -> Unit:
+    """Parse what GRUB parses starting at line ``first`` of ``source`` (reading further
+    lines as GRUB's lexer would). Raises ParseError for a syntax error."""
+    lexer = Lexer(source, first)
     parser = Parser(lexer, on_function)
     try:
         return parser.unit()
     except LexError as exc:
-        raise ParseError(str(exc), lexer.lines) from None
+        raise ParseError(str(exc), lexer.line) from None
     except RecursionError:
         raise LimitExceeded("GRUB script nested too deeply") from None
 
@@ -294,23 +290,14 @@ def check(text: str) -> CheckResult:
     if lines and lines[-1] == "":
         lines.pop()
     lines = [line.replace("\t", " ").replace("\r", " ") for line in lines]
-    pos = 0
-
-    def reader() -> str | None:
-        nonlocal pos
-        if pos >= len(lines):
-            return None
-        pos += 1
-        return lines[pos - 1]
-
+    source = Source(lines, list(range(1, len(lines) + 1)))
     found_cmd = False
-    while True:
-        first = reader()
-        if first is None:
-            break
+    index = 0
+    while index < len(source):
         try:
-            unit = parse_unit(first, reader, lambda name, body: None)
-        except ParseError:
-            return CheckResult(False, pos, found_cmd)
+            unit = parse_unit(source, index, lambda name, body: None)
+        except ParseError as exc:
+            return CheckResult(False, source.numbers[exc.last], found_cmd)
         found_cmd = found_cmd or bool(unit.commands)
+        index = unit.last + 1
     return CheckResult(found_cmd, None, found_cmd)

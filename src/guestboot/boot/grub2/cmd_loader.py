@@ -1,0 +1,90 @@
+"""Loaders: linux/linux16/linuxefi and their initrd commands (loader/i386/linux.c,
+loader/i386/pc/linux.c), other kernels (multiboot, chainloader …) recorded as not Linux,
+and ``boot``."""
+
+from __future__ import annotations
+
+from ...errors import LimitExceeded
+from ...limits import LIMITS
+from ..model import FileRef
+from . import errors as E
+from .errors import GrubError
+from .interp import BootNow, Interp, Loaded
+from .parser import Block
+from .registry import COMMANDS, Command, command
+
+
+# --- loaders (loader/i386/linux.c, loader/i386/pc/linux.c) ---------------------------
+def _linux(name: str) -> Command:
+    def run(it: Interp, args: list[str], block: Block | None) -> int:
+        it.loaded = None
+        if not args:
+            raise GrubError(E.BAD_ARGUMENT, "filename expected")
+        ref, _, _ = it.open_ref(args[0])
+        it.loaded = Loaded(name, ref, list(args[1:]))
+        return 0
+
+    return run
+
+
+def _initrd(kernels: tuple[str, ...]) -> Command:
+    def run(it: Interp, args: list[str], block: Block | None) -> int:
+        if not args:
+            raise GrubError(E.BAD_ARGUMENT, "filename expected")
+        if it.loaded is None or it.loaded.loader not in kernels:
+            raise GrubError(E.BAD_ARGUMENT, "you need to load the kernel first")
+        if len(args) > LIMITS.max_initrds:
+            raise LimitExceeded(f"more than {LIMITS.max_initrds} initrd files on one line")
+        refs: list[FileRef] = [it.open_ref(a)[0] for a in args]
+        it.loaded.initrds = refs
+        return 0
+
+    return run
+
+
+for _name in ("linux", "linuxefi"):
+    COMMANDS[_name] = _linux(_name)
+COMMANDS["linux16"] = _linux("linux16")
+COMMANDS["initrd"] = _initrd(("linux", "linuxefi"))
+COMMANDS["initrdefi"] = _initrd(("linux", "linuxefi"))
+COMMANDS["initrd16"] = _initrd(("linux16",))
+
+
+def _other_loader(name: str, needs_file: bool) -> Command:
+    def run(it: Interp, args: list[str], block: Block | None) -> int:
+        it.loaded = None
+        if not args:
+            raise GrubError(E.BAD_ARGUMENT, "filename expected")
+        target = args[0].partition(")")[2] if args[0].startswith("(") else args[0]
+        if needs_file and not target.startswith("+"):  # "+1" is a block list, not a file
+            it.open_ref(args[0])
+        it.loaded = Loaded(name, None, list(args[1:]), unsupported=name)
+        return 0
+
+    return run
+
+
+for _name in ("multiboot", "multiboot2", "kfreebsd", "knetbsd", "kopenbsd", "xnu_kernel", "xnu_kernel64",
+              "plan9", "legacy_kernel", "truecrypt", "freedos", "ntldr", "pxechainloader"):
+    COMMANDS[_name] = _other_loader(_name, True)
+COMMANDS["chainloader"] = _other_loader("chainloader", True)
+
+
+def _module(it: Interp, args: list[str], block: Block | None) -> int:
+    if it.loaded is None or it.loaded.unsupported is None:
+        raise GrubError(E.BAD_ARGUMENT, "you need to load the kernel first")
+    return 0
+
+
+for _name in ("module", "module2", "kfreebsd_module", "kfreebsd_module_elf", "knetbsd_module",
+              "knetbsd_module_elf", "kopenbsd_ramdisk", "xnu_kext", "xnu_mkext", "xnu_ramdisk"):
+    COMMANDS[_name] = _module
+
+
+@command("boot")
+def cmd_boot(it: Interp, args: list[str], block: Block | None) -> int:
+    if it.loaded is None:
+        raise GrubError(E.NO_KERNEL, "you need to load the kernel first")
+    raise BootNow()
+
+

@@ -1,0 +1,128 @@
+"""``search`` (commands/search.c, search_wrap.c), its search.* aliases, and ``probe``."""
+
+from __future__ import annotations
+
+from ...errors import GuestbootError
+from . import errors as E
+from .errors import GrubError
+from .interp import Interp
+from .parser import Block
+from .options import OPTIONAL, VALUE, Opt, parse
+from .registry import COMMANDS, Command, command
+
+
+# --- search (commands/search.c, search_wrap.c) ---------------------------------------
+_SEARCH_OPTS = [
+    Opt("file", long="file", short="f"),
+    Opt("label", long="label", short="l"),
+    Opt("fs-uuid", long="fs-uuid", short="u"),
+    Opt("set", long="set", short="s", takes=OPTIONAL),
+    Opt("no-floppy", long="no-floppy", short="n"),
+    Opt("hint", long="hint", short="h", takes=VALUE, repeatable=True),
+    Opt("hint-ieee1275", long="hint-ieee1275", takes=VALUE, repeatable=True),
+    Opt("hint-bios", long="hint-bios", takes=VALUE, repeatable=True),
+    Opt("hint-baremetal", long="hint-baremetal", takes=VALUE, repeatable=True),
+    Opt("hint-efi", long="hint-efi", takes=VALUE, repeatable=True),
+    Opt("hint-arc", long="hint-arc", takes=VALUE, repeatable=True),
+]
+
+
+def search(it: Interp, kind: str, key: str, var: str | None, hints: list[str], no_floppy: bool) -> int:
+    candidates: list[str] = []
+    for hint in hints:
+        name = it.sh.devices.canonical(hint.rstrip(","))
+        if name is not None:
+            candidates.append(name)
+    candidates.extend(it.sh.devices.names())
+    found: list[str] = []
+    for name in candidates:
+        if no_floppy and name.startswith("fd"):
+            continue
+        fs = it.sh.devices.devices.get(name)
+        if fs is None or name in found:
+            continue
+        if kind == "fs-uuid":
+            hit = fs.uuid is not None and fs.uuid.lower() == key.lower()
+        elif kind == "label":
+            hit = fs.label is not None and fs.label == key
+        else:
+            try:
+                it.open_ref(f"({name}){key}")
+                hit = True
+            except (GrubError, GuestbootError):
+                hit = False
+        if hit:
+            found.append(name)
+            if var is not None:
+                it.set(var, name)
+                return 0
+    if not found:
+        raise GrubError(E.FILE_NOT_FOUND, f"no such device: {key}")
+    it.echo(" ".join(found) + "\n")
+    return 0
+
+
+@command("search")
+def cmd_search(it: Interp, args: list[str], block: Block | None) -> int:
+    state, rest = parse(args, _SEARCH_OPTS)
+    if not rest:
+        raise GrubError(E.BAD_ARGUMENT, "one argument expected")
+    var: str | None = None
+    if "set" in state:
+        var = state["set"] if isinstance(state["set"], str) else "root"
+    hints = [h for key in ("hint", "hint-bios", "hint-baremetal") for h in state.get(key, [])]  # type: ignore[union-attr]
+    for kind in ("label", "fs-uuid", "file"):
+        if kind in state:
+            return search(it, kind, rest[0], var, hints, "no-floppy" in state)
+    raise GrubError(E.INVALID_COMMAND, "unspecified search type")
+
+
+def _search_alias(kind: str) -> Command:
+    def run(it: Interp, args: list[str], block: Block | None) -> int:
+        if not args:
+            raise GrubError(E.BAD_ARGUMENT, "one argument expected")
+        return search(it, kind, args[0], args[1] if len(args) > 1 else None, args[2:], False)
+
+    return run
+
+
+COMMANDS["search.fs_uuid"] = _search_alias("fs-uuid")
+COMMANDS["search.fs_label"] = _search_alias("label")
+COMMANDS["search.file"] = _search_alias("file")
+
+
+_PROBE_OPTS = [
+    Opt("set", long="set", short="s", takes=VALUE),
+    Opt("driver", long="driver", short="d"),
+    Opt("partmap", long="partmap", short="p"),
+    Opt("fs", long="fs", short="f"),
+    Opt("fs-uuid", long="fs-uuid", short="u"),
+    Opt("label", long="label", short="l"),
+    Opt("part-uuid", long="part-uuid"),
+]
+
+
+@command("probe")
+def cmd_probe(it: Interp, args: list[str], block: Block | None) -> int:
+    state, rest = parse(args, _PROBE_OPTS)
+    if not rest:
+        raise GrubError(E.BAD_ARGUMENT, "device name required")
+    name = rest[0][1:-1] if rest[0].startswith("(") and rest[0].endswith(")") else rest[0]
+    _, fs = it.device(name)
+    if "fs-uuid" in state:
+        value = fs.uuid
+    elif "label" in state:
+        value = fs.label
+    elif "fs" in state:
+        value = fs.kind
+    else:
+        raise GrubError(E.NOT_IMPLEMENTED_YET, "probe: only --fs, --fs-uuid and --label are known here")
+    if value is None:
+        raise GrubError(E.BAD_FS, f"({name}) has no such property")
+    if isinstance(state.get("set"), str):
+        it.set(str(state["set"]), value)
+    else:
+        it.echo(value)
+    return 0
+
+
