@@ -47,7 +47,8 @@ def _probe_into(devices: DeviceMap, name: str, source: ByteSource) -> None:
         found = filesystems.probe(source)
     except GuestbootError as err:
         devices.devices[name] = None
-        devices.problems[name] = err.located(f"({name})")
+        # the driver names its source ("disk.img,gpt2"); name the device when it did not
+        devices.problems[name] = err if err.where else err.located(f"({name})")
         return
     devices.devices[name] = found
     if found is None:

@@ -98,6 +98,12 @@ def find_config(devices: DeviceMap) -> tuple[str, str, str, list[str]]:
         searched.append(f"({device})")
     tried = ", ".join(path for path, _fmt in candidates)
     where = ", ".join(searched) or "no readable device"
+    broken = [why for why in devices.problems.values() if isinstance(why, GuestbootError)]
+    if broken:
+        # A device we could not read is the likelier cause than a guest without a config:
+        # report its error class (corrupt, unsupported, limit), naming what it hides.
+        first = broken[0]
+        raise type(first)(f"no boot configuration found on a readable device ({where}); {first}")
     extra = f"; {'; '.join(skipped + warnings)}" if skipped or warnings else ""
     raise NotFound(f"no boot configuration found: tried {tried} on {where}{extra}")
 

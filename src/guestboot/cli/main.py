@@ -70,7 +70,9 @@ def _open(args):
     from ..image import open_image
 
     fd = open_image_fd(args.image)
-    return open_image(fd, name=os.path.basename(args.image), offset=args.offset)
+    image = open_image(fd, name=os.path.basename(args.image), offset=args.offset)
+    _warn(image.warnings)  # now, so they are seen even when a later step fails
+    return image
 
 
 def _warn(lines) -> None:
@@ -87,7 +89,6 @@ def cmd_list(args) -> int:
 
     image = _open(args)
     menu = load_menu(image.devices)
-    _warn(image.warnings)
     try:
         default_path = tuple(choose(menu).path)
     except Exception as err:  # a menu with no bootable entry still lists
@@ -182,7 +183,7 @@ def cmd_extract(args) -> int:
     try:
         image = _open(args)
         plan = plan_boot(image.devices, args.entry)
-        _warn(image.warnings + plan.menu.warnings)
+        _warn(plan.menu.warnings)
         kernel_sources = open_refs(image.devices, [plan.spec.kernel])
         initrd_sources = open_refs(image.devices, plan.spec.initrds)
         info = describe(kernel_sources[0])
@@ -261,7 +262,6 @@ def cmd_ls(args) -> int:
     from ..fs.path import listdir, resolve
 
     image = _open(args)
-    _warn(image.warnings)
     if not args.path:
         for name, fs in image.devices.devices.items():
             if fs is None:
@@ -298,7 +298,6 @@ def cmd_cat(args) -> int:
     from ..fs.path import open_file
 
     image = _open(args)
-    _warn(image.warnings)
     device, fs, path = _locate(image, args.path)
     source = open_file(fs, path)
     sys.stdout.flush()
