@@ -99,7 +99,7 @@ def cmd_list(args) -> int:
         default_path = None
     if args.json:
         out = {
-            "config": menu.origin,
+            "config": _grub_path(menu.origin),
             "format": menu.format,
             "default": list(default_path) if default_path is not None else None,
             "entries": [_entry_json(e, (i,), default_path) for i, e in enumerate(menu.entries)],
@@ -211,7 +211,7 @@ def cmd_extract(args) -> int:
             },
             "kernel": kernel_path,
             "initrd": initrd_path,
-            "config": plan.menu.origin,
+            "config": _grub_path(plan.menu.origin),
             "kernel_format": info.kind,
             "kernel_version": info.version,
             **{k: v for k, v in _spec_json(plan.spec).items() if k in ("cmdline", "args", "loader")},
