@@ -13,7 +13,7 @@ import pytest
 
 import guestboot
 
-# Everything `guestboot extract` loads apart from the GRUB 2 interpreter package.
+# Everything `guestboot extract` loads, the GRUB 2 interpreter included.
 MODULES = (
     "guestboot.cli.main",
     "guestboot.cli.common",
@@ -32,6 +32,12 @@ MODULES = (
     "guestboot.boot.model",
     "guestboot.boot.legacy",
     "guestboot.boot.discover",
+    "guestboot.boot.grub2.menu",
+    "guestboot.boot.grub2.interp",
+    "guestboot.boot.grub2.lexer",
+    "guestboot.boot.grub2.parser",
+    "guestboot.boot.grub2.options",
+    "guestboot.boot.grub2.commands",
 )
 
 

@@ -19,8 +19,6 @@ What it keeps from GRUB, on purpose:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ...devices import DeviceMap
 from ...errors import GuestbootError, LimitExceeded, NotFound
 from ...fs import path as fspath
@@ -35,25 +33,57 @@ from .parser import Block, Command, For, If, Node as AstNode, ParseError, While,
 _SPACE = " \t\n\r\f\v"
 
 
-@dataclass(eq=False)
 class RawEntry:
-    """A menu entry as grub_normal_add_menu_entry stores it."""
+    """A menu entry as grub_normal_add_menu_entry stores it. Equality is identity."""
 
-    title: str
-    id: str | None
-    classes: tuple[str, ...]
-    users: str | None
-    unrestricted: bool
-    args: list[str]
-    source: str  # "setparams ..." prefix + the block text
-    submenu: bool
+    __slots__ = ("title", "id", "classes", "users", "unrestricted", "args", "source", "submenu")
+
+    def __init__(
+        self,
+        title: str,
+        id: str | None,
+        classes: tuple[str, ...],
+        users: str | None,
+        unrestricted: bool,
+        args: list[str],
+        source: str,  # "setparams ..." prefix + the block text
+        submenu: bool,
+    ) -> None:
+        self.title = title
+        self.id = id
+        self.classes = classes
+        self.users = users
+        self.unrestricted = unrestricted
+        self.args = args
+        self.source = source
+        self.submenu = submenu
+
+    def __repr__(self) -> str:
+        return (
+            f"RawEntry(title={self.title!r}, id={self.id!r}, classes={self.classes!r},"
+            f" users={self.users!r}, unrestricted={self.unrestricted!r}, args={self.args!r},"
+            f" source={self.source!r}, submenu={self.submenu!r})"
+        )
 
 
-@dataclass(eq=False)
 class Context:
-    vars: dict[str, str] = field(default_factory=dict)
-    exported: set[str] = field(default_factory=set)
-    menu: list[RawEntry] = field(default_factory=list)
+    """One GRUB variable context: its variables, which of them are exported, its menu.
+    Equality is identity."""
+
+    __slots__ = ("vars", "exported", "menu")
+
+    def __init__(
+        self,
+        vars: dict[str, str] | None = None,
+        exported: set[str] | None = None,
+        menu: list[RawEntry] | None = None,
+    ) -> None:
+        self.vars = {} if vars is None else vars
+        self.exported = set() if exported is None else exported
+        self.menu = [] if menu is None else menu
+
+    def __repr__(self) -> str:
+        return f"Context(vars={self.vars!r}, exported={self.exported!r}, menu={self.menu!r})"
 
     def copy_exported(self) -> "Context":
         """grub_env_context_open as Debian's GRUB 2.06 runs it (seen with grub-emu): a new
@@ -62,27 +92,60 @@ class Context:
         return Context(kept, set(kept), [])
 
 
-@dataclass(eq=False)
 class Loaded:
-    """What the loader holds after ``linux``/``initrd`` (GRUB's grub_loader state)."""
+    """What the loader holds after ``linux``/``initrd`` (GRUB's grub_loader state).
+    Equality is identity."""
 
-    loader: str
-    kernel: FileRef | None
-    args: list[str]
-    initrds: list[FileRef] = field(default_factory=list)
-    unsupported: str | None = None  # a non-Linux loader (multiboot, chainloader …)
+    __slots__ = ("loader", "kernel", "args", "initrds", "unsupported")
+
+    def __init__(
+        self,
+        loader: str,
+        kernel: FileRef | None,
+        args: list[str],
+        initrds: list[FileRef] | None = None,
+        unsupported: str | None = None,  # a non-Linux loader (multiboot, chainloader …)
+    ) -> None:
+        self.loader = loader
+        self.kernel = kernel
+        self.args = args
+        self.initrds = [] if initrds is None else initrds
+        self.unsupported = unsupported
+
+    def __repr__(self) -> str:
+        return (
+            f"Loaded(loader={self.loader!r}, kernel={self.kernel!r}, args={self.args!r},"
+            f" initrds={self.initrds!r}, unsupported={self.unsupported!r})"
+        )
 
 
-@dataclass(eq=False)
 class Shared:
-    """State that is global in GRUB or per evaluation: devices, output, counters."""
+    """State that is global in GRUB or per evaluation: devices, output, counters.
+    Equality is identity."""
 
-    devices: DeviceMap
-    warnings: list[str]
-    output: list[str] = field(default_factory=list)
-    functions: dict[str, list[AstNode]] = field(default_factory=dict)
-    steps: int = 0
-    entries: int = 0
+    __slots__ = ("devices", "warnings", "output", "functions", "steps", "entries")
+
+    def __init__(
+        self,
+        devices: DeviceMap,
+        warnings: list[str],
+        output: list[str] | None = None,
+        functions: dict[str, list[AstNode]] | None = None,
+        steps: int = 0,
+        entries: int = 0,
+    ) -> None:
+        self.devices = devices
+        self.warnings = warnings
+        self.output = [] if output is None else output
+        self.functions = {} if functions is None else functions
+        self.steps = steps
+        self.entries = entries
+
+    def __repr__(self) -> str:
+        return (
+            f"Shared(devices={self.devices!r}, warnings={self.warnings!r}, output={self.output!r},"
+            f" functions={self.functions!r}, steps={self.steps!r}, entries={self.entries!r})"
+        )
 
 
 class MenuReplaced(Exception):

@@ -20,7 +20,7 @@ the parser is inside a construct (``refs`` > 0) or a word is unterminated.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ...errors import LimitExceeded
 from ...limits import LIMITS
@@ -39,19 +39,47 @@ KEYWORDS = frozenset(
 TEXT, DQSTR, SQSTR, VAR, DQVAR, GETTEXT = "text", "dq", "sq", "var", "dqvar", "gettext"
 
 
-@dataclass(frozen=True, slots=True)
-class Part:
+class Part(NamedTuple):
+    """One piece of a word: its kind (TEXT, DQSTR …) and its text."""
+
     kind: str
     text: str
 
 
-@dataclass(slots=True)
 class Token:
-    kind: str  # "word", "name", "kw", "nl", ";", "{", "}", "bad", "eof"
-    text: str = ""  # the raw source text of the token
-    parts: tuple[Part, ...] = ()
-    start: int = 0
-    end: int = 0
+    """One token; two tokens are equal when all their fields are."""
+
+    __slots__ = ("kind", "text", "parts", "start", "end")
+
+    def __init__(
+        self,
+        kind: str,  # "word", "name", "kw", "nl", ";", "{", "}", "bad", "eof"
+        text: str = "",  # the raw source text of the token
+        parts: tuple[Part, ...] = (),
+        start: int = 0,
+        end: int = 0,
+    ) -> None:
+        self.kind = kind
+        self.text = text
+        self.parts = parts
+        self.start = start
+        self.end = end
+
+    def __repr__(self) -> str:
+        return (
+            f"Token(kind={self.kind!r}, text={self.text!r}, parts={self.parts!r},"
+            f" start={self.start!r}, end={self.end!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Token)
+        return (self.kind, self.text, self.parts, self.start, self.end) == (
+            other.kind, other.text, other.parts, other.start, other.end
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: equal tokens may change
 
 
 class LexError(Exception):

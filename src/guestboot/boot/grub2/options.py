@@ -9,7 +9,7 @@ ends the options; a command that accepts dashes keeps unknown options as argumen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import errors as E
 from .errors import GrubError
@@ -17,8 +17,7 @@ from .errors import GrubError
 NONE, VALUE, OPTIONAL = "none", "value", "optional"
 
 
-@dataclass(frozen=True, slots=True)
-class Opt:
+class Opt(NamedTuple):
     name: str  # key in the result (the long name, or the short letter)
     long: str | None = None
     short: str | None = None

@@ -8,8 +8,7 @@ while/until. ``function`` definitions take effect while parsing, as in GRUB.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Union
+from typing import Callable, NamedTuple, Union
 
 from ...errors import LimitExceeded
 from ...limits import LIMITS
@@ -24,46 +23,79 @@ class ParseError(Exception):
         self.last = last
 
 
-@dataclass(eq=False)
+# The tree's nodes are mutable and compare by identity, as GRUB's command structures do.
+
+
 class Block:
-    source: str  # the text between the braces, as GRUB records it
-    body: list["Node"]
+    __slots__ = ("source", "body")
+
+    def __init__(self, source: str, body: list["Node"]) -> None:
+        self.source = source  # the text between the braces, as GRUB records it
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"Block(source={self.source!r}, body={self.body!r})"
 
 
-@dataclass(eq=False)
 class Command:
-    words: list[tuple[Part, ...]]
-    block: Block | None = None
+    __slots__ = ("words", "block")
+
+    def __init__(self, words: list[tuple[Part, ...]], block: Block | None = None) -> None:
+        self.words = words
+        self.block = block
+
+    def __repr__(self) -> str:
+        return f"Command(words={self.words!r}, block={self.block!r})"
 
 
-@dataclass(eq=False)
 class If:
-    cond: list["Node"]
-    then: list["Node"]
-    orelse: "list[Node] | If | None" = None
+    __slots__ = ("cond", "then", "orelse")
+
+    def __init__(self, cond: list["Node"], then: list["Node"], orelse: "list[Node] | If | None" = None) -> None:
+        self.cond = cond
+        self.then = then
+        self.orelse = orelse
+
+    def __repr__(self) -> str:
+        return f"If(cond={self.cond!r}, then={self.then!r}, orelse={self.orelse!r})"
 
 
-@dataclass(eq=False)
 class For:
-    var: str
-    words: list[tuple[Part, ...]]
-    body: list["Node"]
+    __slots__ = ("var", "words", "body")
+
+    def __init__(self, var: str, words: list[tuple[Part, ...]], body: list["Node"]) -> None:
+        self.var = var
+        self.words = words
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"For(var={self.var!r}, words={self.words!r}, body={self.body!r})"
 
 
-@dataclass(eq=False)
 class While:
-    cond: list["Node"]
-    body: list["Node"]
-    until: bool = False
+    __slots__ = ("cond", "body", "until")
+
+    def __init__(self, cond: list["Node"], body: list["Node"], until: bool = False) -> None:
+        self.cond = cond
+        self.body = body
+        self.until = until
+
+    def __repr__(self) -> str:
+        return f"While(cond={self.cond!r}, body={self.body!r}, until={self.until!r})"
 
 
 Node = Union[Command, If, For, While]
 
 
-@dataclass(eq=False)
 class Unit:
-    commands: list[Node] = field(default_factory=list)
-    last: int = 0  # index of the last line the unit read
+    __slots__ = ("commands", "last")
+
+    def __init__(self, commands: list[Node] | None = None, last: int = 0) -> None:
+        self.commands: list[Node] = [] if commands is None else commands
+        self.last = last  # index of the last line the unit read
+
+    def __repr__(self) -> str:
+        return f"Unit(commands={self.commands!r}, last={self.last!r})"
 
 
 _COMMAND_START_KW = ("if", "for", "while", "until")
@@ -273,8 +305,7 @@ def parse_unit(source: Source, first: int, on_function: Callable[[str, list[Node
         raise LimitExceeded("GRUB script nested too deeply") from None
 
 
-@dataclass(frozen=True, slots=True)
-class CheckResult:
+class CheckResult(NamedTuple):
     """What grub-script-check reports: ``ok`` (exit status 0), the line of the first
     syntax error, and whether any command was found (no command is also a failure)."""
 
