@@ -58,12 +58,18 @@ def config_paths() -> list[tuple[str, str]]:
 
 
 def evaluate_config(
-    devices: DeviceMap, device: str, path: str, fmt: str, *, env: dict[str, str] | None = None
+    devices: DeviceMap,
+    device: str,
+    path: str,
+    fmt: str,
+    *,
+    env: dict[str, str] | None = None,
+    check_files: bool = True,
 ) -> Menu:
     """The Menu of config ``(device)path`` read as format ``fmt``."""
     for name, module, _paths in FORMATS:
         if name == fmt:
-            return importlib.import_module(module).evaluate(devices, device, path, env=env)
+            return importlib.import_module(module).evaluate(devices, device, path, env=env, check_files=check_files)
     raise ConfigError(f"unknown config format {fmt!r}; known: {', '.join(n for n, _m, _p in FORMATS)}")
 
 
@@ -128,11 +134,14 @@ def _format_by_content(devices: DeviceMap, device: str, path: str) -> str:
     return "grub2"
 
 
-def config_menu(devices: DeviceMap, device: str, path: str, *, env: dict[str, str] | None = None) -> Menu:
+def config_menu(
+    devices: DeviceMap, device: str, path: str, *, env: dict[str, str] | None = None, check_files: bool = True
+) -> Menu:
     """pygrub's --isconfig: the Menu of one given config file, its format taken from its
-    name (grub.cfg, menu.lst, grub.conf) or else from its text."""
+    name (grub.cfg, menu.lst, grub.conf) or else from its text. The file stands alone, so
+    callers pass ``check_files=False``: kernel and initrd paths are taken as written."""
     fmt = _format_by_name(path) or _format_by_content(devices, device, path)
-    return evaluate_config(devices, device, path, fmt, env=env)
+    return evaluate_config(devices, device, path, fmt, env=env, check_files=check_files)
 
 
 def find_menu(devices: DeviceMap, *, isconfig: bool = False, env: dict[str, str] | None = None) -> Menu:
@@ -160,4 +169,4 @@ def _isconfig_menu(devices: DeviceMap, env: dict[str, str] | None) -> Menu:
     if len(files) != 1:
         raise ConfigError(f"--isconfig: expected one file in ({device})/, found {len(files)}")
     path = "/" + files[0].decode("utf-8", "surrogateescape")
-    return config_menu(devices, device, path, env=env)
+    return config_menu(devices, device, path, env=env, check_files=False)

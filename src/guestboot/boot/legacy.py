@@ -176,8 +176,11 @@ def _device_name(written: str) -> str:
 class _Entry:
     """The commands of one title, run when the entry is booted (``run``)."""
 
-    def __init__(self, devices: DeviceMap, device: str, title: str, lines: list[tuple[int, str]], warn):
+    def __init__(
+        self, devices: DeviceMap, device: str, title: str, lines: list[tuple[int, str]], warn, check_files: bool = True
+    ):
         self.devices = devices
+        self.check_files = check_files
         self.config_device = device
         self.title = title
         self.lines = lines
@@ -207,6 +210,8 @@ class _Entry:
         if not path.startswith("/"):
             raise Unsupported(f"{self.title!r}: {what} {written!r} is not an absolute path (a blocklist?)")
         device = self._where(device_text, current)
+        if not self.check_files:
+            return FileRef(device, path, written)
         try:
             node = resolve(self.devices.filesystem(device), path)
         except GuestbootError as err:
@@ -275,8 +280,9 @@ def _saved(devices: DeviceMap, device: str, path: str, warnings: list[str]) -> s
     return str(parsed[0])
 
 
-def parse_text(text: str, devices: DeviceMap, device: str, path: str) -> Menu:
-    """The Menu of config ``text`` that was read from ``(device)path``."""
+def parse_text(text: str, devices: DeviceMap, device: str, path: str, *, check_files: bool = True) -> Menu:
+    """The Menu of config ``text`` that was read from ``(device)path``. With
+    ``check_files`` off (pygrub's --isconfig) kernel and initrd paths are not looked up."""
     menu = Menu(origin=f"{device}:{path}", format=FORMAT)
     warnings = menu.warnings
     title: str | None = None
@@ -290,7 +296,7 @@ def parse_text(text: str, devices: DeviceMap, device: str, path: str) -> Menu:
             return
         if len(menu.entries) >= LIMITS.max_menu_entries:
             raise LimitExceeded(f"({device}){path}: more than {LIMITS.max_menu_entries} menu entries")
-        entry = _Entry(devices, device, title, list(body), warnings.append)
+        entry = _Entry(devices, device, title, list(body), warnings.append, check_files)
         menu.entries.append(MenuEntry(title=title, run=entry.run))
 
     for number, line in _lines(text):
@@ -330,13 +336,15 @@ def parse_text(text: str, devices: DeviceMap, device: str, path: str) -> Menu:
     return menu
 
 
-def parse(devices: DeviceMap, device: str, path: str) -> Menu:
+def parse(devices: DeviceMap, device: str, path: str, *, check_files: bool = True) -> Menu:
     """Read ``(device)path`` (bounded by LIMITS.max_config_bytes) and parse it."""
     fs = devices.filesystem(device)
     data = read_bytes(fs, path, LIMITS.max_config_bytes)
-    return parse_text(data.decode("utf-8", "surrogateescape"), devices, device, path)
+    return parse_text(data.decode("utf-8", "surrogateescape"), devices, device, path, check_files=check_files)
 
 
-def evaluate(devices: DeviceMap, device: str, path: str, *, env: dict[str, str] | None = None) -> Menu:
+def evaluate(
+    devices: DeviceMap, device: str, path: str, *, env: dict[str, str] | None = None, check_files: bool = True
+) -> Menu:
     """The registry's common signature (``env`` is GRUB 2's; GRUB legacy has none)."""
-    return parse(devices, device, path)
+    return parse(devices, device, path, check_files=check_files)

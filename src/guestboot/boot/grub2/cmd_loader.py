@@ -20,8 +20,7 @@ def _linux(name: str) -> Command:
         it.loaded = None
         if not args:
             raise GrubError(E.BAD_ARGUMENT, "filename expected")
-        ref, _, _ = it.open_ref(args[0])
-        it.loaded = Loaded(name, ref, list(args[1:]))
+        it.loaded = Loaded(name, it.loader_ref(args[0]), list(args[1:]))
         return 0
 
     return run
@@ -35,7 +34,7 @@ def _initrd(kernels: tuple[str, ...]) -> Command:
             raise GrubError(E.BAD_ARGUMENT, "you need to load the kernel first")
         if len(args) > LIMITS.max_initrds:
             raise LimitExceeded(f"more than {LIMITS.max_initrds} initrd files on one line")
-        refs: list[FileRef] = [it.open_ref(a)[0] for a in args]
+        refs: list[FileRef] = [it.loader_ref(a) for a in args]
         it.loaded.initrds = refs
         return 0
 

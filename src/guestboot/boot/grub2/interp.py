@@ -123,7 +123,7 @@ class Shared:
     """State that is global in GRUB or per evaluation: devices, output, counters.
     Equality is identity."""
 
-    __slots__ = ("devices", "warnings", "output", "functions", "steps", "entries")
+    __slots__ = ("devices", "warnings", "output", "functions", "steps", "entries", "check_files")
 
     def __init__(
         self,
@@ -133,8 +133,12 @@ class Shared:
         functions: dict[str, list[AstNode]] | None = None,
         steps: int = 0,
         entries: int = 0,
+        check_files: bool = True,
     ) -> None:
         self.devices = devices
+        # False only for pygrub's --isconfig: the config stands alone, kernel and initrd
+        # paths are recorded as written, without looking for the files
+        self.check_files = check_files
         self.warnings = warnings
         self.output = [] if output is None else output
         self.functions = {} if functions is None else functions
@@ -572,6 +576,16 @@ class Interp:
         if node.type is not FileType.REG:
             raise GrubError(E.BAD_FILE_TYPE, f"`{text}' is not a regular file")
         return FileRef(canonical, _normalise(path), text), node, fs
+
+    def loader_ref(self, text: str) -> FileRef:
+        """The file a loader command names: opened as GRUB does, or, when the config is
+        evaluated on its own (``check_files`` off), only named."""
+        if self.sh.check_files:
+            return self.open_ref(text)[0]
+        dev, path = self.split_path(text)
+        if not path.startswith("/"):
+            raise GrubError(E.BAD_FILENAME, f"invalid file name `{text}'")
+        return FileRef(self.sh.devices.canonical(dev) or dev, _normalise(path), text)
 
     def read_file(self, text: str, limit: int) -> bytes:
         ref, node, fs = self.open_ref(text)

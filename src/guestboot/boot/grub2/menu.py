@@ -39,13 +39,16 @@ FEATURES = (
 )
 
 
-def evaluate(devices: DeviceMap, device: str, path: str, *, env: dict[str, str] | None = None) -> Menu:
-    """Run the GRUB 2 config at ``path`` on ``device`` and return its menu."""
+def evaluate(
+    devices: DeviceMap, device: str, path: str, *, env: dict[str, str] | None = None, check_files: bool = True
+) -> Menu:
+    """Run the GRUB 2 config at ``path`` on ``device`` and return its menu. With
+    ``check_files`` off (pygrub's --isconfig) loaders record paths without opening them."""
     fs = devices.filesystem(device)
     canonical = devices.canonical(device) or device
     data = fspath.read_bytes(fs, path, LIMITS.max_config_bytes)
     origin = f"{canonical}:{path}"
-    shared = Shared(devices, [])
+    shared = Shared(devices, [], check_files=check_files)
     it = Interp(shared, Context(), where=origin)
     initial = {"root": canonical, "prefix": f"({canonical}){posixpath.dirname(path) or '/'}"}
     initial.update({name: "y" for name in FEATURES})
@@ -139,10 +142,11 @@ def _runner(it: Interp, raw: RawEntry):
     functions = dict(it.sh.functions)
     loaded = copy.deepcopy(it.loaded)
     devices = it.sh.devices
+    check_files = it.sh.check_files
     where = f"{it.where}: entry '{raw.title}'"
 
     def run() -> BootSpec:
-        shared = Shared(devices, [], functions=dict(functions))
+        shared = Shared(devices, [], functions=dict(functions), check_files=check_files)
         r = Interp(shared, Context(dict(variables), set(exported), []), where=where)
         r.loaded = copy.deepcopy(loaded)
         _enter(r, raw)
