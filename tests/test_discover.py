@@ -185,7 +185,7 @@ def test_rhel_tree_prefers_grub2(tmp_path):
 def test_config_error_is_located(tmp_path, monkeypatch):
     fs = tree(tmp_path, "/boot/grub/menu.lst")
 
-    def broken(devices, device, path, *, env=None):
+    def broken(devices, device, path, *, env=None, check_files=True):
         raise ConfigError("syntax error at line 3")
 
     from guestboot.boot import legacy
@@ -203,7 +203,7 @@ def test_registry_is_one_line_per_format(tmp_path, monkeypatch):
     from guestboot.boot.model import Menu
 
     fake = types.ModuleType("guestboot_test_fakefmt")
-    fake.evaluate = lambda devices, device, path, *, env=None: Menu(origin=f"{device}:{path}", format="fake")
+    fake.evaluate = lambda devices, device, path, *, env=None, check_files=True: Menu(origin=f"{device}:{path}", format="fake")
     monkeypatch.setitem(sys.modules, "guestboot_test_fakefmt", fake)
     monkeypatch.setattr(discover, "FORMATS", FORMATS + (("fake", "guestboot_test_fakefmt", ("/fake.conf",)),))
     menu = find_menu(device_map(hd0=tree(tmp_path, "/fake.conf")))

@@ -19,7 +19,7 @@ hit wins). Two differences, both on purpose:
   not be read, or a path that cannot be looked up (a symlink loop, a corrupt directory),
   is skipped; the menu's warnings say so, and NotFound lists them when nothing is found.
 
-A format is one module with ``evaluate(devices, device, path, *, env=None) -> Menu`` and
+A format is one module with ``evaluate(devices, device, path, *, env=None, check_files=True) -> Menu`` and
 one line in FORMATS. pygrub tries syslinux/extlinux between GRUB 2 and GRUB legacy, at
 /boot/isolinux/isolinux.cfg, /boot/extlinux/extlinux.conf, /boot/extlinux.conf,
 /extlinux/extlinux.conf and /extlinux.conf: that line goes between the two below.
