@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from prereq import unavailable
 
 from builders.boot import boot, qemu_available
 from builders.guest_images import DEBIAN_ROOT_UUID, GuestImage, session_image
@@ -36,11 +37,6 @@ CLI_TIMEOUT = 120
 IMAGES = ("debian12-gpt", "centos6-mbr", "centos7-mbr")
 
 
-def unavailable(reason: str):
-    """A host tool is missing: a failure in CI (where .ci/run installs it), else a skip."""
-    if os.environ.get("CI"):
-        pytest.fail(f"CI lacks a test prerequisite: {reason}")
-    pytest.skip(reason)
 
 
 def image(tmp_path_factory, name: str) -> GuestImage:

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from prereq import unavailable
 
 from dirfs import DirFileSystem, device_map
 from guestboot.boot import legacy
@@ -103,7 +104,7 @@ def test_frugalware_menu_lst(frugalware_tree):
 def _pygrub_grubconf() -> Path:
     found = sorted(glob.glob("/usr/lib/xen-*/lib/python/grub/GrubConf.py"))
     if not found:
-        pytest.skip("Xen's pygrub (Debian package xen-utils-4.17) is not installed")
+        unavailable("Xen's pygrub (Debian package xen-utils-4.17) is not installed")
     return Path(found[-1]).parent.parent
 
 

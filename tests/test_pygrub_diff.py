@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from prereq import unavailable
 
 from builders.guest_images import GuestImage, session_image
 from builders.initramfs import ToolMissing
@@ -47,10 +48,6 @@ PYGRUB_DEFAULT = {
 }
 
 
-def unavailable(reason: str):
-    if os.environ.get("CI"):
-        pytest.fail(f"CI lacks a test prerequisite: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

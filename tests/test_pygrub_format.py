@@ -12,6 +12,7 @@ import importlib.util
 import sys
 
 import pytest
+from prereq import unavailable
 
 from guestboot.cli.pygrub import format_output
 from guestboot.errors import ConfigError
@@ -25,7 +26,7 @@ def real_pygrub():
     import os
 
     if not os.path.exists(PYGRUB):
-        pytest.skip("the real pygrub is not installed (Debian package xen-utils-4.17)")
+        unavailable("the real pygrub is not installed (Debian package xen-utils-4.17)")
     sys.path.insert(0, PYGRUB_LIB)
     try:
         loader = importlib.machinery.SourceFileLoader("real_pygrub", PYGRUB)
