@@ -271,7 +271,7 @@ def copy_sources(
     (budget or OutputBudget()).reserve(total, name)
     try:
         out = _Output(out_fd, name, method)
-        for source, run, last in _runs(sources):
+        for _source, run, last in _runs(sources):
             if run.data is not None:
                 out.write(run.data)
             elif run.fd is None:

@@ -40,12 +40,6 @@ def _menuentry(it: Interp, args: list[str], block: Block | None, submenu: bool) 
     if source is None and block is None:
         raise GrubError(E.BAD_ARGUMENT, "no menuentry definition")
     users_opt = state.get("users")
-    if isinstance(users_opt, str):
-        users: str | None = users_opt
-    elif "unrestricted" in state:
-        users = None
-    else:
-        users = ""
     if block is not None:
         if not pos:
             raise GrubError(E.BAD_ARGUMENT, "no menuentry definition")

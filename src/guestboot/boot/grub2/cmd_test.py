@@ -33,8 +33,6 @@ def _test_parse(it: Interp, args: list[str], pos: list[int], depth: list[int]) -
         node = it.file_info(path)
         if node is None:
             return False, False, None
-        from ...fs.base import FileType
-
         return True, node.type is FileType.DIR, node.mtime
 
     n = len(args)
