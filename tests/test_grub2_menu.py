@@ -633,3 +633,27 @@ def test_oversized_grubenv_is_refused_not_fatal(tree, tmp_path: Path) -> None:
     menu = tree("load_env -f /big.env\nmenuentry \"s=$?\" { true }\n")
     assert menu.entries[0].title == "s=11"  # GRUB_ERR_OUT_OF_RANGE
     assert any("more than the 65536 guestboot reads" in w for w in menu.warnings)
+
+
+@pytest.mark.timeout(10)
+def test_entry_runs_share_one_step_budget(tmp_path):
+    """A menu of many entries whose bodies each loop a long time: running them all (as
+    `guestboot list --json` and `pygrub -l` do) spends one LIMITS.max_script_steps budget,
+    so the whole listing stays bounded instead of costing entries × budget."""
+    from guestboot.limits import LIMITS
+
+    loop = " ".join(str(n) for n in range(100))
+    body = f"for i in {loop}; do for j in {loop}; do true; done; done; linux /vmlinuz"
+    entries = 3 * LIMITS.max_script_steps // 10_000 + 5  # together far past the budget
+    (tmp_path / "grub.cfg").write_text("".join(f"menuentry e{n} {{ {body} }}\n" for n in range(entries)))
+    (tmp_path / "vmlinuz").write_bytes(b"k")
+    menu = evaluate(device_map(**{"hd0": DirFileSystem(tmp_path)}), "hd0", "/grub.cfg")
+    outcomes = []
+    for entry in menu.entries:
+        try:
+            entry.run()
+            outcomes.append("ok")
+        except LimitExceeded:
+            outcomes.append("limit")
+    assert outcomes[0] == "ok" and outcomes[-1] == "limit"
+    assert outcomes.count("ok") <= LIMITS.max_script_steps // 10_000

@@ -39,7 +39,7 @@ class Limits(NamedTuple):
     max_config_bytes: int = 4 * MiB  # one grub.cfg / menu.lst / sourced file
     max_env_block_bytes: int = 64 * KiB  # one grubenv file
     max_source_depth: int = 10  # nested source/configfile
-    max_script_steps: int = 1_000_000  # commands executed while evaluating one config
+    max_script_steps: int = 300_000  # commands run by one config evaluation, its entries included
     max_call_depth: int = 64  # nested function calls
     max_loop_iterations: int = 100_000  # iterations of one for/while/until loop
     max_word_bytes: int = 1 * MiB  # one word/variable value after expansion

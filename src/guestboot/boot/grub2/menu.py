@@ -144,9 +144,12 @@ def _runner(it: Interp, raw: RawEntry):
     devices = it.sh.devices
     check_files = it.sh.check_files
     where = f"{it.where}: entry '{raw.title}'"
+    evaluation = it.sh  # the whole evaluation's counters: every run spends from one budget
 
     def run() -> BootSpec:
-        shared = Shared(devices, [], functions=dict(functions), check_files=check_files)
+        # Entry runs share LIMITS.max_script_steps with the config itself and with each
+        # other, so listing a menu of many hostile entries stays bounded as a whole.
+        shared = Shared(devices, [], functions=dict(functions), steps=evaluation.steps, check_files=check_files)
         r = Interp(shared, Context(dict(variables), set(exported), []), where=where)
         r.loaded = copy.deepcopy(loaded)
         _enter(r, raw)
@@ -158,6 +161,8 @@ def _runner(it: Interp, raw: RawEntry):
             raise NotFound(f"entry '{raw.title}' reboots or halts instead of loading a kernel") from None
         except MenuReplaced:
             raise ConfigError(f"entry '{raw.title}' opens another menu (configfile) and loads no kernel") from None
+        finally:
+            evaluation.steps = shared.steps
         why = "; ".join(shared.warnings)
         if r.loaded is None:
             raise NotFound(f"entry '{raw.title}' loads no kernel" + (f" ({why})" if why else ""))
