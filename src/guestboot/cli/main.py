@@ -6,7 +6,6 @@ Argument parsing and presentation only; the work is done by the library.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -75,6 +74,12 @@ def _open(args):
     return image
 
 
+def _dump_json(data) -> None:
+    import json  # only for --json: start-up time matters
+
+    json.dump(data, sys.stdout, indent=2)
+
+
 def _warn(lines) -> None:
     for line in lines:
         sys.stderr.write(f"{PROG}: warning: {line}\n")
@@ -105,7 +110,7 @@ def cmd_list(args) -> int:
             "entries": [_entry_json(e, (i,), default_path) for i, e in enumerate(menu.entries)],
             "warnings": image.warnings + menu.warnings,
         }
-        json.dump(out, sys.stdout, indent=2)
+        _dump_json(out)
         sys.stdout.write("\n")
         return 0
     _warn(menu.warnings)
@@ -217,7 +222,7 @@ def cmd_extract(args) -> int:
             **{k: v for k, v in _spec_json(plan.spec).items() if k in ("cmdline", "args", "loader")},
             "source": {"kernel": str(plan.spec.kernel), "initrds": [str(r) for r in plan.spec.initrds]},
         }
-        json.dump(out, sys.stdout, indent=2)
+        _dump_json(out)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(plan.spec.cmdline + "\n")
