@@ -233,3 +233,19 @@ def test_pygrub_list_and_not_really(disk):
     assert "title: Advanced>Rescue \"x\"" in listing
     proc = pygrub("-q", "-n", "--entry=0", "--output-format=simple", str(disk))
     assert proc.stdout == b"kernel <kernel:/boot/vmlinuz-1>\nramdisk <ramdisk:/boot/initrd-a>\nargs root=/dev/sda1 ro quiet\n\n"
+
+
+def test_a_flood_of_warnings_is_capped(tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "boot" / "grub").mkdir(parents=True)
+    (tree / "boot" / "vmlinuz").write_bytes(b"k")
+    noise = "".join(f"no_such_command_{n}\n" for n in range(500))
+    (tree / "boot" / "grub" / "grub.cfg").write_text(noise + "menuentry a { linux /boot/vmlinuz }\n")
+    image = tmp_path / "noisy.img"
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-T", "default", "-d", str(tree), str(image), "8M"],
+                   check=True, capture_output=True)
+    proc = guestboot("list", str(image))
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 21 and "480 more warnings" in lines[-1]
+    data = json.loads(guestboot("list", "--json", str(image)).stdout)
+    assert len(data["warnings"]) == 500

@@ -80,9 +80,15 @@ def _dump_json(data) -> None:
     json.dump(data, sys.stdout, indent=2)
 
 
+WARNINGS_SHOWN = 20  # a hostile config can cause thousands; the rest is counted
+
+
 def _warn(lines) -> None:
-    for line in lines:
+    lines = list(lines)
+    for line in lines[:WARNINGS_SHOWN]:
         sys.stderr.write(f"{PROG}: warning: {line}\n")
+    if len(lines) > WARNINGS_SHOWN:
+        sys.stderr.write(f"{PROG}: warning: … and {len(lines) - WARNINGS_SHOWN} more warnings (guestboot list --json lists them all)\n")
 
 
 # --- list ----------------------------------------------------------------------------
