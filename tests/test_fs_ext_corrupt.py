@@ -311,6 +311,70 @@ def test_indirect_map_damage(ext2):
         exercise(ext2.patched({pointers[12] * ext2.bs + 8: struct.pack("<I", 0xFFFFFF00)}))
 
 
+@pytest.mark.timeout(5)
+def test_indirect_block_shared_by_a_hostile_map_is_caught(ext2):
+    """A triple-indirect block whose pointers all name one double-indirect block whose
+    pointers all name one zero block: 256 * 256 scans of empty tables before the first
+    data block (1024^3 pointer slots with 4 KiB blocks). A block reached twice ends it."""
+    big = ext2.node("/big.bin").private
+    pointers = struct.unpack("<15I", big.i_block)
+    per = ext2.bs // 4
+    triple, double = pointers[0], pointers[1]  # two of the file's own data blocks
+    data = ext2.source.data
+    zero = next(b for b in range(64, len(data) // ext2.bs) if not any(data[b * ext2.bs : (b + 1) * ext2.bs]))
+    source = ext2.patched({
+        big.offset + 0x28: struct.pack("<15I", *[0] * 14, triple),
+        big.offset + 0x6C: struct.pack("<I", 0x1000),  # a size of 2^44 bytes: the whole triple range
+        triple * ext2.bs: struct.pack(f"<{per}I", *[double] * per),
+        double * ext2.bs: struct.pack(f"<{per}I", *[zero] * per),
+    })
+    fs = ext.probe(source)
+    with pytest.raises(CorruptImage, match="reached twice"):
+        fspath.open_file(fs, "/big.bin").pread(0, 4096)
+
+
+@pytest.mark.timeout(5)
+def test_block_map_tree_bytes_are_bounded(ext2, plain, monkeypatch):
+    """max_map_bytes caps the indirect and extent-tree blocks read to map one file."""
+    from guestboot.fs.ext import blockmap
+
+    monkeypatch.setattr(blockmap, "LIMITS", blockmap.LIMITS._replace(max_map_bytes=ext2.bs))
+    for image, path in ((ext2, "/big.bin"), (plain, "/sparse-many")):
+        data = fspath.open_file(ext.probe(image.source), path)
+        with pytest.raises(LimitExceeded, match="max_map_bytes"):
+            data.pread(0, data.size)
+
+
+@pytest.mark.timeout(5)
+def test_htree_walk_over_equal_hashes_is_bounded(plain):
+    """Every index entry of a three-level hash tree (large_dir) carries the looked-up hash
+    with the continuation bit: the leaf walk would visit 124 * 127 * 127 leaves of a
+    directory that claims 2^40 bytes. It stops at max_dir_bytes."""
+    from guestboot.fs.ext import dirent
+
+    many = plain.node("/many").private
+    bs = plain.bs
+    root, node1, node2 = (plain.dir_block("/many", i) for i in range(3))
+    name = b"no-such-name"
+    version = plain.source.data[root + 0x18 + 4] + (3 if plain.fs.g.unsigned_hash else 0)
+    again = dirent.name_hash(name, version, plain.fs.g.hash_seed) | 1
+
+    def index(room: int, child: int) -> bytes:
+        return struct.pack("<HHI", room, room, child) + struct.pack("<II", again, child) * (room - 1)
+
+    empty_entry = struct.pack("<IHBB", 0, bs, 0, 0)
+    source = plain.patched({
+        1024 + 0x60: struct.pack("<I", plain.fs.g.incompat | 0x4000),  # large_dir: two index levels
+        many.offset + 0x6C: struct.pack("<I", 0x100),
+        root + 0x18 + 6: b"\x02",
+        root + 0x20: index((bs - 0x20) // 8, 1),
+        node1: empty_entry + index((bs - 8) // 8, 2),
+        node2: empty_entry + index((bs - 8) // 8, 3),
+    })
+    with pytest.raises(LimitExceeded, match="max_dir_bytes"):
+        fspath.resolve(ext.probe(source), b"/many/" + name)
+
+
 # --- directories and hash trees --------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ class Limits(NamedTuple):
     max_symlink_size: int = 4096  # bytes of one symlink target (PATH_MAX)
     max_path_components: int = 256  # components in one path after expansion
     max_file_runs: int = 1 << 20  # extents/block runs mapped for one file
+    max_map_bytes: int = 16 * MiB  # indirect/extent-tree blocks read to map one file (4 GiB at 1 KiB blocks)
 
     # --- boot configuration -----------------------------------------------------------
     max_config_bytes: int = 4 * MiB  # one grub.cfg / menu.lst / sourced file

@@ -60,7 +60,7 @@ ENTRY_COMMANDS = frozenset("""blocklist boot cat chainloader cmp configfile debu
 
 _MAX_FALLBACKS = 8  # MAX_FALLBACK_ENTRIES, stage2/shared.h
 _MAXINT = 0x7FFFFFFF  # MAXINT, stage2/shared.h
-_DEVICE = re.compile(r"^(?P<disk>[a-z]+)(?P<drive>\d+)(?:,(?P<part>[^,)]*))?(?:,(?P<slice>[^)]*))?$")
+_DEVICE = re.compile(r"^(?P<disk>[a-z]+)(?P<drive>\d+)(?:,(?P<part>[^,)]*))?(?:,(?P<slice>[^)]*))?$", re.ASCII)
 
 
 def _digit(ch: str) -> int:
@@ -165,12 +165,16 @@ def _device_name(written: str) -> str:
     m = _DEVICE.match(written)
     if not m:
         raise ConfigError(f"bad device name ({written})")
-    if m.group("slice") is not None or (m.group("part") is not None and not m.group("part").isdigit()):
+    part = m.group("part")
+    if m.group("slice") is not None or (part is not None and not (part.isascii() and part.isdigit())):
         raise Unsupported(f"BSD disklabel partition ({written})")
     disk = f"{m.group('disk')}{m.group('drive')}"
-    if m.group("part") is None:
+    if part is None:
         return disk
-    return f"{disk},{int(m.group('part')) + 1}"
+    number = legacy_number(part)  # GRUB's safe_parse_maxint: more than MAXINT is an error
+    if number is None:
+        raise ConfigError(f"bad device name ({written}): partition number out of range")
+    return f"{disk},{number[0] + 1}"
 
 
 class _Entry:

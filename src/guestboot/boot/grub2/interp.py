@@ -475,9 +475,10 @@ class Interp:
             if split:
                 return [w for arg in self.scope for w in _split(arg)]
             return list(self.scope)
-        num = int(name)
-        if num == 0 or num > len(self.scope):
+        digits = name.lstrip("0")  # grub_strtoul: any number past the arguments is out of range
+        if not digits or len(digits) > len(str(len(self.scope))) or int(digits) > len(self.scope):
             return []
+        num = int(digits)
         value = self.scope[num - 1]
         return _split(value) if split else [value]
 

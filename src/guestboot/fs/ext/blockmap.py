@@ -3,9 +3,9 @@
 Both mappers are generators of ``(logical, count, physical)`` runs in increasing logical
 order, never overlapping; ``physical`` is None for an uninitialized extent (reads as zeros);
 gaps between runs are holes. They are consumed lazily by ExtFile, so only as much of a map
-is read as the reads need, and every step is bounded (tree depth, visited tree blocks,
-runs per file). Sections "Extent Tree" and "Direct/Indirect Block Addressing" of the
-kernel's ext4 document.
+is read as the reads need, and every step is bounded (tree depth, runs per file, bytes of
+tree blocks per file; a tree or indirect block reached twice is CorruptImage). Sections
+"Extent Tree" and "Direct/Indirect Block Addressing" of the kernel's ext4 document.
 """
 
 from __future__ import annotations
@@ -35,16 +35,27 @@ LOGICAL_LIMIT = 1 << 32  # logical block numbers are 32-bit
 
 
 class _Budget:
-    """Counts runs produced and tree blocks read for one file against max_file_runs."""
+    """Counts runs produced and tree blocks read for one file against max_file_runs, and
+    the bytes of those tree blocks against max_map_bytes (scanning a block costs its size)."""
 
     def __init__(self, what: str):
         self.used = 0
+        self.map_bytes = 0
         self.what = what
 
     def spend(self) -> None:
         self.used += 1
         if self.used > LIMITS.max_file_runs:
             raise LimitExceeded(f"{self.what}: block map has more than {LIMITS.max_file_runs} pieces (max_file_runs)")
+
+    def read_tree_block(self, size: int, offset: int) -> None:
+        self.spend()
+        self.map_bytes += size
+        if self.map_bytes > LIMITS.max_map_bytes:
+            raise LimitExceeded(
+                f"{self.what}: block map spans more than {LIMITS.max_map_bytes} bytes of tree blocks (max_map_bytes)",
+                offset=offset,
+            )
 
 
 def _coalesce(runs: Iterator[MapRun], budget: _Budget) -> Iterator[MapRun]:
@@ -148,9 +159,9 @@ def _walk(fs, inode, raw, offset, capacity, depth, state, visited, budget, where
                 f"{where}: tree block {child} is reached twice (a loop)", where=fs.source.name, offset=offset + pos
             )
         visited.add(child)
-        budget.spend()
-        child_raw = fs.read_block(child)
         child_offset = child * fs.block_size
+        budget.read_tree_block(fs.block_size, child_offset)
+        child_raw = fs.read_block(child)
         child_capacity = (fs.block_size - 12) // EXTENT_ENTRY_SIZE
         fs.verify_extent_block(inode, child_raw, child_offset, where)
         yield from _walk(fs, inode, child_raw, child_offset, child_capacity, depth - 1, state, visited, budget, where)
@@ -174,21 +185,27 @@ def _indirect_runs(fs: "ExtFileSystem", inode: Inode, budget: _Budget) -> Iterat
             yield (i, 1, pointers[i])
     start = DIRECT_BLOCKS
     words = struct.Struct(f"<{per}I")
+    visited: set[int] = set()  # indirect blocks read: each belongs to one place of one map
     for level in (1, 2, 3):
         span = per**level
         if start >= wanted:
             return
         pointer = pointers[DIRECT_BLOCKS + level - 1]
         if pointer:
-            fs.check_blocks(pointer, 1, f"{where}: indirect block", slot_offset + 4 * (DIRECT_BLOCKS + level - 1))
-            yield from _indirect(fs, pointer, level, start, wanted, per, words, budget, where)
+            at = slot_offset + 4 * (DIRECT_BLOCKS + level - 1)
+            fs.check_blocks(pointer, 1, f"{where}: indirect block", at)
+            yield from _indirect(fs, pointer, at, level, start, wanted, per, words, budget, visited, where)
         start += span
 
 
-def _indirect(fs, block, level, start, wanted, per, words, budget, where) -> Iterator[MapRun]:
-    budget.spend()
-    table = words.unpack(fs.read_block(block))
+def _indirect(fs, block, at, level, start, wanted, per, words, budget, visited, where) -> Iterator[MapRun]:
+    """The runs under indirect ``block`` (of ``level``), whose pointer is at byte ``at``."""
+    if block in visited:
+        raise CorruptImage(f"{where}: indirect block {block} is reached twice", where=fs.source.name, offset=at)
+    visited.add(block)
     block_offset = block * fs.block_size
+    budget.read_tree_block(fs.block_size, block_offset)
+    table = words.unpack(fs.read_block(block))
     span = per ** (level - 1)
     for i, pointer in enumerate(table):
         logical = start + i * span
@@ -200,4 +217,6 @@ def _indirect(fs, block, level, start, wanted, per, words, budget, where) -> Ite
         if level == 1:
             yield (logical, 1, pointer)
         else:
-            yield from _indirect(fs, pointer, level - 1, logical, wanted, per, words, budget, where)
+            yield from _indirect(
+                fs, pointer, block_offset + 4 * i, level - 1, logical, wanted, per, words, budget, visited, where
+            )

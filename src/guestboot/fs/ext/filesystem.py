@@ -432,7 +432,9 @@ class ExtFileSystem(FileSystem):
 
         path[0][1] = dirent.pick(path[0][0], target)
         descend(0, False)
+        budget = dirent.EntryBudget(where)  # equal hashes can repeat one leaf; bound the walk
         for _step in range(nblocks):
+            budget.scan(bs)
             names = self._block_names(inode, source, child_block(root.levels))
             if name in names:
                 return names[name]

@@ -1,0 +1,136 @@
+"""Cases found by an adversarial review of the guest-facing parsers, and a small seeded
+campaign of multi-byte overwrites of ext metadata (real mke2fs images, damaged in memory).
+
+Each case must end in a GuestbootError or a clean result, within 5 seconds.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+
+import pytest
+from builders import ext as builder
+from dirfs import DirFileSystem, device_map
+
+from guestboot.boot import legacy
+from guestboot.boot.grub2.interp import Context, Interp, Shared
+from guestboot.devices import DeviceMap
+from guestboot.errors import ConfigError, GuestbootError, Unsupported
+from guestboot.fs import ext
+from guestboot.fs.base import FileType
+from guestboot.source import ByteSource, BytesSource
+
+# --- GRUB legacy device names ---------------------------------------------------------------
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize(
+    "device, error",
+    [
+        ("(hd0,\u00b2)", Unsupported),  # str.isdigit() is true for a superscript two; int() refuses it
+        ("(hd0," + "1" * 5000 + ")", ConfigError),  # int() refuses more than 4300 digits
+        ("(hd0,2147483648)", ConfigError),  # past GRUB's MAXINT
+        ("(hd\u0663,0)", ConfigError),  # a non-ASCII digit is no drive number
+    ],
+    ids=["superscript-digit", "5000-digits", "past-maxint", "arabic-indic-drive"],
+)
+def test_legacy_hostile_partition_numbers_are_typed_errors(tmp_path, device, error):
+    (tmp_path / "vmlinuz").write_bytes(b"")
+    config = f"title x\n  root {device}\n  kernel /vmlinuz\n"
+    menu = legacy.parse_text(config, device_map(hd0=DirFileSystem(tmp_path)), "hd0", "/menu.lst")
+    with pytest.raises(error):
+        menu.entries[0].run()
+
+
+# --- GRUB 2 positional parameters ----------------------------------------------------------
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize(
+    "reference, expected",
+    [("$" + "1" * 5000, ""), ("${" + "0" * 5000 + "2}", "b"), ("${10}", ""), ("$02", "b"), ("$0", "")],
+    ids=["5000-digits", "5000-zeros-then-2", "past-the-arguments", "leading-zero", "zero"],
+)
+def test_grub2_long_positional_parameters(reference, expected):
+    """int() refuses strings of more than 4300 digits: a ValueError escaped from a
+    function body that names a positional parameter with 5000 digits."""
+    shared = Shared(DeviceMap(), [])
+    Interp(shared, Context()).run_text(f"function f {{ echo {reference}; }}\nf a b\n", config_file=True)
+    assert "".join(shared.output) == expected + "\n"
+
+
+# --- seeded multi-byte damage of ext metadata ------------------------------------------------
+
+CAMPAIGN_VARIANTS = ("ext2-1k", "ext3-4k", "ext4-1k-nocsum", "ext4-inline")
+CASES_PER_VARIANT = 40
+
+
+def _exercise(source: ByteSource) -> None:
+    """Probe, list, look up and read everything reachable (each directory once)."""
+    fs = ext.probe(source)
+    if fs is None:
+        return
+    pending = [fs.root()]
+    seen: set[int] = set()
+    while pending:
+        directory = pending.pop()
+        if directory.ino in seen:
+            continue
+        seen.add(directory.ino)
+        for name, node in fs.readdir(directory):
+            fs.lookup(directory, name)
+            if node.type is FileType.DIR:
+                pending.append(node)
+            elif node.type is FileType.LNK:
+                fs.readlink(node)
+            elif node.type is FileType.REG and node.ino not in seen:
+                seen.add(node.ino)
+                data = fs.open(node)
+                for pos in range(0, min(data.size, 1 << 26), 1 << 20):
+                    data.pread(pos, min(1 << 20, data.size - pos))
+        fs.lookup(directory, b"no-such-entry")
+
+
+def _metadata(fs, bs: int) -> list[tuple[int, int]]:
+    """(start, length) of superblock, first descriptor block, the used inodes, and the
+    first blocks of a few directories."""
+    ranges = [(1024, 1024), ((1024 // bs + 1) * bs, bs), (fs.inode_table(0) * bs, 512 * fs.g.inode_size)]
+    root = fs.root()
+    for name, node in fs.readdir(root):
+        if node.type is FileType.DIR and node.size >= bs and not node.private.flags & 0x10000000:
+            for index in range(min(node.size // bs, 3)):
+                ranges.append((fs.directory_source(node.private).volume_offset(index * bs), bs))
+    return ranges
+
+
+def _damage(rng: random.Random, data: bytes, ranges: list[tuple[int, int]], bs: int) -> bytes:
+    out = bytearray(data)
+    start, length = rng.choice(ranges)
+    for _ in range(rng.randint(1, 8)):
+        pos = start + rng.randrange(length)
+        kind = rng.random()
+        if kind < 0.4:
+            new = rng.randbytes(rng.randint(1, 4))
+        elif kind < 0.8:
+            value = rng.choice([0, 1, 2, 8, 12, bs, bs - 1, 0xFFFF, 0x10000, 0x7FFFFFFF, 0xFFFFFFFF])
+            new = struct.pack("<I", value)
+        else:  # another metadata block's number: aliasing of structures
+            new = struct.pack("<I", rng.choice(ranges)[0] // bs)
+        out[pos : pos + len(new)] = new[: len(out) - pos]
+    return bytes(out)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("variant", CAMPAIGN_VARIANTS)
+def test_seeded_multibyte_damage_stays_in_the_error_tree(tmp_path_factory, variant):
+    pristine = BytesSource(builder.image(tmp_path_factory, variant, "small").read_bytes(), name=variant)
+    fs = ext.probe(pristine)
+    ranges = _metadata(fs, fs.block_size)
+    rng = random.Random(f"review-{variant}")
+    for _ in range(CASES_PER_VARIANT):
+        damaged = BytesSource(_damage(rng, pristine.data, ranges, fs.block_size), name="damaged")
+        try:
+            _exercise(damaged)
+        except GuestbootError:
+            pass
