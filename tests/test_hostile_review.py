@@ -16,7 +16,7 @@ from dirfs import DirFileSystem, device_map
 from guestboot.boot import legacy
 from guestboot.boot.grub2.interp import Context, Interp, Shared
 from guestboot.devices import DeviceMap
-from guestboot.errors import ConfigError, GuestbootError, Unsupported
+from guestboot.errors import ConfigError, GuestbootError, LimitExceeded, Unsupported
 from guestboot.fs import ext
 from guestboot.fs.base import FileType
 from guestboot.source import ByteSource, BytesSource
@@ -134,3 +134,37 @@ def test_seeded_multibyte_damage_stays_in_the_error_tree(tmp_path_factory, varia
             _exercise(damaged)
         except GuestbootError:
             pass
+
+
+@pytest.mark.timeout(20)
+def test_repeated_lookups_share_one_directory_scan_budget(tmp_path, monkeypatch):
+    """Each lookup is bounded by max_dir_bytes, but a hostile path or config can repeat
+    lookups in a huge directory; the file system's total scan budget bounds their sum.
+    Shown with a lowered total on a real mke2fs image (a plain, unindexed directory)."""
+    import subprocess
+
+    from guestboot.fs.ext import dirent
+    from guestboot.fs.path import resolve
+    from guestboot.limits import LIMITS
+    from guestboot.source import FileSource
+
+    tree = tmp_path / "tree"
+    (tree / "big").mkdir(parents=True)
+    for n in range(600):
+        (tree / "big" / f"file-with-a-long-name-{n:04d}").write_bytes(b"")
+    image = tmp_path / "fs.img"
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-T", "default", "-O", "^dir_index", "-N", "2048", "-d", str(tree),
+                    str(image), "8M"], check=True, capture_output=True)
+    with open(image, "rb") as f:
+        from guestboot.fs.ext import probe
+
+        fs = probe(FileSource(f.fileno(), "fs.img"))
+        big = resolve(fs, "/big")
+        assert big.size > 16 * 1024  # every miss scans the whole directory
+        monkeypatch.setattr(dirent, "LIMITS", LIMITS._replace(max_dir_bytes_total=40 * big.size))
+        lookups = 0
+        with pytest.raises(LimitExceeded, match="max_dir_bytes_total"):
+            for _ in range(1000):
+                fs.lookup(big, b"no-such-name")
+                lookups += 1
+        assert 30 <= lookups <= 40

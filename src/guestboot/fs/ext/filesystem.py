@@ -84,6 +84,7 @@ class ExtFileSystem(FileSystem):
         self._tables: OrderedDict[int, int] = OrderedDict()
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
         self._dirs: OrderedDict[int, ExtFile] = OrderedDict()
+        self._scanned = dirent.ScanTotal()
         self._dir_blocks: OrderedDict[int, bytes] = OrderedDict()  # by byte offset in the volume
         self._dir_names: OrderedDict[int, dict[bytes, int]] = OrderedDict()
 
@@ -329,7 +330,7 @@ class ExtFileSystem(FileSystem):
         if directory.type is not FileType.DIR:
             raise NotFound(f"inode {directory.ino} is not a directory", where=self.source.name)
         where = f"{self.source.name}:directory {inode.ino}"
-        budget = dirent.EntryBudget(where)
+        budget = dirent.EntryBudget(where, self._scanned)
         filetype = bool(self.g.incompat & INCOMPAT_FILETYPE)
         if inode.flags & INODE_INLINE_DATA_FL:
             extra, extra_offset = self._inline_data(inode)
@@ -347,7 +348,7 @@ class ExtFileSystem(FileSystem):
             yield from dirent.entries(data, offset, self.block_size, filetype, where)
 
     def readdir(self, directory: Node) -> Iterator[tuple[bytes, Node]]:
-        budget = dirent.EntryBudget(f"{self.source.name}:directory {directory.ino}")
+        budget = dirent.EntryBudget(f"{self.source.name}:directory {directory.ino}", self._scanned)
         for entry in self._entries(directory):
             if entry.name in (b".", b".."):
                 continue
@@ -368,7 +369,7 @@ class ExtFileSystem(FileSystem):
             found = self._htree_lookup(inode, name)
             if found is not False:
                 return None if found is None else self.node(found)
-        budget = dirent.EntryBudget(f"{self.source.name}:directory {directory.ino}")
+        budget = dirent.EntryBudget(f"{self.source.name}:directory {directory.ino}", self._scanned)
         if inode.flags & INODE_INLINE_DATA_FL:
             for entry in self._entries(directory):
                 budget.entry()
@@ -432,7 +433,7 @@ class ExtFileSystem(FileSystem):
 
         path[0][1] = dirent.pick(path[0][0], target)
         descend(0, False)
-        budget = dirent.EntryBudget(where)  # equal hashes can repeat one leaf; bound the walk
+        budget = dirent.EntryBudget(where, self._scanned)  # equal hashes can repeat one leaf; bound the walk
         for _step in range(nblocks):
             budget.scan(bs)
             names = self._block_names(inode, source, child_block(root.levels))
