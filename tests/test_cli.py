@@ -249,3 +249,18 @@ def test_a_flood_of_warnings_is_capped(tmp_path):
     assert len(lines) == 21 and "480 more warnings" in lines[-1]
     data = json.loads(guestboot("list", "--json", str(image)).stdout)
     assert len(data["warnings"]) == 500
+
+
+def test_pygrub_kernel_given_by_the_host_skips_the_config(disk, tree, tmp_path):
+    """pygrub's --kernel/--ramdisk/--args: the host names the files; no config is read."""
+    outdir = tmp_path / "d"
+    outdir.mkdir()
+    proc = pygrub("-q", "--kernel=/boot/vmlinuz-1", "--ramdisk=/boot/initrd-b", "--args=console=hvc0",
+                  "--output-format=simple", f"--output-directory={outdir}", str(disk))
+    kernel, ramdisk, args, *_ = proc.stdout.decode().split("\n")
+    assert args == "args console=hvc0"
+    assert Path(kernel.removeprefix("kernel ")).read_bytes() == (tree / "boot" / "vmlinuz-1").read_bytes()
+    assert Path(ramdisk.removeprefix("ramdisk ")).read_bytes() == (tree / "boot" / "initrd-b").read_bytes()
+    missing = pygrub("-q", "--kernel=/boot/nope", f"--output-directory={outdir}", str(disk), check_rc=6)
+    assert "/boot/nope" in one_line_error(missing, "guestboot-pygrub")
+    assert len(list(outdir.iterdir())) == 2  # the failed run left nothing behind
