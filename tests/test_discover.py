@@ -23,7 +23,7 @@ from guestboot.select import boot
 
 CORPUS = Path(__file__).parent / "data" / "corpus"
 RHEL = CORPUS / "uroot/grub/testdata_new/rhel_7_8_another"
-FRUGALWARE = CORPUS / "frugalware"
+EQ_STYLE = Path(__file__).parent / "data" / "own" / "legacy-eq"  # our own text
 
 # The list in Xen 4.17's pygrub (Grub.read_config), without the syslinux paths we do not
 # read yet: GRUB 2 first, then GRUB legacy.
@@ -216,7 +216,7 @@ def test_registry_is_one_line_per_format(tmp_path, monkeypatch):
 def test_isconfig_by_name(tmp_path):
     one = tmp_path / "cfg"
     one.mkdir()
-    shutil.copy(FRUGALWARE / "boot/grub/menu.lst", one / "menu.lst")
+    shutil.copy(EQ_STYLE / "boot/grub/menu.lst", one / "menu.lst")
     menu = find_menu(device_map(hd0=DirFileSystem(one)), isconfig=True)
     assert menu.format == "grub-legacy" and len(menu.entries) == 2
     assert menu.origin == "hd0:/menu.lst"

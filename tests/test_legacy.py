@@ -27,13 +27,13 @@ from guestboot.select import boot, choose
 
 CORPUS = Path(__file__).parent / "data" / "corpus"
 RHEL = CORPUS / "uroot/grub/testdata_new/rhel_7_8_another"
-FRUGALWARE = CORPUS / "frugalware"
+EQ_STYLE = Path(__file__).parent / "data" / "own" / "legacy-eq"  # our own text
 
 RHEL_KERNEL = "/boot/vmlinuz-3.10.0-1127.el7.x86_64"
 RHEL_INITRD = "/boot/initramfs-3.10.0-1127.el7.x86_64.img"
 RHEL_ARGS = "ro root=UUID=71360dfb-1e6e-40dc-abec-3538d5fffa39 console=hvc0 LANG=en_US.UTF-8"
-FW_KERNEL = "/boot/vmlinuz-2.6.14-fw2-i686"
-FW_INITRD = "/boot/initrd-i686.img.gz"
+EQ_KERNEL = "/boot/vmlinuz-2.6.14-ex-i686"
+EQ_INITRD = "/boot/initrd-2.6.14-ex-i686.img"
 
 
 def _tree(base: Path, source: Path, files: list[str]) -> Path:
@@ -51,8 +51,8 @@ def rhel_tree(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def frugalware_tree(tmp_path_factory) -> Path:
-    return _tree(tmp_path_factory.mktemp("legacy") / "fw", FRUGALWARE, [FW_KERNEL, FW_INITRD])
+def eq_style_tree(tmp_path_factory) -> Path:
+    return _tree(tmp_path_factory.mktemp("legacy") / "eq", EQ_STYLE, [EQ_KERNEL, EQ_INITRD])
 
 
 def _write(tmp_path: Path, config: str, files=(), name="boot/grub/menu.lst") -> Path:
@@ -83,22 +83,20 @@ def test_rhel_grub_conf(rhel_tree):
     assert menu.warnings == []
 
 
-def test_frugalware_menu_lst(frugalware_tree):
-    """'default=0' (= as separator), tab-indented bodies, gfxmenu (a distro patch)."""
-    devices = device_map(hd0=DirFileSystem(frugalware_tree))
+def test_key_equals_value_menu_lst(eq_style_tree):
+    """'default=0' and 'kernel=' (= as separator), tab-indented bodies, and gfxmenu (a
+    distribution patch GRUB 0.97 lacks) skipped without stopping the menu."""
+    devices = device_map(hd0=DirFileSystem(eq_style_tree))
     menu = legacy.parse(devices, "hd0", "/boot/grub/menu.lst")
     assert [e.title for e in menu.entries] == [
-        "Frugalware 0.3 (Trantor) - 2.6.14-fw2-i686",
-        "Frugalware 0.3 (Trantor) - 2.6.14-fw2-i686 (no fb)",
+        "Example Linux 2.6.14 (i686)",
+        "Example Linux 2.6.14 (i686, no framebuffer)",
     ]
     assert (menu.default, menu.timeout) == ("0", "10")
-    assert menu.warnings == []
     choice, spec = boot(menu, "1")
-    assert choice.names == ("Frugalware 0.3 (Trantor) - 2.6.14-fw2-i686 (no fb)",)
-    assert spec.kernel.path == FW_KERNEL and spec.initrds[0].path == FW_INITRD
-    assert spec.args == (
-        "initrd=initrd-i686.img.gz load_ramdisk=1 prompt_ramdisk=0 ramdisk_size=25856 rw root=/dev/ram quiet vga=normal"
-    )
+    assert choice.names == ("Example Linux 2.6.14 (i686, no framebuffer)",)
+    assert spec.kernel.path == EQ_KERNEL and spec.initrds[0].path == EQ_INITRD
+    assert spec.args == "root=/dev/hda1 ro  quiet vga=normal"  # GRUB legacy passes it verbatim
 
 
 def _pygrub_grubconf() -> Path:
@@ -122,7 +120,7 @@ print(json.dumps({"default": cf.default, "images": [
 
 @pytest.mark.parametrize(
     "tree, config",
-    [("rhel_tree", "boot/grub/grub.conf"), ("frugalware_tree", "boot/grub/menu.lst")],
+    [("rhel_tree", "boot/grub/grub.conf"), ("eq_style_tree", "boot/grub/menu.lst")],
 )
 def test_same_as_pygrub(request, tree, config):
     """Differential against Xen's GrubConf.py: titles, default, kernel, initrd, args."""
