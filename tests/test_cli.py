@@ -264,3 +264,20 @@ def test_pygrub_kernel_given_by_the_host_skips_the_config(disk, tree, tmp_path):
     missing = pygrub("-q", "--kernel=/boot/nope", f"--output-directory={outdir}", str(disk), check_rc=6)
     assert "/boot/nope" in one_line_error(missing, "guestboot-pygrub")
     assert len(list(outdir.iterdir())) == 2  # the failed run left nothing behind
+
+
+def test_pygrub_offset_reads_one_file_system(tmp_path_factory):
+    """pygrub's --offset: the file system at that byte is the whole guest (no table read);
+    the Debian image's /boot partition still finds itself through `search --fs-uuid`."""
+    from builders.guest_images import session_image
+
+    debian = session_image(tmp_path_factory, "debian12-gpt")
+    offset = 4096 * 512  # gpt2, the /boot partition (see the builder's layout)
+    proc = pygrub("-q", "-n", f"--offset={offset}", "--output-format=simple", str(debian.path))
+    expected = debian.default
+    assert proc.stdout.decode() == (
+        f"kernel <kernel:{expected.kernel}>\nramdisk <ramdisk:{expected.initrds[0]}>\nargs {expected.args}\n\n"
+    )
+    wrong = pygrub("-q", "-n", "--offset=512", str(debian.path), check_rc=None)
+    assert wrong.returncode == 6
+    one_line_error(wrong, "guestboot-pygrub")
