@@ -247,7 +247,8 @@ def _where(names: tuple[str, ...]) -> str:
 def _pick(menu: Menu, value: str | None, explicit: bool, names: tuple[str, ...]) -> tuple[int, list[int]]:
     """(index, fallbacks) at one menu level."""
     if not menu.entries:
-        raise NotFound(f"the menu{_where(names)} has no entries")
+        origin = f" of {menu.origin}" if menu.origin else ""
+        raise NotFound(f"the menu{origin}{_where(names)} has no entries")
     if explicit:
         index = entry_number(menu, value)
         if not 0 <= index < len(menu.entries):
