@@ -121,7 +121,10 @@ def cmd_list(args) -> int:
         return 0
     _warn(menu.warnings)
     sys.stdout.write(f"{_grub_path(menu.origin)} ({menu.format})\n")
-    _print_menu(menu, (), default_path)
+    from .render import menu_lines
+
+    for line in menu_lines(menu):
+        sys.stdout.write(line + "\n")
     return 0
 
 
@@ -129,19 +132,6 @@ def _grub_path(origin: str) -> str:
     """"hd0,gpt2:/grub/grub.cfg" as GRUB writes it: "(hd0,gpt2)/grub/grub.cfg"."""
     device, sep, path = origin.partition(":")
     return f"({device}){path}" if sep else origin
-
-
-def _print_menu(menu, prefix: tuple[int, ...], default_path) -> None:
-    for i, entry in enumerate(menu.entries):
-        path = prefix + (i,)
-        mark = "*" if default_path is not None and default_path[: len(path)] == path else " "
-        label = ">".join(str(n) for n in path)
-        indent = "  " * len(prefix)
-        suffix = "  >" if entry.is_submenu else ""
-        ident = f"  [{entry.id}]" if entry.id else ""
-        sys.stdout.write(f"{mark} {label:<6} {indent}{entry.title}{suffix}{ident}\n")
-        if entry.is_submenu:
-            _print_menu(entry.submenu, path, default_path)
 
 
 def _entry_json(entry, path, default_path) -> dict:

@@ -332,19 +332,10 @@ def _bootable(entries, titles):
 
 def _print_plain_menu(menu) -> None:
     """Until the interactive menu lands: show the menu as text on stderr, boot the default."""
-    from ..select import choose
+    from .render import menu_lines
 
-    default = tuple(choose(menu).path)
-
-    def show(entries, prefix):
-        for i, entry in enumerate(entries):
-            path = prefix + (i,)
-            mark = "*" if default[: len(path)] == path else " "
-            sys.stderr.write(f"{mark} {'>'.join(map(str, path)):<6} {'  ' * len(prefix)}{entry.title}\n")
-            if entry.is_submenu:
-                show(entry.submenu.entries, path)
-
-    show(menu.entries, ())
+    for line in menu_lines(menu):
+        sys.stderr.write(line + "\n")
     sys.stderr.write(f"{PROG}: no interactive menu yet; booting the default entry (*)\n")
     sys.stderr.flush()
 
