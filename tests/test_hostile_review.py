@@ -143,7 +143,7 @@ def test_repeated_lookups_share_one_directory_scan_budget(tmp_path, monkeypatch)
     Shown with a lowered total on a real mke2fs image (a plain, unindexed directory)."""
     import subprocess
 
-    from guestboot.fs.ext import dirent
+    from guestboot.fs import budget
     from guestboot.fs.path import resolve
     from guestboot.limits import LIMITS
     from guestboot.source import FileSource
@@ -161,7 +161,7 @@ def test_repeated_lookups_share_one_directory_scan_budget(tmp_path, monkeypatch)
         fs = probe(FileSource(f.fileno(), "fs.img"))
         big = resolve(fs, "/big")
         assert big.size > 16 * 1024  # every miss scans the whole directory
-        monkeypatch.setattr(dirent, "LIMITS", LIMITS._replace(max_dir_bytes_total=40 * big.size))
+        monkeypatch.setattr(budget, "LIMITS", LIMITS._replace(max_dir_bytes_total=40 * big.size))
         lookups = 0
         with pytest.raises(LimitExceeded, match="max_dir_bytes_total"):
             for _ in range(1000):

@@ -2,7 +2,7 @@
 
 Both mappers are generators of ``(logical, count, physical)`` runs in increasing logical
 order, never overlapping; ``physical`` is None for an uninitialized extent (reads as zeros);
-gaps between runs are holes. They are consumed lazily by ExtFile, so only as much of a map
+gaps between runs are holes. They are consumed lazily by fs.mapped.MappedFile, so only as much of a map
 is read as the reads need, and every step is bounded (tree depth, runs per file, bytes of
 tree blocks per file; a tree or indirect block reached twice is CorruptImage). Sections
 "Extent Tree" and "Direct/Indirect Block Addressing" of the kernel's ext4 document.
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from ...errors import CorruptImage, LimitExceeded
 from ...limits import LIMITS
+from ..mapped import MapRun
 from .layout import (
     DIRECT_BLOCKS,
     EXTENT_ENTRY_SIZE,
@@ -30,7 +31,6 @@ from .layout import (
 if TYPE_CHECKING:
     from .filesystem import ExtFileSystem
 
-MapRun = tuple[int, int, "int | None"]
 LOGICAL_LIMIT = 1 << 32  # logical block numbers are 32-bit
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Iterator, NamedTuple
 
-from ...errors import CorruptImage, LimitExceeded
-from ...limits import LIMITS
+from ...errors import CorruptImage
 from . import dirhash
 from .layout import (
     DIRENT,
@@ -121,42 +120,3 @@ def name_hash(name: bytes, version: int, seed: bytes) -> int | None:
     if version not in dirhash.KNOWN_VERSIONS:
         return None
     return dirhash.name_hash(name, version, seed)
-
-
-class ScanTotal:
-    """Directory bytes scanned in one file system over its whole life: each lookup is
-    bounded by max_dir_bytes, and this bounds their sum, so a path (or a config) that
-    looks names up again and again in huge hostile directories cannot run for minutes."""
-
-    __slots__ = ("bytes",)
-
-    def __init__(self) -> None:
-        self.bytes = 0
-
-
-class EntryBudget:
-    """Counts entries and bytes scanned in one directory against the limits, and the bytes
-    also against the file system's ScanTotal when one is given."""
-
-    def __init__(self, where: str, total: ScanTotal | None = None):
-        self.where = where
-        self.entries = 0
-        self.bytes = 0
-        self.total = total
-
-    def scan(self, size: int) -> None:
-        self.bytes += size
-        if self.bytes > LIMITS.max_dir_bytes:
-            raise LimitExceeded(f"{self.where}: more than {LIMITS.max_dir_bytes} bytes of directory (max_dir_bytes)")
-        if self.total is not None:
-            self.total.bytes += size
-            if self.total.bytes > LIMITS.max_dir_bytes_total:
-                raise LimitExceeded(
-                    f"{self.where}: more than {LIMITS.max_dir_bytes_total} bytes of directories scanned in all"
-                    " (max_dir_bytes_total)"
-                )
-
-    def entry(self, count: int = 1) -> None:
-        self.entries += count
-        if self.entries > LIMITS.max_dir_entries:
-            raise LimitExceeded(f"{self.where}: more than {LIMITS.max_dir_entries} entries (max_dir_entries)")

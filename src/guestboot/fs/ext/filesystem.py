@@ -9,7 +9,6 @@ caches. Sections of the kernel's ext4 document: "Block Groups", "Block Group Des
 from __future__ import annotations
 
 import struct
-from collections import OrderedDict
 from typing import Iterator
 
 from ... import crc32c
@@ -17,9 +16,11 @@ from ...errors import CorruptImage, LimitExceeded, NotFound, Unsupported
 from ...limits import LIMITS
 from ...source import ByteSource, BytesSource
 from ..base import FileSystem, FileType, Node
+from ..budget import EntryBudget, ScanTotal
+from ..cache import LRU
+from ..mapped import MappedFile
 from . import dirent
 from .blockmap import map_inode
-from .file import ExtFile
 from .superblock import Geometry
 from .layout import (
     DIRENT_TAIL_CHECKSUM,
@@ -64,12 +65,6 @@ _BLOCK_CACHE = 64
 _DIR_CACHE = 32
 
 
-def _put(cache: OrderedDict, key, value, bound: int) -> None:
-    cache[key] = value
-    if len(cache) > bound:
-        cache.popitem(last=False)
-
-
 class ExtFileSystem(FileSystem):
     def __init__(self, source: ByteSource, geometry: Geometry, kind: str, uuid: str, label: str | None,
                  warnings: list[str]):
@@ -80,13 +75,13 @@ class ExtFileSystem(FileSystem):
         self.label = label
         self.warnings = warnings
         self.block_size = geometry.block_size
-        self._inodes: OrderedDict[int, Inode] = OrderedDict()
-        self._tables: OrderedDict[int, int] = OrderedDict()
-        self._blocks: OrderedDict[int, bytes] = OrderedDict()
-        self._dirs: OrderedDict[int, ExtFile] = OrderedDict()
-        self._scanned = dirent.ScanTotal()
-        self._dir_blocks: OrderedDict[int, bytes] = OrderedDict()  # by byte offset in the volume
-        self._dir_names: OrderedDict[int, dict[bytes, int]] = OrderedDict()
+        self._inodes: LRU[int, Inode] = LRU(_INODE_CACHE)
+        self._tables: LRU[int, int] = LRU(_GROUP_CACHE)
+        self._blocks: LRU[int, bytes] = LRU(_BLOCK_CACHE)
+        self._dirs: LRU[int, MappedFile] = LRU(_DIR_CACHE)
+        self._scanned = ScanTotal()
+        self._dir_blocks: LRU[int, bytes] = LRU(_BLOCK_CACHE)  # by byte offset in the volume
+        self._dir_names: LRU[int, dict[bytes, int]] = LRU(_BLOCK_CACHE)
 
     # --- blocks -----------------------------------------------------------------------------
 
@@ -102,9 +97,7 @@ class ExtFileSystem(FileSystem):
         data = self._blocks.get(block)
         if data is None:
             data = self.source.pread(block * self.block_size, self.block_size)
-            _put(self._blocks, block, data, _BLOCK_CACHE)
-        else:
-            self._blocks.move_to_end(block)
+            self._blocks.put(block, data)
         return data
 
     # --- checksums (metadata_csum) -----------------------------------------------------------
@@ -167,13 +160,12 @@ class ExtFileSystem(FileSystem):
             if crc & 0xFFFF != checksum:
                 raise CorruptImage(f"group {group} descriptor checksum mismatch", where=self.source.name, offset=offset)
         self.check_blocks(table, g.inode_table_blocks, f"group {group} inode table", offset)
-        _put(self._tables, group, table, _GROUP_CACHE)
+        self._tables.put(group, table)
         return table
 
     def inode(self, ino: int) -> Inode:
         cached = self._inodes.get(ino)
         if cached is not None:
-            self._inodes.move_to_end(ino)
             return cached
         g = self.g
         if not 1 <= ino <= g.inodes_count:
@@ -188,7 +180,7 @@ class ExtFileSystem(FileSystem):
         inode = Inode.from_bytes(ino, offset, raw)
         if g.metadata_csum:
             self._verify_inode(inode)
-        _put(self._inodes, ino, inode, _INODE_CACHE)
+        self._inodes.put(ino, inode)
         return inode
 
     def _verify_inode(self, inode: Inode) -> None:
@@ -262,7 +254,11 @@ class ExtFileSystem(FileSystem):
             raise Unsupported(f"inode {inode.ino} is encrypted (encrypt feature)", where=self.source.name)
         if inode.flags & INODE_INLINE_DATA_FL:
             return BytesSource(self._inline_bytes(inode), name=name)
-        return ExtFile(self, inode.size, map_inode(self, inode, bool(inode.flags & INODE_EXTENTS_FL)), name)
+        return self._mapped(inode, name)
+
+    def _mapped(self, inode: Inode, name: str) -> MappedFile:
+        mapper = map_inode(self, inode, bool(inode.flags & INODE_EXTENTS_FL))
+        return MappedFile(self.source, inode.size, self.block_size, mapper, name)
 
     def open(self, node: Node) -> ByteSource:
         if node.type is not FileType.REG:
@@ -292,7 +288,7 @@ class ExtFileSystem(FileSystem):
             raise CorruptImage("root inode is not a directory", where=self.source.name, offset=node.private.offset)
         return node
 
-    def directory_source(self, inode: Inode) -> ExtFile:
+    def directory_source(self, inode: Inode) -> MappedFile:
         """A directory's blocks as a byte source (kept in a small cache)."""
         source = self._dirs.get(inode.ino)
         if source is None or source.size != inode.size:
@@ -301,12 +297,11 @@ class ExtFileSystem(FileSystem):
             if inode.size % self.block_size:
                 raise CorruptImage(f"directory {inode.ino}: size {inode.size} is not whole blocks",
                                    where=self.source.name, offset=inode.offset)
-            source = ExtFile(self, inode.size, map_inode(self, inode, bool(inode.flags & INODE_EXTENTS_FL)),
-                             f"{self.source.name}:directory {inode.ino}")
-            _put(self._dirs, inode.ino, source, _DIR_CACHE)
+            source = self._mapped(inode, f"{self.source.name}:directory {inode.ino}")
+            self._dirs.put(inode.ino, source)
         return source
 
-    def _dir_block(self, inode: Inode, source: ExtFile, index: int) -> tuple[bytes, int]:
+    def _dir_block(self, inode: Inode, source: MappedFile, index: int) -> tuple[bytes, int]:
         bs = self.block_size
         where = source.volume_offset(index * bs)
         if where is None:
@@ -314,7 +309,6 @@ class ExtFileSystem(FileSystem):
                                offset=inode.offset)
         cached = self._dir_blocks.get(where)
         if cached is not None:
-            self._dir_blocks.move_to_end(where)
             return cached, where
         data = source.pread(index * bs, bs)
         hashed = bool(inode.flags & INODE_INDEX_FL)
@@ -322,7 +316,7 @@ class ExtFileSystem(FileSystem):
         # are one empty entry spanning the whole block
         index_node = hashed and (index == 0 or (data[:4] == b"\0\0\0\0" and data[4:6] in _rec_bytes(bs)))
         self._verify_dir_block(inode, data, where, index_node)
-        _put(self._dir_blocks, where, data, _BLOCK_CACHE)  # verified: a cached block is checked once
+        self._dir_blocks.put(where, data)  # verified: a cached block is checked once
         return data, where
 
     def _entries(self, directory: Node) -> Iterator[dirent.Entry]:
@@ -330,7 +324,7 @@ class ExtFileSystem(FileSystem):
         if directory.type is not FileType.DIR:
             raise NotFound(f"inode {directory.ino} is not a directory", where=self.source.name)
         where = f"{self.source.name}:directory {inode.ino}"
-        budget = dirent.EntryBudget(where, self._scanned)
+        budget = EntryBudget(where, self._scanned)
         filetype = bool(self.g.incompat & INCOMPAT_FILETYPE)
         if inode.flags & INODE_INLINE_DATA_FL:
             extra, extra_offset = self._inline_data(inode)
@@ -348,7 +342,7 @@ class ExtFileSystem(FileSystem):
             yield from dirent.entries(data, offset, self.block_size, filetype, where)
 
     def readdir(self, directory: Node) -> Iterator[tuple[bytes, Node]]:
-        budget = dirent.EntryBudget(f"{self.source.name}:directory {directory.ino}", self._scanned)
+        budget = EntryBudget(f"{self.source.name}:directory {directory.ino}", self._scanned)
         for entry in self._entries(directory):
             if entry.name in (b".", b".."):
                 continue
@@ -369,7 +363,7 @@ class ExtFileSystem(FileSystem):
             found = self._htree_lookup(inode, name)
             if found is not False:
                 return None if found is None else self.node(found)
-        budget = dirent.EntryBudget(f"{self.source.name}:directory {directory.ino}", self._scanned)
+        budget = EntryBudget(f"{self.source.name}:directory {directory.ino}", self._scanned)
         if inode.flags & INODE_INLINE_DATA_FL:
             for entry in self._entries(directory):
                 budget.entry()
@@ -385,7 +379,7 @@ class ExtFileSystem(FileSystem):
                 return self.node(names[name])
         return None
 
-    def _block_names(self, inode: Inode, source: ExtFile, index: int) -> dict[bytes, int]:
+    def _block_names(self, inode: Inode, source: MappedFile, index: int) -> dict[bytes, int]:
         """name -> inode of one directory block, parsed once and kept (bounded cache)."""
         data, offset = self._dir_block(inode, source, index)
         names = self._dir_names.get(offset)
@@ -395,9 +389,7 @@ class ExtFileSystem(FileSystem):
             where = f"{self.source.name}:directory {inode.ino}"
             for entry in dirent.entries(data, offset, self.block_size, filetype, where):
                 names.setdefault(entry.name, entry.ino)
-            _put(self._dir_names, offset, names, _BLOCK_CACHE)
-        else:
-            self._dir_names.move_to_end(offset)
+            self._dir_names.put(offset, names)
         return names
 
     def _htree_lookup(self, inode: Inode, name: bytes) -> int | None | bool:
@@ -433,7 +425,7 @@ class ExtFileSystem(FileSystem):
 
         path[0][1] = dirent.pick(path[0][0], target)
         descend(0, False)
-        budget = dirent.EntryBudget(where, self._scanned)  # equal hashes can repeat one leaf; bound the walk
+        budget = EntryBudget(where, self._scanned)  # equal hashes can repeat one leaf; bound the walk
         for _step in range(nblocks):
             budget.scan(bs)
             names = self._block_names(inode, source, child_block(root.levels))
