@@ -428,7 +428,7 @@ def test_menu_entries_run_like_real_grub() -> None:
     top = Interp(shared, Context())
     run_config(top, "(host)/grub.cfg", script.encode())
     sub_raw = top.ctx.menu[1]
-    sub = Interp(shared, top.ctx.copy_exported())
+    sub = Interp(shared, top.ctx.copy_exported(shared))
     sub.set("timeout", "0")
     grubmenu._enter(sub, sub_raw, top)
     sub.run_new_scope(sub_raw.source, sub_raw.args)

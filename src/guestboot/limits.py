@@ -46,6 +46,7 @@ class Limits(NamedTuple):
     max_loop_iterations: int = 100_000  # iterations of one for/while/until loop
     max_word_bytes: int = 1 * MiB  # one word/variable value after expansion
     max_variables: int = 10_000  # distinct variables in one environment
+    max_copied_variables: int = 1_000_000  # variables copied into new GRUB contexts (submenus, configfile, menu snapshots), one evaluation
     max_menu_entries: int = 10_000  # menu entries + submenus in one menu tree
     max_submenu_depth: int = 16  # nesting of submenus
     max_initrds: int = 64  # files on one initrd line

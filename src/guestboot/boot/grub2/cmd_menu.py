@@ -134,7 +134,7 @@ def cmd_configfile(it: Interp, args: list[str], block: Block | None) -> int:
         raise GrubError(E.BAD_ARGUMENT, "filename expected")
     from .interp import Interp as _Interp
 
-    inner = _Interp(it.sh, it.ctx.copy_exported(), where=it.where)
+    inner = _Interp(it.sh, it.ctx.copy_exported(it.sh), where=it.where)
     inner.source_depth = it.source_depth
     inner.loaded = it.loaded
     read_config(inner, args[0])

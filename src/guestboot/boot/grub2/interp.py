@@ -19,7 +19,6 @@ What it keeps from GRUB, on purpose:
 
 from __future__ import annotations
 
-from ...devices import DeviceMap
 from ...errors import GuestbootError, LimitExceeded, NotFound
 from ...fs import path as fspath
 from ...fs.base import FileSystem, FileType, Node
@@ -29,139 +28,11 @@ from . import errors as E
 from .errors import GrubError
 from .lexer import DQSTR, DQVAR, GETTEXT, SQSTR, TEXT, VAR, Part, Source
 from .parser import Block, Command, For, If, Node as AstNode, ParseError, While, parse_unit
+from .state import BootNow, Context, Loaded, MenuReplaced, RawEntry, Shared
+
+__all__ = ["BootNow", "Context", "Interp", "Loaded", "MenuReplaced", "RawEntry", "Shared"]
 
 _SPACE = " \t\n\r\f\v"
-
-
-class RawEntry:
-    """A menu entry as grub_normal_add_menu_entry stores it. Equality is identity."""
-
-    __slots__ = ("title", "id", "classes", "users", "unrestricted", "args", "source", "submenu")
-
-    def __init__(
-        self,
-        title: str,
-        id: str | None,
-        classes: tuple[str, ...],
-        users: str | None,
-        unrestricted: bool,
-        args: list[str],
-        source: str,  # "setparams ..." prefix + the block text
-        submenu: bool,
-    ) -> None:
-        self.title = title
-        self.id = id
-        self.classes = classes
-        self.users = users
-        self.unrestricted = unrestricted
-        self.args = args
-        self.source = source
-        self.submenu = submenu
-
-    def __repr__(self) -> str:
-        return (
-            f"RawEntry(title={self.title!r}, id={self.id!r}, classes={self.classes!r},"
-            f" users={self.users!r}, unrestricted={self.unrestricted!r}, args={self.args!r},"
-            f" source={self.source!r}, submenu={self.submenu!r})"
-        )
-
-
-class Context:
-    """One GRUB variable context: its variables, which of them are exported, its menu.
-    Equality is identity."""
-
-    __slots__ = ("vars", "exported", "menu")
-
-    def __init__(
-        self,
-        vars: dict[str, str] | None = None,
-        exported: set[str] | None = None,
-        menu: list[RawEntry] | None = None,
-    ) -> None:
-        self.vars = {} if vars is None else vars
-        self.exported = set() if exported is None else exported
-        self.menu = [] if menu is None else menu
-
-    def __repr__(self) -> str:
-        return f"Context(vars={self.vars!r}, exported={self.exported!r}, menu={self.menu!r})"
-
-    def copy_exported(self) -> "Context":
-        """grub_env_context_open as Debian's GRUB 2.06 runs it (seen with grub-emu): a new
-        context holding only the exported variables (still exported), and no menu."""
-        kept = {name: value for name, value in self.vars.items() if name in self.exported}
-        return Context(kept, set(kept), [])
-
-
-class Loaded:
-    """What the loader holds after ``linux``/``initrd`` (GRUB's grub_loader state).
-    Equality is identity."""
-
-    __slots__ = ("loader", "kernel", "args", "initrds", "unsupported")
-
-    def __init__(
-        self,
-        loader: str,
-        kernel: FileRef | None,
-        args: list[str],
-        initrds: list[FileRef] | None = None,
-        unsupported: str | None = None,  # a non-Linux loader (multiboot, chainloader …)
-    ) -> None:
-        self.loader = loader
-        self.kernel = kernel
-        self.args = args
-        self.initrds = [] if initrds is None else initrds
-        self.unsupported = unsupported
-
-    def __repr__(self) -> str:
-        return (
-            f"Loaded(loader={self.loader!r}, kernel={self.kernel!r}, args={self.args!r},"
-            f" initrds={self.initrds!r}, unsupported={self.unsupported!r})"
-        )
-
-
-class Shared:
-    """State that is global in GRUB or per evaluation: devices, output, counters.
-    Equality is identity."""
-
-    __slots__ = ("devices", "warnings", "output", "functions", "steps", "entries", "check_files")
-
-    def __init__(
-        self,
-        devices: DeviceMap,
-        warnings: list[str],
-        output: list[str] | None = None,
-        functions: dict[str, list[AstNode]] | None = None,
-        steps: int = 0,
-        entries: int = 0,
-        check_files: bool = True,
-    ) -> None:
-        self.devices = devices
-        # False only for pygrub's --isconfig: the config stands alone, kernel and initrd
-        # paths are recorded as written, without looking for the files
-        self.check_files = check_files
-        self.warnings = warnings
-        self.output = [] if output is None else output
-        self.functions = {} if functions is None else functions
-        self.steps = steps
-        self.entries = entries
-
-    def __repr__(self) -> str:
-        return (
-            f"Shared(devices={self.devices!r}, warnings={self.warnings!r}, output={self.output!r},"
-            f" functions={self.functions!r}, steps={self.steps!r}, entries={self.entries!r})"
-        )
-
-
-class MenuReplaced(Exception):
-    """``configfile`` produced a menu of its own; GRUB shows it instead of ours."""
-
-    def __init__(self, interp: "Interp"):
-        super().__init__("configfile")
-        self.interp = interp
-
-
-class BootNow(Exception):
-    """The ``boot`` command ran with a kernel loaded."""
 
 
 class Interp:
@@ -191,9 +62,13 @@ class Interp:
         if name not in self.ctx.vars and len(self.ctx.vars) >= LIMITS.max_variables:
             raise LimitExceeded(f"more than {LIMITS.max_variables} GRUB variables")
         self.ctx.vars[name] = value
+        if name == "default":
+            self.ctx.default_written = True
 
     def unset(self, name: str) -> None:
         self.ctx.vars.pop(name, None)
+        if name == "default":
+            self.ctx.default_written = True
         self.ctx.exported.discard(name)
 
     def export(self, name: str) -> None:

@@ -12,7 +12,6 @@ body runs only when it is chosen: MenuEntry.run does that on a copy of the final
 
 from __future__ import annotations
 
-import copy
 import posixpath
 
 from ...devices import DeviceMap
@@ -76,6 +75,9 @@ def _run_top(it: Interp, action, what: str) -> Interp:
 
 
 def _build(it: Interp, origin: str, depth: int) -> Menu:
+    # One frozen snapshot of this level's final state; every entry's run starts from it
+    # (copy on write), so entries cost nothing until one runs.
+    snapshot = _Snapshot(it)
     entries: list[MenuEntry] = []
     for raw in it.ctx.menu:
         entry = MenuEntry(
@@ -88,7 +90,7 @@ def _build(it: Interp, origin: str, depth: int) -> Menu:
         if raw.submenu:
             entry.submenu = _submenu(it, raw, origin, depth + 1)
         else:
-            entry.run = _runner(it, raw)
+            entry.run = _runner(snapshot, raw)
         entries.append(entry)
     return Menu(
         entries=entries,
@@ -123,35 +125,47 @@ def _enter(it: Interp, raw: RawEntry, outer: Interp | None = None) -> None:
             it.set("default", default[i + 1 :])
         else:
             it.unset("default")
+    it.ctx.default_written = False  # from here on, only the body itself counts
 
 
 def _submenu(parent: Interp, raw: RawEntry, origin: str, depth: int) -> Menu:
     if depth > LIMITS.max_submenu_depth:
         raise LimitExceeded(f"GRUB submenus nested more than {LIMITS.max_submenu_depth} deep")
-    sub = Interp(parent.sh, parent.ctx.copy_exported(), where=f"{origin}: submenu '{raw.title}'")
-    sub.loaded = parent.loaded
+    sub = Interp(parent.sh, parent.ctx.copy_exported(parent.sh), where=f"{origin}: submenu '{raw.title}'")
+    sub.loaded = parent.loaded.copy() if parent.loaded is not None else None
     sub.set("timeout", "0")  # entered by default (auto_boot), the way guestboot picks entries
     _enter(sub, raw, parent)
     sub = _run_top(sub, lambda i: i.run_new_scope(raw.source, raw.args), f"submenu '{raw.title}'")
     return _build(sub, f"{origin}>{raw.title}", depth)
 
 
-def _runner(it: Interp, raw: RawEntry):
-    variables = dict(it.ctx.vars)
-    exported = set(it.ctx.exported)
-    functions = dict(it.sh.functions)
-    loaded = copy.deepcopy(it.loaded)
-    devices = it.sh.devices
-    check_files = it.sh.check_files
-    where = f"{it.where}: entry '{raw.title}'"
-    evaluation = it.sh  # the whole evaluation's counters: every run spends from one budget
+class _Snapshot:
+    """A menu level's final state, frozen once and shared by its entries' runs."""
+
+    __slots__ = ("variables", "exported", "functions", "loaded", "where", "evaluation")
+
+    def __init__(self, it: Interp) -> None:
+        self.variables, self.exported = it.ctx.snapshot(it.sh)
+        if it.sh.functions.changed:
+            it.sh.spend_copies(len(it.sh.functions))
+        self.functions = it.sh.functions.frozen()
+        self.loaded = it.loaded.copy() if it.loaded is not None else None
+        self.where = it.where
+        self.evaluation = it.sh  # the whole evaluation's counters: every run spends from one budget
+
+
+def _runner(snap: _Snapshot, raw: RawEntry):
+    where = f"{snap.where}: entry '{raw.title}'"
 
     def run() -> BootSpec:
         # Entry runs share LIMITS.max_script_steps with the config itself and with each
         # other, so listing a menu of many hostile entries stays bounded as a whole.
-        shared = Shared(devices, [], functions=dict(functions), steps=evaluation.steps, check_files=check_files)
-        r = Interp(shared, Context(dict(variables), set(exported), []), where=where)
-        r.loaded = copy.deepcopy(loaded)
+        evaluation = snap.evaluation
+        shared = Shared(
+            evaluation.devices, [], functions=snap.functions, steps=evaluation.steps, check_files=evaluation.check_files
+        )
+        r = Interp(shared, Context(snap.variables, snap.exported, []), where=where)
+        r.loaded = snap.loaded.copy() if snap.loaded is not None else None
         _enter(r, raw)
         try:
             err = r.run_new_scope(raw.source, raw.args)
