@@ -61,6 +61,7 @@ class DirFileSystem(FileSystem):
         return BytesSource(Path(node.private).read_bytes(), name=str(node.private.name))
 
 
-def device_map(**devices: DirFileSystem | None) -> DeviceMap:
-    """``device_map(**{"hd0,msdos1": DirFileSystem(...)})`` in the order given."""
-    return DeviceMap(devices=dict(devices))
+def device_map(problems: dict | None = None, **devices: DirFileSystem | None) -> DeviceMap:
+    """``device_map(**{"hd0,msdos1": DirFileSystem(...)})`` in the order given; a device
+    given None has ``problems[name]`` or "no recognised file system"."""
+    return DeviceMap.of(dict(devices), problems)

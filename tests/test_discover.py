@@ -73,9 +73,9 @@ def test_separate_boot_partition(tmp_path):
             "hd0": None,
             "hd0,msdos1": tree(tmp_path / "boot", "/grub/menu.lst", "/vmlinuz"),
             "hd0,msdos2": tree(tmp_path / "root", "/etc/fstab"),
-        }
+        },
+        problems={"hd0": "partitioned disk"},
     )
-    devices.problems["hd0"] = "partitioned disk"
     menu = find_menu(devices)
     assert menu.origin == "hd0,msdos1:/grub/menu.lst"
     assert menu.warnings == []  # a device with no file system is not worth a warning
@@ -99,9 +99,9 @@ def test_unreadable_partition_skipped(tmp_path):
         **{
             "hd0,gpt1": None,
             "hd0,gpt2": tree(tmp_path / "p2", "/boot/grub/menu.lst", "/vmlinuz"),
-        }
+        },
+        problems={"hd0,gpt1": "unsupported file system (swap)"},
     )
-    devices.problems["hd0,gpt1"] = "unsupported file system (swap)"
     device, path, _fmt, warnings = find_config(devices)
     assert (device, path) == ("hd0,gpt2", "/boot/grub/menu.lst")
     assert warnings == []  # no file system there: nothing to warn about once a config is found
@@ -114,16 +114,15 @@ def test_corrupt_partition_is_warned_about(tmp_path):
         **{
             "hd0,gpt1": None,
             "hd0,gpt2": tree(tmp_path / "p2", "/boot/grub/menu.lst", "/vmlinuz"),
-        }
+        },
+        problems={"hd0,gpt1": CorruptImage("ext4: bad group descriptor", where="(hd0,gpt1)", offset=0x800)},
     )
-    devices.problems["hd0,gpt1"] = CorruptImage("ext4: bad group descriptor", where="(hd0,gpt1)", offset=0x800)
     _device, _path, _fmt, warnings = find_config(devices)
     assert warnings == ["skipped (hd0,gpt1): ext4: bad group descriptor (at byte offset 0x800)"]
 
 
 def test_nothing_found_says_what_was_tried(tmp_path):
     devices = device_map(**{"hd0,msdos1": tree(tmp_path / "p1", "/etc/fstab"), "hd0,msdos2": None})
-    devices.problems["hd0,msdos2"] = "no recognised file system"
     with pytest.raises(NotFound) as err:
         find_menu(devices)
     message = str(err.value)

@@ -1,47 +1,92 @@
-"""GRUB's view of the guest's storage: device names mapped to file systems.
+"""GRUB's view of the guest's storage: one record per device, behind a small interface.
 
-GRUB calls the image's disk ``hd0`` and its partitions ``hd0,msdos1``, ``hd0,gpt2``; a
-disk with no partition table is just ``hd0``. Boot-config parsers see storage only through
-a DeviceMap, which is what ``search``, ``set root=`` and ``(dev)/path`` resolve against.
-Tests build one from host directories; the CLI builds one from an image (image.py).
+GRUB calls the image's disks ``hd0``, ``hd1`` … (in the order they were given) and their
+partitions ``hd0,msdos1``, ``hd1,gpt2``; stacked volumes have names such as ``lvm/vg-lv``
+and ``md/0``; a disk with no partition table is just ``hd0``. Boot-config parsers see
+storage only through a DeviceMap, which is what ``search``, ``set root=`` and
+``(dev)/path`` resolve against. Tests build one from host directories
+(``DeviceMap.of``); image.py builds one from the disks. Only this module writes into it.
 """
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 from .errors import GuestbootError, NotFound
 from .fs.base import FileSystem
 from .source import ByteSource
 
-_PART = re.compile(r"^(?P<disk>[a-z]+\d+)(?:,(?P<scheme>[a-z]*)(?P<num>\d+))?$")
+if TYPE_CHECKING:
+    from .volume.base import Volume
+
+_PART = re.compile(r"^(?P<disk>[^,]+?)(?:,(?P<scheme>[a-z]*)(?P<num>\d+))?$")
+
+NO_FILE_SYSTEM = "no recognised file system"
+
+
+class Device(NamedTuple):
+    """One GRUB device. ``volume`` is where it lives and what its table says about it
+    (type, label, UUID, flags, start, size; None for a device made up by a test); ``fs``
+    its file system, or None and ``problem`` says why: a message, or the error its probe
+    raised (which DeviceMap.filesystem raises again, so a corrupt /boot is reported as
+    corrupt, not as missing)."""
+
+    name: str
+    volume: "Volume | None" = None
+    fs: FileSystem | None = None
+    problem: str | GuestbootError | None = None
 
 
 class DeviceMap:
-    """``devices`` maps canonical GRUB names to a FileSystem, or to None when the device
-    holds nothing we can read. Insertion order is GRUB's probe order (disk, then its
-    partitions in table order); ``search`` walks it in that order."""
+    """Devices by canonical GRUB name. Iteration is GRUB's probe order (each disk, then
+    its partitions in table order, then stacked volumes as discovery found them);
+    ``search`` walks it in that order."""
 
-    __slots__ = ("devices", "problems")
+    __slots__ = ("_devices",)
 
-    devices: dict[str, FileSystem | None]
-    # name -> why it has no file system: a message, or the error its probe raised (which
-    # filesystem() raises again, so a corrupt /boot is reported as corrupt, not as missing)
-    problems: dict[str, str | GuestbootError]
+    def __init__(self) -> None:
+        self._devices: dict[str, Device] = {}
 
-    def __init__(
-        self,
-        devices: dict[str, FileSystem | None] | None = None,
+    @classmethod
+    def of(
+        cls,
+        filesystems: dict[str, FileSystem | None] | None = None,
         problems: dict[str, str | GuestbootError] | None = None,
-    ) -> None:
-        self.devices = {} if devices is None else devices
-        self.problems = {} if problems is None else problems
+    ) -> "DeviceMap":
+        """A map of the given devices in the given order (tests, one wrapped file system);
+        a device given None has ``problems[name]`` or "no recognised file system"."""
+        devices = cls()
+        problems = problems or {}
+        for name, fs in (filesystems or {}).items():
+            devices.add(name, fs=fs, problem=problems.get(name))
+        return devices
+
+    def add(
+        self, name: str, *, volume: "Volume | None" = None, fs: FileSystem | None = None,
+        problem: str | GuestbootError | None = None,
+    ) -> Device:
+        """Append device ``name`` (it must be new); without a file system and a problem,
+        the problem is "no recognised file system"."""
+        if name in self._devices:
+            raise ValueError(f"device ({name}) added twice")
+        if fs is None and problem is None:
+            problem = NO_FILE_SYSTEM
+        device = Device(name, volume, fs, None if fs is not None else problem)
+        self._devices[name] = device
+        return device
 
     def __repr__(self) -> str:
-        return f"DeviceMap(devices={self.devices!r}, problems={self.problems!r})"
+        return f"DeviceMap({list(self._devices.values())!r})"
+
+    def __iter__(self) -> Iterator[Device]:
+        return iter(list(self._devices.values()))
+
+    def __len__(self) -> int:
+        return len(self._devices)
 
     def names(self) -> list[str]:
-        return list(self.devices)
+        return list(self._devices)
 
     def canonical(self, name: str) -> str | None:
         """The canonical name for what a config wrote: strips "(" ")", accepts "hd0,1" for
@@ -49,37 +94,40 @@ class DeviceMap:
         name = name.strip()
         if name.startswith("(") and name.endswith(")"):
             name = name[1:-1]
-        if name in self.devices:
+        if name in self._devices:
             return name
         m = _PART.match(name)
-        if not m:
+        if not m or m.group("num") is None:
             return None
         disk, scheme, num = m.group("disk"), m.group("scheme"), m.group("num")
-        if num is None:
-            return name if name in self.devices else None
-        for candidate in self.devices:
+        for candidate in self._devices:
             cm = _PART.match(candidate)
             if (
                 cm
                 and cm.group("disk") == disk
-                and cm.group("num") == num
+                and cm.group("num") is not None
+                and int(cm.group("num")) == int(num)
                 and (not scheme or cm.group("scheme") == scheme)
             ):
                 return candidate
         return None
 
-    def filesystem(self, name: str) -> FileSystem:
-        """The file system on device ``name``; NotFound names the device and the reason."""
+    def get(self, name: str) -> Device | None:
+        """The device a config names ("(hd0,1)", "hd0,gpt1", "lvm/vg-root" …), or None."""
         canonical = self.canonical(name)
-        if canonical is None:
-            raise NotFound(f"no device ({name}); the image has: {', '.join(self.devices) or 'none'}")
-        fs = self.devices[canonical]
-        if fs is None:
-            why = self.problems.get(canonical, "no recognised file system")
-            if isinstance(why, GuestbootError):
-                raise why
-            raise NotFound(f"device ({canonical}): {why}")
-        return fs
+        return None if canonical is None else self._devices[canonical]
+
+    def filesystem(self, name: str) -> FileSystem:
+        """The file system on device ``name``; NotFound names the device and the reason,
+        and a device whose probe failed raises that error again."""
+        device = self.get(name)
+        if device is None:
+            raise NotFound(f"no device ({name}); the image has: {', '.join(self._devices) or 'none'}")
+        if device.fs is None:
+            if isinstance(device.problem, GuestbootError):
+                raise device.problem
+            raise NotFound(f"device ({device.name}): {device.problem or NO_FILE_SYSTEM}")
+        return device.fs
 
     def open(self, device: str, path: str) -> ByteSource:
         """A regular file on a device, symlinks followed; errors name ``(device)path``."""
@@ -92,4 +140,30 @@ class DeviceMap:
             raise err.located(f"({self.canonical(device)}){path}")
 
     def filesystems(self) -> list[tuple[str, FileSystem]]:
-        return [(name, fs) for name, fs in self.devices.items() if fs is not None]
+        """(name, file system) of every device that has one, in probe order."""
+        return [(d.name, d.fs) for d in self._devices.values() if d.fs is not None]
+
+    def by_fs_uuid(self, uuid: str) -> list[Device]:
+        """Devices whose file-system UUID is ``uuid`` (case-insensitive, as GRUB's search)."""
+        key = uuid.lower()
+        return [d for d in self._devices.values() if d.fs is not None and (d.fs.uuid or "").lower() == key and key]
+
+    def by_label(self, label: str) -> list[Device]:
+        """Devices whose file-system label is exactly ``label``."""
+        return [d for d in self._devices.values() if d.fs is not None and d.fs.label is not None and d.fs.label == label]
+
+    def by_part_uuid(self, uuid: str) -> list[Device]:
+        """Devices whose partition (GPT unique GUID, or MBR "disk signature-NN") is ``uuid``."""
+        key = uuid.lower()
+        return [d for d in self._devices.values() if key and d.volume is not None and d.volume.uuid.lower() == key]
+
+    def by_type(self, type_id: str) -> list[Device]:
+        """Devices whose partition type is ``type_id``: a GPT type GUID (any case) or an MBR
+        type as "0x83"."""
+        key = type_id.lower()
+        if key.startswith("0x"):
+            key = f"{int(key, 16):#04x}" if _HEX.match(key) else key
+        return [d for d in self._devices.values() if key and d.volume is not None and d.volume.type_id.lower() == key]
+
+
+_HEX = re.compile(r"^0x[0-9a-f]{1,2}$")

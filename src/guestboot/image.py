@@ -11,7 +11,7 @@ from . import fs as filesystems
 from .devices import DeviceMap
 from .errors import GuestbootError
 from .source import ByteSource, FileSource, SliceSource
-from .volume.base import Volume
+from .volume.base import Volume, whole_disk
 
 DISK = "hd0"  # GRUB's name for the one disk a guest image is
 
@@ -42,17 +42,14 @@ class GuestImage:
         )
 
 
-def _probe_into(devices: DeviceMap, name: str, source: ByteSource) -> None:
+def _probe_into(devices: DeviceMap, name: str, source: ByteSource, volume: Volume | None = None) -> None:
     try:
         found = filesystems.probe(source)
     except GuestbootError as err:
-        devices.devices[name] = None
         # the driver names its source ("disk.img,gpt2"); name the device when it did not
-        devices.problems[name] = err if err.where else err.located(f"({name})")
+        devices.add(name, volume=volume, problem=err if err.where else err.located(f"({name})"))
         return
-    devices.devices[name] = found
-    if found is None:
-        devices.problems[name] = "no recognised file system"
+    devices.add(name, volume=volume, fs=found)
 
 
 def open_image(fd: int, name: str = "image", *, offset: int | None = None) -> GuestImage:
@@ -64,18 +61,18 @@ def open_image(fd: int, name: str = "image", *, offset: int | None = None) -> Gu
     devices = DeviceMap()
     if offset is not None:
         source = SliceSource(disk, offset, disk.size - offset, name=f"{name}@{offset}")
-        _probe_into(devices, DISK, source)
         volume = Volume(grub_name="", number=0, start=offset, source=source)
+        _probe_into(devices, DISK, source, volume)
         return GuestImage(disk, [volume], devices)
     volumes, warnings = scan_with_warnings(disk)
     whole = [v for v in volumes if not v.grub_name]
     if whole:
-        _probe_into(devices, DISK, whole[0].source)
+        _probe_into(devices, DISK, whole[0].source, whole[0])
     else:
         # A partitioned disk: GRUB still probes the disk itself first (a hybrid ISO has a
         # file system there), then each partition in table order.
-        _probe_into(devices, DISK, disk)
+        _probe_into(devices, DISK, disk, whole_disk(disk))
     for volume in volumes:
         if volume.grub_name:
-            _probe_into(devices, f"{DISK},{volume.grub_name}", volume.source)
+            _probe_into(devices, f"{DISK},{volume.grub_name}", volume.source, volume)
     return GuestImage(disk, volumes, devices, list(warnings))

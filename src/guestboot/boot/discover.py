@@ -87,9 +87,10 @@ def find_config(devices: DeviceMap) -> tuple[str, str, str, list[str]]:
     searched: list[str] = []
     skipped: list[str] = []  # devices with no file system: said only if nothing is found
     candidates = config_paths()
-    for device, fs in devices.devices.items():
+    for record in devices:
+        device, fs = record.name, record.fs
         if fs is None:
-            why = devices.problems.get(device, "no recognised file system")
+            why = record.problem
             if isinstance(why, GuestbootError):  # broken, not merely empty: worth a warning
                 warnings.append(f"skipped {why}")  # the error names the device
             else:
@@ -104,7 +105,7 @@ def find_config(devices: DeviceMap) -> tuple[str, str, str, list[str]]:
         searched.append(f"({device})")
     tried = ", ".join(path for path, _fmt in candidates)
     where = ", ".join(searched) or "no readable device"
-    broken = [why for why in devices.problems.values() if isinstance(why, GuestbootError)]
+    broken = [d.problem for d in devices if isinstance(d.problem, GuestbootError)]
     if broken:
         # A device we could not read is the likelier cause than a guest without a config:
         # report its error class (corrupt, unsupported, limit), naming what it hides.

@@ -264,10 +264,10 @@ def cmd_ls(args) -> int:
 
     image = _open(args)
     if not args.path:
-        for name, fs in image.devices.devices.items():
+        for device in image.devices:
+            name, fs = device.name, device.fs
             if fs is None:
-                why = image.devices.problems.get(name, "")
-                sys.stdout.write(f"({name})  -  {why}\n")
+                sys.stdout.write(f"({name})  -  {device.problem}\n")
                 continue
             label = f" label={fs.label!r}" if fs.label else ""
             sys.stdout.write(f"({name})  {fs.kind}  uuid={fs.uuid}{label}\n")

@@ -350,7 +350,7 @@ def _isconfig_text(o: Options, image_fd: int) -> str:
 
     name = os.path.basename(o.image)
     config = OneFileSystem(os.fsencode(name), FileSource(image_fd, name=name))
-    menu = find_menu(DeviceMap({"hd0": config}), isconfig=True)
+    menu = find_menu(DeviceMap.of({"hd0": config}), isconfig=True)
     _, spec = boot(menu, o.entry)
     args = spec.args + (" " + o.args if o.args else "")
     text = f"  kernel: {spec.kernel.path}\n"

@@ -38,7 +38,8 @@ def search(it: Interp, kind: str, key: str, var: str | None, hints: list[str], n
     for name in candidates:
         if no_floppy and name.startswith("fd"):
             continue
-        fs = it.sh.devices.devices.get(name)
+        device = it.sh.devices.get(name)
+        fs = device.fs if device is not None else None
         if fs is None or name in found:
             continue
         if kind == "fs-uuid":

@@ -432,7 +432,7 @@ class Interp:
         canonical = self.sh.devices.canonical(name)
         if canonical is None:
             raise GrubError(E.UNKNOWN_DEVICE, f"disk `{name}' not found")
-        fs = self.sh.devices.devices.get(canonical)
+        fs = self.sh.devices.get(canonical).fs
         if fs is None:
             raise GrubError(E.UNKNOWN_FS, f"unknown filesystem on ({canonical})")
         return canonical, fs
