@@ -61,17 +61,18 @@ def open_image(fd: int, name: str = "image", *, offset: int | None = None) -> Gu
     devices = DeviceMap()
     if offset is not None:
         source = SliceSource(disk, offset, disk.size - offset, name=f"{name}@{offset}")
-        volume = Volume(grub_name="", number=0, start=offset, source=source)
+        volume = Volume(grub_name="", number=0, start=offset, source=source, disk=DISK)
         _probe_into(devices, DISK, source, volume)
         return GuestImage(disk, [volume], devices)
     volumes, warnings = scan_with_warnings(disk)
+    volumes = [volume._replace(disk=DISK) for volume in volumes]
     whole = [v for v in volumes if not v.grub_name]
     if whole:
         _probe_into(devices, DISK, whole[0].source, whole[0])
     else:
         # A partitioned disk: GRUB still probes the disk itself first (a hybrid ISO has a
         # file system there), then each partition in table order.
-        _probe_into(devices, DISK, disk, whole_disk(disk))
+        _probe_into(devices, DISK, disk, whole_disk(disk)._replace(disk=DISK))
     for volume in volumes:
         if volume.grub_name:
             _probe_into(devices, f"{DISK},{volume.grub_name}", volume.source, volume)

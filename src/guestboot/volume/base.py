@@ -8,12 +8,16 @@ from ..source import ByteSource, SliceSource
 
 
 class Volume(NamedTuple):
-    """One place a file system may live.
+    """One place a file system may live, with what its table says about it.
 
     ``grub_name`` is GRUB's partition name without the disk: "" for the whole disk,
-    "msdos1", "msdos5", "gpt2". ``number`` is the partition number as the table gives it
-    (1-based; 0 for the whole disk). ``start`` is the byte offset in the disk.
-    ``type_id`` is the MBR type byte as "0x83" or the GPT type GUID in lower case.
+    "msdos1", "msdos5", "gpt2"; for a stacked volume its whole GRUB name ("lvm/vg-root",
+    "md/0") and ``disk`` is "". ``disk`` is the GRUB name of the disk (or array) the
+    partition is on ("hd0", "hd1", "md/0"), set by the image stage. ``number`` is the
+    partition number as the table gives it (1-based; 0 for a whole disk or a stacked
+    volume). ``start`` is the byte offset in the disk; ``size`` the bytes it has (after
+    clipping to the disk). ``type_id`` is the MBR type byte as "0x83" or the GPT type
+    GUID in lower case.
     """
 
     grub_name: str
@@ -23,7 +27,20 @@ class Volume(NamedTuple):
     type_id: str = ""
     bootable: bool = False  # MBR active flag / GPT legacy-BIOS-bootable attribute
     label: str = ""  # GPT partition name
-    uuid: str = ""  # GPT unique partition GUID
+    uuid: str = ""  # GPT unique partition GUID; MBR "<disk signature>-<number>" as Linux's PARTUUID
+    disk: str = ""
+    attributes: int = 0  # GPT attribute bits (UEFI 5.3.3 Table 5-7)
+
+    @property
+    def size(self) -> int:
+        return self.source.size
+
+    @property
+    def device(self) -> str:
+        """The volume's GRUB device name: "hd0", "hd0,gpt2", "md/0,msdos1", "lvm/vg-root"."""
+        if self.disk and self.grub_name:
+            return f"{self.disk},{self.grub_name}"
+        return self.disk or self.grub_name
 
 
 class Scan(NamedTuple):
@@ -37,6 +54,13 @@ class Scan(NamedTuple):
 def whole_disk(disk: ByteSource) -> Volume:
     """The disk itself as the one volume: no partition table was recognised."""
     return Volume(grub_name="", number=0, start=0, source=disk)
+
+
+# Partition types boot-loader specifications look for (lower case, as Volume.type_id)
+ESP_TYPE = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"  # UEFI 2.10 5.3.3: EFI System Partition
+XBOOTLDR_TYPE = "bc13c2ff-59e6-4262-a352-b275fd6f7172"  # UAPI Discoverable Partitions: XBOOTLDR
+MBR_ESP_TYPE = "0xef"  # UEFI 2.10 5.2.2: an ESP in an MBR table
+MBR_XBOOTLDR_TYPE = "0xea"  # UAPI Boot Loader Specification: XBOOTLDR in an MBR table
 
 
 def partition_source(

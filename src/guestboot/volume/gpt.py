@@ -246,6 +246,7 @@ def _read_with_header(disk: ByteSource, block_size: int, lba: int, warnings: lis
                 bootable=bool(entry.attributes & LEGACY_BIOS_BOOTABLE),
                 label=entry.name,
                 uuid=_guid(entry.unique_guid),
+                attributes=entry.attributes,
             )
         )
     return volumes

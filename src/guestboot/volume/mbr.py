@@ -24,7 +24,10 @@ from .base import Volume, partition_source
 
 SECTOR_SIZE = 512
 
-# UEFI 5.2.1 Table 5-1: boot code at 0, four partition records at 446, signature at 510.
+# UEFI 5.2.1 Table 5-1: boot code at 0, the unique MBR disk signature at 440, four
+# partition records at 446, signature at 510.
+DISK_SIGNATURE = struct.Struct("<I")
+DISK_SIGNATURE_OFFSET = 440
 RECORDS_OFFSET = 446
 SIGNATURE_OFFSET = 510
 SIGNATURE = b"\x55\xaa"
@@ -66,6 +69,7 @@ class BootRecord(NamedTuple):
 
     signature: bytes
     records: tuple[PartitionRecord, ...]
+    disk_signature: int = 0
 
     @classmethod
     def from_bytes(cls, sector: bytes) -> "BootRecord":
@@ -74,7 +78,8 @@ class BootRecord(NamedTuple):
             PartitionRecord.from_bytes(sector[RECORDS_OFFSET + i * RECORD.size :][: RECORD.size])
             for i in range(4)
         )
-        return cls(sector[SIGNATURE_OFFSET:SECTOR_SIZE], records)
+        disk_signature = DISK_SIGNATURE.unpack_from(sector, DISK_SIGNATURE_OFFSET)[0]
+        return cls(sector[SIGNATURE_OFFSET:SECTOR_SIZE], records, disk_signature)
 
     def why_not_a_table(self) -> str | None:
         """None when this sector reads as a partition table, else the reason it does not."""
@@ -127,17 +132,17 @@ def _volumes(disk: ByteSource, mbr: BootRecord, warnings: list[str]) -> list[Vol
     for slot, record in enumerate(mbr.records):
         if record.empty or record.extended or record.os_type == PROTECTIVE_TYPE:
             continue
-        volume = _volume(disk, slot + 1, 0, record, warnings)
+        volume = _volume(disk, slot + 1, 0, record, warnings, mbr.disk_signature)
         if volume is not None:
             volumes.append(volume)
     extended = next((record for record in mbr.records if record.extended), None)
     if extended is not None:
-        volumes.extend(_logicals(disk, extended.starting_lba * SECTOR_SIZE, warnings))
+        volumes.extend(_logicals(disk, extended.starting_lba * SECTOR_SIZE, warnings, mbr.disk_signature))
     return volumes
 
 
 def _volume(
-    disk: ByteSource, number: int, base: int, record: PartitionRecord, warnings: list[str]
+    disk: ByteSource, number: int, base: int, record: PartitionRecord, warnings: list[str], disk_signature: int
 ) -> Volume | None:
     grub_name = f"msdos{number}"
     start = base + record.starting_lba * SECTOR_SIZE
@@ -151,10 +156,11 @@ def _volume(
         source=source,
         type_id=f"{record.os_type:#04x}",
         bootable=record.boot_indicator == ACTIVE,
+        uuid=f"{disk_signature:08x}-{number:02x}",  # Linux's PARTUUID for MBR partitions
     )
 
 
-def _logicals(disk: ByteSource, chain_base: int, warnings: list[str]) -> list[Volume]:
+def _logicals(disk: ByteSource, chain_base: int, warnings: list[str], disk_signature: int) -> list[Volume]:
     """Walk the EBR chain that starts at ``chain_base`` (the first extended partition).
 
     A damaged link (past the end, no signature, a loop) ends the chain with a warning and
@@ -194,7 +200,7 @@ def _logicals(disk: ByteSource, chain_base: int, warnings: list[str]) -> list[Vo
                     where=disk.name,
                     offset=link,
                 )
-            volume = _volume(disk, number, link, record, warnings)
+            volume = _volume(disk, number, link, record, warnings, disk_signature)
             if volume is not None:
                 volumes.append(volume)
         if next_link is None:
