@@ -28,6 +28,7 @@ class Limits(NamedTuple):
     # --- file systems -----------------------------------------------------------------
     max_block_groups: int = 1 << 20  # ext group descriptors read
     max_extent_depth: int = 5  # ext4 extent tree depth (the kernel's own bound is 5)
+    max_bmap_depth: int = 10  # XFS bmap B+tree levels (2^48 extents in 1 KiB blocks need fewer)
     max_dir_entries: int = 100_000  # entries read from one directory
     max_dir_bytes: int = 64 * MiB  # bytes of directory data scanned in one directory
     max_dir_bytes_total: int = 512 * MiB  # … in all directories of one file system, one run

@@ -15,6 +15,7 @@ from .base import FileSystem, FileType, Node
 # (name, module) in probe order.
 PROBES: tuple[tuple[str, str], ...] = (
     ("ext", "guestboot.fs.ext"),
+    ("xfs", "guestboot.fs.xfs"),
 )
 
 
