@@ -8,7 +8,6 @@ Inode", "Data Extents", "Directories", "Symbolic Links".
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Iterator
 
 from ... import crc32c
@@ -16,8 +15,9 @@ from ...errors import CorruptImage, LimitExceeded, NotFound, Unsupported
 from ...limits import LIMITS
 from ...source import ByteSource, BytesSource
 from ..base import FileSystem, FileType, Node
-from ..ext.dirent import EntryBudget, ScanTotal
-from ..ext.file import ExtFile
+from ..budget import EntryBudget, ScanTotal
+from ..cache import LRU
+from ..mapped import MappedFile
 from . import directory
 from .bmap import extents
 from .layout import (
@@ -60,12 +60,6 @@ _DIR_CACHE = 32
 _TYPES = {S_IFREG: FileType.REG, S_IFDIR: FileType.DIR, S_IFLNK: FileType.LNK}
 
 
-def _put(cache: OrderedDict, key, value, bound: int) -> None:
-    cache[key] = value
-    if len(cache) > bound:
-        cache.popitem(last=False)
-
-
 class XfsFileSystem(FileSystem):
     kind = "xfs"
 
@@ -76,9 +70,9 @@ class XfsFileSystem(FileSystem):
         self.label = label
         self.warnings = warnings
         self.block_size = geometry.block_size
-        self._inodes: OrderedDict[int, Inode] = OrderedDict()
-        self._dirs: OrderedDict[int, ExtFile] = OrderedDict()
-        self._dir_names: OrderedDict[int, dict[bytes, int]] = OrderedDict()  # by byte offset of the block
+        self._inodes: LRU[int, Inode] = LRU(_INODE_CACHE)
+        self._dirs: LRU[int, MappedFile] = LRU(_DIR_CACHE)
+        self._dir_names: LRU[int, dict[bytes, int]] = LRU(_BLOCK_CACHE)  # by byte offset of the block
         self._scanned = ScanTotal()
 
     # --- checksums --------------------------------------------------------------------------
@@ -94,7 +88,6 @@ class XfsFileSystem(FileSystem):
     def inode(self, ino: int) -> Inode:
         cached = self._inodes.get(ino)
         if cached is not None:
-            self._inodes.move_to_end(ino)
             return cached
         g = self.g
         offset = g.inode_offset(ino)
@@ -102,7 +95,7 @@ class XfsFileSystem(FileSystem):
             raise CorruptImage(f"inode number {ino} is outside the volume", where=self.source.name)
         raw = self.source.pread(offset, g.inode_size)
         inode = self._parse_inode(ino, offset, raw)
-        _put(self._inodes, ino, inode, _INODE_CACHE)
+        self._inodes.put(ino, inode)
         return inode
 
     def _parse_inode(self, ino: int, offset: int, raw: bytes) -> Inode:
@@ -161,10 +154,10 @@ class XfsFileSystem(FileSystem):
 
     # --- file contents ---------------------------------------------------------------------
 
-    def _mapped(self, inode: Inode, size: int, name: str) -> ExtFile:
+    def _mapped(self, inode: Inode, size: int, name: str) -> MappedFile:
         if inode.flags & DIFLAG_REALTIME:
             raise Unsupported(f"inode {inode.ino}: data on the realtime device", where=self.source.name)
-        return ExtFile(self, size, self._runs(inode), name)
+        return MappedFile(self.source, size, self.block_size, self._runs(inode), name)
 
     def _runs(self, inode: Inode) -> Iterator[tuple[int, int, int | None]]:
         for extent in extents(self, inode):
@@ -253,7 +246,7 @@ class XfsFileSystem(FileSystem):
             raise NotFound(f"inode {directory.ino} is not a directory", where=self.source.name)
         return directory.private
 
-    def _dir_source(self, inode: Inode) -> ExtFile:
+    def _dir_source(self, inode: Inode) -> MappedFile:
         source = self._dirs.get(inode.ino)
         if source is None:
             size = inode.size
@@ -261,7 +254,7 @@ class XfsFileSystem(FileSystem):
                 raise CorruptImage(f"directory {inode.ino}: size {size} is not whole directory blocks",
                                    where=self.source.name, offset=inode.offset + 56)
             source = self._mapped(inode, size, f"{self.source.name}:directory {inode.ino}")
-            _put(self._dirs, inode.ino, source, _DIR_CACHE)
+            self._dirs.put(inode.ino, source)
         return source
 
     def _blocks(self, inode: Inode, budget: EntryBudget) -> Iterator[dict[bytes, int]]:
@@ -281,12 +274,10 @@ class XfsFileSystem(FileSystem):
             names = self._dir_names.get(offset)
             if names is None:
                 names = self._parse_dir_block(inode, source, index, offset, count)
-                _put(self._dir_names, offset, names, _BLOCK_CACHE)
-            else:
-                self._dir_names.move_to_end(offset)
+                self._dir_names.put(offset, names)
             yield names
 
-    def _parse_dir_block(self, inode: Inode, source: ExtFile, index: int, offset: int, count: int) -> dict[bytes, int]:
+    def _parse_dir_block(self, inode: Inode, source: MappedFile, index: int, offset: int, count: int) -> dict[bytes, int]:
         g = self.g
         where = f"{self.source.name}:directory {inode.ino}"
         raw = source.pread(index * g.dir_block_size, g.dir_block_size)
