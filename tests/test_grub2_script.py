@@ -498,3 +498,35 @@ def test_file_tests_on_ext2_like_real_grub(short_tmp: Path) -> None:
     ours, _ = run_grub(loop, device_map(lo=DirFileSystem(src)), root="lo")
     assert ours == real
     assert "linkdir ef--\n" in ours
+
+
+SUBMENU_DEFAULTS = [
+    ("1", "set default=1\n"),  # the body sets the value it was entered with
+    ("1", ""),
+    ("1>1", ""),
+    ("1>1", "set default=0\n"),
+    ("1>1", "unset default\n"),
+    ("s>y", "set default=x\n"),
+    ("1>0", "set default=1\n"),
+]
+
+
+@pytest.mark.parametrize("default, body", SUBMENU_DEFAULTS)
+def test_submenu_default_like_real_grub(tmp_path: Path, default: str, body: str) -> None:
+    """Which entry GRUB boots by default when a submenu body may set ``default`` itself:
+    grub-emu boots it (timeout 0) and the entry prints its name; ours is select.choose on
+    the evaluated menu (boot/grub2/default.py)."""
+    from dirfs import DirFileSystem, device_map
+    from guestboot.boot.grub2 import evaluate
+    from guestboot.select import choose
+
+    script = (
+        f"set timeout=0\nset default='{default}'\n"
+        "menuentry a { echo booted a; halt }\n"
+        "submenu s {\n" + body
+        + "  menuentry x { echo booted x; halt }\n  menuentry y { echo booted y; halt }\n}\n"
+    )
+    real = re.findall(r"booted (\w)", real_grub(script, halt=False))
+    (tmp_path / "grub.cfg").write_text(script)
+    menu = evaluate(device_map(host=DirFileSystem(tmp_path)), "host", "/grub.cfg")
+    assert [choose(menu).names[-1]] == real

@@ -14,6 +14,7 @@ import pytest
 
 from dirfs import DirFileSystem, device_map
 from guestboot import select
+from guestboot.boot.grub2.default import GrubDefault
 from guestboot.boot.model import BootSpec, FileRef, Menu, MenuEntry
 from guestboot.errors import ConfigError, CorruptImage, LimitExceeded, NotFound
 from guestboot.limits import LIMITS
@@ -21,7 +22,7 @@ from guestboot.select import (
     boot,
     choose,
     entry_number,
-    grub2_fallbacks,
+    fallback_numbers,
     grub_strtoul,
     menuentry_eq,
     rest_of_path,
@@ -46,7 +47,9 @@ def leaf(title: str, id: str | None = None, fails: Exception | None = None) -> M
 def submenu(
     title: str, id: str | None, entries: list[MenuEntry], default: str | None = None, fallback=None
 ) -> MenuEntry:
-    return MenuEntry(title, id=id, submenu=Menu(entries, default=default, fallback=fallback, format="grub2"))
+    """A submenu; a ``default`` given here is one its body set (GrubDefault.own)."""
+    rule = GrubDefault(own=default is not None)
+    return MenuEntry(title, id=id, submenu=Menu(entries, default=default, fallback=fallback, format="grub2", rule=rule))
 
 
 def debian_like(default: str | None = None, fallback: str | None = None) -> Menu:
@@ -75,7 +78,7 @@ def debian_like(default: str | None = None, fallback: str | None = None) -> Menu
         ],
         default=default,
         fallback=fallback,
-        format="grub2",
+        format="grub2", rule=GrubDefault(),
     )
 
 
@@ -128,32 +131,32 @@ def test_default_resolution(default, path):
     "default, index", [("010", 8), ("08", 8), ("0x9", 9), ("011", 9), ("0x", 0), ("9x", 9), ("x9", 0)]
 )
 def test_number_bases(default, index):
-    menu = Menu([leaf(f"e{i}") for i in range(10)], default=default, format="grub2")
+    menu = Menu([leaf(f"e{i}") for i in range(10)], default=default, format="grub2", rule=GrubDefault())
     assert choose(menu).path == (index,)
 
 
 def test_title_and_id_in_menu_order():
     """GRUB takes the first entry whose title OR id matches; not 'ids first'."""
-    menu = Menu([leaf("x", "first"), leaf("first", "y")], default="first", format="grub2")
+    menu = Menu([leaf("x", "first"), leaf("first", "y")], default="first", format="grub2", rule=GrubDefault())
     assert choose(menu).path == (0,)
-    menu = Menu([leaf("first", "y"), leaf("x", "first")], default="first", format="grub2")
+    menu = Menu([leaf("first", "y"), leaf("x", "first")], default="first", format="grub2", rule=GrubDefault())
     assert choose(menu).path == (0,)
 
 
 def test_number_wins_over_title():
     """A default that starts with digits is a number even when a title spells it."""
-    menu = Menu([leaf("a"), leaf("b"), leaf("1 kernel")], default="1 kernel", format="grub2")
+    menu = Menu([leaf("a"), leaf("b"), leaf("1 kernel")], default="1 kernel", format="grub2", rule=GrubDefault())
     assert choose(menu).path == (1,)
 
 
 def test_entry_without_id_matches_its_title():
-    menu = Menu([leaf("a"), leaf("b")], default="b", format="grub2")
+    menu = Menu([leaf("a"), leaf("b")], default="b", format="grub2", rule=GrubDefault())
     assert choose(menu).names == ("b",)
 
 
 def test_submenu_own_default_when_path_ends_there():
     menu = Menu(
-        [leaf("a"), submenu("s", "s", [leaf("x"), leaf("y")], default="y")], default="s", format="grub2"
+        [leaf("a"), submenu("s", "s", [leaf("x"), leaf("y")], default="y")], default="s", format="grub2", rule=GrubDefault()
     )
     assert choose(menu).names == ("s", "y")
     # GRUB sets the submenu's default to the rest of the path, then runs the body, whose
@@ -163,28 +166,29 @@ def test_submenu_own_default_when_path_ends_there():
     assert choose(menu, "s>x").names == ("s", "x")
 
 
-def test_submenu_default_seeded_by_the_evaluator():
-    """A submenu whose default still holds what the evaluator seeded (the parent's
-    default, or its rest) was not set by the body: GRUB unsets it, so entry 0."""
-    sub = submenu("s", "s", [leaf("x"), leaf("y")], default="1")
-    menu = Menu([leaf("a"), sub], default="1", format="grub2")
-    assert choose(menu).names == ("s", "x")
-    sub.submenu.default = "1"
-    menu.default = "1>1"
+def test_submenu_default_is_its_own_only_when_its_body_set_it():
+    """GrubDefault.own, recorded by the evaluator: a submenu whose body set ``default``
+    boots that, even when it equals what the submenu was entered with; one whose body
+    left it alone boots the rest of the parent's path (entry 0 when there is none)."""
+    body_set = submenu("s", "s", [leaf("x"), leaf("y")], default="1")
+    menu = Menu([leaf("a"), body_set], default="1", format="grub2", rule=GrubDefault())
     assert choose(menu).names == ("s", "y")
-    sub.submenu.default = None
+    left_alone = Menu([leaf("x"), leaf("y")], default="1", format="grub2", rule=GrubDefault(own=False))
+    menu = Menu([leaf("a"), MenuEntry("s", submenu=left_alone)], default="1", format="grub2", rule=GrubDefault())
+    assert choose(menu).names == ("s", "x")
+    menu.default = "1>1"
     assert choose(menu).names == ("s", "y")
 
 
 def test_nested_submenus():
     inner = submenu("inner", "in", [leaf("p"), leaf("q")])
-    menu = Menu([submenu("outer", "out", [leaf("z"), inner])], default="out>in>q", format="grub2")
+    menu = Menu([submenu("outer", "out", [leaf("z"), inner])], default="out>in>q", format="grub2", rule=GrubDefault())
     assert choose(menu).path == (0, 1, 1)
     assert choose(menu, "0>1").path == (0, 1, 0)
 
 
 def test_empty_submenu_is_a_failure_then_fallback():
-    menu = Menu([submenu("empty", "e", []), leaf("ok")], default="0", fallback="1", format="grub2")
+    menu = Menu([submenu("empty", "e", []), leaf("ok")], default="0", fallback="1", format="grub2", rule=GrubDefault())
     with pytest.raises(NotFound, match="no entries"):
         choose(menu)
     choice, _spec = boot(menu)
@@ -217,6 +221,38 @@ def test_explicit_entry_must_match(spec):
     assert "no menu entry matches" in message and "Debian GNU/Linux" in message
 
 
+@pytest.mark.parametrize(
+    "spec, unused",
+    [
+        ("1>1>1", "'1' after it is left unused"),  # 1>1 is already a bootable entry
+        ("0>0", "'0' after it is left unused"),
+        ("1>", "nothing follows the last '>'"),
+        ("1>2>", "nothing follows the last '>'"),
+        ("2 foo", "' foo' follows the entry number '2'"),
+        ("1>1x", "'x' follows the entry number '1'"),
+    ],
+)
+def test_explicit_entry_is_used_up(spec, unused):
+    """The config's own default is read leniently, as GRUB does; a path the user typed
+    must be used entirely (boot as well as choose)."""
+    for run in (choose, boot):
+        with pytest.raises(NotFound, match=re.escape(unused)):
+            run(debian_like("0"), spec)
+
+
+def test_default_keeps_grubs_leniency():
+    for default, path in [("1>1>1", (1, 1)), ("1>", (1, 0)), ("2 foo", (2,)), ("0>0", (0,))]:
+        assert choose(debian_like(default)).path == path
+
+
+def test_explicit_title_that_starts_with_a_number():
+    """A component that is not wholly a number names a title or id (pygrub's --entry
+    takes titles), where GRUB's default would read the leading number."""
+    menu = Menu([leaf("2.6.32-xen"), leaf("a"), leaf("b")], default="2.6.32-xen", format="grub2", rule=GrubDefault())
+    assert choose(menu).names == ("b",)
+    assert choose(menu, "2.6.32-xen").names == ("2.6.32-xen",)
+
+
 def test_explicit_entry_lists_entries():
     with pytest.raises(
         NotFound, match=r"entries are: 0 'Debian GNU/Linux' id 'gnulinux-simple-UUID'; 1 .*\(submenu\)"
@@ -244,7 +280,7 @@ def test_fallback_when_default_kernel_missing():
 def test_fallback_all_fail_raises_the_first_error():
     first = NotFound("first")
     menu = Menu(
-        [leaf("a", fails=first), leaf("b", fails=ConfigError("second"))], fallback="1", format="grub2"
+        [leaf("a", fails=first), leaf("b", fails=ConfigError("second"))], fallback="1", format="grub2", rule=GrubDefault()
     )
     with pytest.raises(NotFound) as err:
         boot(menu)
@@ -252,7 +288,7 @@ def test_fallback_all_fail_raises_the_first_error():
 
 
 def test_fallback_not_used_for_corrupt_image():
-    menu = Menu([leaf("a", fails=CorruptImage("bad extent")), leaf("b")], fallback="1", format="grub2")
+    menu = Menu([leaf("a", fails=CorruptImage("bad extent")), leaf("b")], fallback="1", format="grub2", rule=GrubDefault())
     with pytest.raises(CorruptImage):
         boot(menu)
 
@@ -260,7 +296,7 @@ def test_fallback_not_used_for_corrupt_image():
 def test_fallback_into_submenu_uses_rest_of_default():
     """A submenu reached as a fallback gets the rest of 'default' (GRUB sets it again)."""
     sub = submenu("s", "s", [leaf("x"), leaf("y")])
-    menu = Menu([leaf("a", fails=NotFound("gone")), sub], default="0>1", fallback="1", format="grub2")
+    menu = Menu([leaf("a", fails=NotFound("gone")), sub], default="0>1", fallback="1", format="grub2", rule=GrubDefault())
     choice, _spec = boot(menu)
     assert choice.names == ("s", "y")
 
@@ -272,7 +308,7 @@ def test_submenu_fallback_then_top_fallback():
         [leaf("x", fails=NotFound("x gone")), leaf("y", fails=NotFound("y gone")), leaf("z")],
         fallback="1 2",
     )
-    menu = Menu([sub, leaf("top")], default="0", fallback="1", format="grub2")
+    menu = Menu([sub, leaf("top")], default="0", fallback="1", format="grub2", rule=GrubDefault())
     assert boot(menu)[0].names == ("s", "z")
     sub.submenu.fallback = "1"
     assert boot(menu)[0].names == ("top",)
@@ -294,11 +330,11 @@ def test_submenu_fallback_then_top_fallback():
     ],
 )
 def test_fallback_syntax(text, numbers):
-    assert grub2_fallbacks(text) == numbers
+    assert list(fallback_numbers(text)) == numbers
 
 
 def test_out_of_range_fallback_skipped():
-    menu = Menu([leaf("a", fails=NotFound("gone")), leaf("b")], fallback="7 1", format="grub2")
+    menu = Menu([leaf("a", fails=NotFound("gone")), leaf("b")], fallback="7 1", format="grub2", rule=GrubDefault())
     assert boot(menu)[0].names == ("b",)
 
 
@@ -370,9 +406,9 @@ def test_rows():
 
 def test_deep_submenus_are_bounded(monkeypatch):
     monkeypatch.setattr(select, "LIMITS", LIMITS._replace(max_submenu_depth=4))
-    menu = Menu([leaf("bottom")], format="grub2")
+    menu = Menu([leaf("bottom")], format="grub2", rule=GrubDefault())
     for level in range(6):
-        menu = Menu([MenuEntry(f"level{level}", submenu=menu)], format="grub2")
+        menu = Menu([MenuEntry(f"level{level}", submenu=menu)], format="grub2", rule=GrubDefault())
     with pytest.raises(LimitExceeded):
         choose(menu)
     with pytest.raises(LimitExceeded):
@@ -386,7 +422,7 @@ def test_long_hostile_default_is_quick():
         [leaf(">" * 1000 + "a"), leaf("b")],
         default=">>" * 100_000 + "x",
         fallback="1 " * 100_000,
-        format="grub2",
+        format="grub2", rule=GrubDefault(),
     )
     assert entry_number(menu, menu.default) == -1
     menu.entries[0] = leaf("a", fails=NotFound("gone"))
@@ -395,7 +431,7 @@ def test_long_hostile_default_is_quick():
 
 def test_empty_menu():
     with pytest.raises(NotFound, match="no entries"):
-        boot(Menu([], format="grub2"))
+        boot(Menu([], format="grub2", rule=GrubDefault()))
 
 
 # --- real configs through the GRUB 2 interpreter --------------------------------------

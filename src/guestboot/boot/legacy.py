@@ -42,7 +42,10 @@ from ..errors import ConfigError, GuestbootError, LimitExceeded, NotFound, Unsup
 from ..fs.base import FileType
 from ..fs.path import open_file, read_bytes, resolve
 from ..limits import LIMITS
-from .model import BootSpec, FileRef, Menu, MenuEntry
+from .grubnum import legacy_number
+from .model import BootSpec, DefaultRule, FileRef, Menu, MenuEntry, Pick
+
+__all__ = ["FORMAT", "evaluate", "legacy_fallbacks", "legacy_number", "parse", "parse_text"]
 
 FORMAT = "grub-legacy"
 
@@ -59,39 +62,7 @@ ENTRY_COMMANDS = frozenset("""blocklist boot cat chainloader cmp configfile debu
     savedefault setup testload testvbe uppermem vbeprobe""".split()) | MENU_COMMANDS
 
 _MAX_FALLBACKS = 8  # MAX_FALLBACK_ENTRIES, stage2/shared.h
-_MAXINT = 0x7FFFFFFF  # MAXINT, stage2/shared.h
 _DEVICE = re.compile(r"^(?P<disk>[a-z]+)(?P<drive>\d+)(?:,(?P<part>[^,)]*))?(?:,(?P<slice>[^)]*))?$", re.ASCII)
-
-
-def _digit(ch: str) -> int:
-    """0-35 for 0-9, a-z, A-Z; 36 for anything else."""
-    if "0" <= ch <= "9":
-        return ord(ch) - ord("0")
-    if "a" <= ch <= "z" or "A" <= ch <= "Z":
-        return ord(ch.lower()) - ord("a") + 10
-    return 36
-
-
-def legacy_number(text: str, start: int = 0) -> tuple[int, int] | None:
-    """GRUB legacy's safe_parse_maxint (stage2/char_io.c): decimal or ``0x`` hex at
-    ``start`` (no blanks skipped), up to MAXINT; ``(value, end)`` or None."""
-    i = start
-    base = 10
-    if text[i : i + 2].lower() == "0x":
-        base = 16
-        i += 2
-    value = 0
-    found = False
-    while i < len(text):
-        digit = _digit(text[i])
-        if digit >= base:
-            break
-        found = True
-        value = value * base + digit
-        if value > _MAXINT:
-            return None
-        i += 1
-    return (value, i) if found else None
 
 
 def legacy_fallbacks(text: str) -> list[int] | None:
@@ -114,6 +85,30 @@ def legacy_fallbacks(text: str) -> list[int] | None:
         while position < len(text) and text[position] in " \t":
             position += 1
     return entries
+
+
+class LegacyDefault(DefaultRule):
+    """GRUB legacy's default (stage2.c cmain): ``default N`` (0-based) or, for ``default
+    saved``, the number in ``Menu.saved``; a default past the last entry becomes the
+    first fallback (the rest stay fallbacks), or 0 when there is none; fallbacks past the
+    last entry are dropped. No submenus."""
+
+    __slots__ = ()
+
+    def pick(self, menu: Menu, entered: str | None) -> Pick:
+        value = menu.saved if menu.default == "saved" else menu.default
+        parsed = legacy_number(value) if value else None
+        index = parsed[0] if parsed else 0
+        fallbacks = list(self.fallbacks(menu))
+        if index >= len(menu.entries):
+            index = fallbacks.pop(0) if fallbacks else 0
+        return Pick(index, tuple(fallbacks))
+
+    def fallbacks(self, menu: Menu) -> tuple[int, ...]:
+        return tuple(n for n in (legacy_fallbacks(menu.fallback or "") or []) if n < len(menu.entries))
+
+
+RULE = LegacyDefault()
 
 
 def _lines(text: str) -> list[tuple[int, str]]:
@@ -287,7 +282,7 @@ def _saved(devices: DeviceMap, device: str, path: str, warnings: list[str]) -> s
 def parse_text(text: str, devices: DeviceMap, device: str, path: str, *, check_files: bool = True) -> Menu:
     """The Menu of config ``text`` that was read from ``(device)path``. With
     ``check_files`` off (pygrub's --isconfig) kernel and initrd paths are not looked up."""
-    menu = Menu(origin=f"{device}:{path}", format=FORMAT)
+    menu = Menu(origin=f"{device}:{path}", format=FORMAT, rule=RULE)
     warnings = menu.warnings
     title: str | None = None
     body: list[tuple[int, str]] = []

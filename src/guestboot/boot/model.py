@@ -40,6 +40,40 @@ class BootSpec(NamedTuple):
     loader: str = "linux"
 
 
+class Pick(NamedTuple):
+    """What a format boots at one menu level when nobody chooses: ``index`` (within the
+    menu), the ``fallbacks`` to try in order when it fails (entry numbers of the same
+    menu, maybe out of range: those are skipped), and ``rest``, what a submenu chosen
+    here is entered with (GRUB 2's ``a>b`` default paths; None for nothing)."""
+
+    index: int
+    fallbacks: tuple[int, ...] = ()
+    rest: str | None = None
+
+
+class DefaultRule:
+    """How a config format picks its default entry; each format module gives its menus
+    one (select.py asks it and never looks at ``Menu.format``). This base rule boots the
+    first entry and has no fallbacks."""
+
+    __slots__ = ()
+
+    def pick(self, menu: Menu, entered: str | None) -> Pick:
+        """The default at this level. ``entered`` is the ``rest`` of the level above
+        when this menu is a submenu reached by default (None at the top)."""
+        return Pick(0)
+
+    def fallbacks(self, menu: Menu) -> tuple[int, ...]:
+        """The fallbacks when the entry at this level was chosen explicitly."""
+        return self.pick(menu, None).fallbacks
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+FIRST_ENTRY = DefaultRule()
+
+
 class MenuEntry:
     """One line of a menu: a bootable entry (``run`` set) or a submenu (``submenu`` set).
 
@@ -92,10 +126,13 @@ class Menu:
     for GRUB legacy's ``default saved`` the value found in the ``default`` file.
     ``origin`` says where the config was read ("hd0,gpt2:/grub/grub.cfg"); ``format`` is
     "grub2" or "grub-legacy". ``warnings`` are things a user should know (an unknown command
-    skipped, a search that found nothing) in the order they happened. Equality is identity.
+    skipped, a search that found nothing) in the order they happened. ``rule`` is the
+    format's DefaultRule for this menu; ``dialect`` names the variant of the boot loader
+    the config was evaluated as (GRUB 2: "debian", "fedora", "suse"; "" when the format
+    has none). Equality is identity.
     """
 
-    __slots__ = ("entries", "default", "fallback", "timeout", "saved", "origin", "format", "warnings")
+    __slots__ = ("entries", "default", "fallback", "timeout", "saved", "origin", "format", "warnings", "rule", "dialect")
 
     entries: list[MenuEntry]
     default: str | None
@@ -105,6 +142,8 @@ class Menu:
     origin: str
     format: str
     warnings: list[str]
+    rule: DefaultRule
+    dialect: str
 
     def __init__(
         self,
@@ -116,6 +155,8 @@ class Menu:
         origin: str = "",
         format: str = "",
         warnings: list[str] | None = None,
+        rule: DefaultRule = FIRST_ENTRY,
+        dialect: str = "",
     ) -> None:
         self.entries = [] if entries is None else entries
         self.default = default
@@ -125,10 +166,12 @@ class Menu:
         self.origin = origin
         self.format = format
         self.warnings = [] if warnings is None else warnings
+        self.rule = rule
+        self.dialect = dialect
 
     def __repr__(self) -> str:
         return (
             f"Menu(entries={self.entries!r}, default={self.default!r}, fallback={self.fallback!r},"
             f" timeout={self.timeout!r}, saved={self.saved!r}, origin={self.origin!r},"
-            f" format={self.format!r}, warnings={self.warnings!r})"
+            f" format={self.format!r}, warnings={self.warnings!r}, rule={self.rule!r}, dialect={self.dialect!r})"
         )

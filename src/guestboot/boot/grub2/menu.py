@@ -21,6 +21,7 @@ from ...limits import LIMITS
 from ..cmdline import rebuild, with_boot_image
 from ..model import BootSpec, Menu, MenuEntry
 from .commands import Halt, run_config
+from .default import GrubDefault
 from .interp import BootNow, Context, Interp, MenuReplaced, RawEntry, Shared
 
 # normal/main.c `features[]` in GRUB 2.06 (later releases add more).
@@ -100,6 +101,7 @@ def _build(it: Interp, origin: str, depth: int) -> Menu:
         origin=origin,
         format="grub2",
         warnings=it.sh.warnings,
+        rule=GrubDefault(own=depth == 0 or it.ctx.default_written),
     )
 
 

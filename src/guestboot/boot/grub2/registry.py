@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .. import grubnum
 from . import errors as E
 from .errors import GrubError
 from .interp import Interp
@@ -31,28 +32,16 @@ class Halt(Exception):
     """``reboot``/``halt``/``exit``: GRUB stops here and never shows a menu."""
 
 
-# --- strtoul as grub-core/kern/misc.c ----------------------------------------------------
+# --- numbers (grub-core/kern/misc.c, via boot/grubnum.py) ------------------------------
 def strtoul(text: str) -> tuple[int, str]:
-    """(value, rest) as grub_strtoul(text, &end, 0); BAD_NUMBER when no digit."""
-    s = text.lstrip(" \t\n\r\f\v")
-    base = 10
-    if s.startswith("0x"):
-        base, s = 16, s[2:]
-    elif len(s) > 1 and s[0] == "0" and s[1] in "01234567":
-        base = 8
-    value, i = 0, 0
-    while i < len(s):
-        c = s[i].lower()
-        digit = int(c, 36) if c.isascii() and c.isalnum() else 99
-        if digit >= base:
-            break
-        value = value * base + digit
-        if value > 0xFFFFFFFFFFFFFFFF:
-            raise GrubError(E.OUT_OF_RANGE, "overflow is detected")
-        i += 1
-    if i == 0:
+    """(value, rest) as grub_strtoul(text, &end, 0) with grub-emu's 64-bit unsigned long
+    (the scripts' numbers are checked against grub-emu); GrubError as GRUB fails."""
+    parsed = grubnum.strtoul(text, maximum=grubnum.ULONG_MAX_64)
+    if parsed.status == grubnum.BAD:
         raise GrubError(E.BAD_NUMBER, "unrecognized number")
-    return value, s[i:]
+    if parsed.status == grubnum.OVERFLOW:
+        raise GrubError(E.OUT_OF_RANGE, "overflow is detected")
+    return parsed.value, text[parsed.end :]
 
 
 def signed_number(text: str) -> int:
