@@ -50,7 +50,7 @@ def pygrub(*argv: str, check_rc: int | None = 0) -> subprocess.CompletedProcess:
 
 def one_line_error(proc: subprocess.CompletedProcess, prog: str = "guestboot") -> str:
     err = proc.stderr.decode()
-    lines = [line for line in err.splitlines() if "warning:" not in line]
+    lines = [line for line in err.splitlines() if "warning:" not in line and not line.startswith(f"{prog}: entry ")]
     assert len(lines) == 1, err
     assert lines[0].startswith(f"{prog}: ") and "Traceback" not in err
     return lines[0]
@@ -125,7 +125,10 @@ def test_extract_of_an_entry_with_a_missing_kernel_is_not_found_and_leaves_nothi
     out = tmp_path / "o"
     proc = guestboot("extract", str(disk), "-o", str(out), "--entry", "adv>broken", check_rc=6)
     assert "missing-kernel" in one_line_error(proc)
-    assert list(out.iterdir()) == []
+    assert not out.exists()  # the directory this run created is removed again
+    out.mkdir()
+    guestboot("extract", str(disk), "-o", str(out), "--entry", "adv>broken", check_rc=6)
+    assert list(out.iterdir()) == []  # a directory that was there stays, empty
 
 
 def test_unknown_entry_is_not_found(disk, tmp_path):
@@ -139,7 +142,8 @@ def test_ls_and_cat(disk, tree):
     cat = guestboot("cat", str(disk), "/boot/grub/grub.cfg").stdout
     assert cat == (tree / "boot" / "grub" / "grub.cfg").read_bytes()
     devices = guestboot("ls", str(disk)).stdout.decode()
-    assert devices.startswith("(hd0)  ext4  uuid=") and "label='guest'" in devices
+    assert devices.startswith(f"(hd0)  ext4  start=0 size={disk.stat().st_size}  uuid=")
+    assert "label='guest'" in devices
 
 
 def test_missing_image(tmp_path):
@@ -281,3 +285,159 @@ def test_pygrub_offset_reads_one_file_system(tmp_path_factory):
     wrong = pygrub("-q", "-n", "--offset=512", str(debian.path), check_rc=None)
     assert wrong.returncode == 6
     one_line_error(wrong, "guestboot-pygrub")
+
+
+# --- ordinary mistakes: one line, a documented code, nothing left behind ---------------
+
+
+@pytest.mark.parametrize("command", ["list", "extract"])
+def test_a_directory_is_not_an_image(tmp_path, command):
+    extra = ["-o", str(tmp_path / "o")] if command == "extract" else []
+    proc = guestboot(command, str(tmp_path), *extra, check_rc=2)
+    assert "is a directory, not a disk image" in one_line_error(proc)
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_pipe_is_refused_without_blocking(disk, tmp_path):
+    """A FIFO nobody writes to would block a plain open(); /dev/stdin fed by a pipe too."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    proc = guestboot("list", str(fifo), check_rc=2)
+    assert "is a pipe, not a disk image" in one_line_error(proc)
+    with open(disk, "rb") as image:
+        feeding = subprocess.Popen(["cat"], stdin=image, stdout=subprocess.PIPE)
+        piped = subprocess.run([sys.executable, "-m", "guestboot", "list", "/dev/stdin"], stdin=feeding.stdout,
+                               capture_output=True, timeout=60)
+        feeding.stdout.close()
+        feeding.kill()
+        feeding.wait()
+    assert piped.returncode == 2
+    assert "/dev/stdin is a pipe" in one_line_error(piped)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_stdout_is_an_output_error_and_extract_leaves_nothing(disk, tmp_path):
+    out = tmp_path / "o"
+    with open("/dev/full", "wb") as full:
+        for argv in (["list", str(disk)], ["cat", str(disk), "/boot/grub/grub.cfg"],
+                     ["extract", str(disk), "-o", str(out)], ["extract", str(disk), "-o", str(out), "--json"]):
+            proc = subprocess.run([sys.executable, "-m", "guestboot", *argv], stdout=full, stderr=subprocess.PIPE,
+                                  timeout=60)
+            assert proc.returncode == 8, proc.stderr.decode()
+            assert "No space left on device" in one_line_error(proc)
+            assert not out.exists()
+
+
+def test_stdout_closed_early_is_an_output_error(disk):
+    reader = subprocess.Popen([sys.executable, "-m", "guestboot", "cat", str(disk), "/boot/vmlinuz-1"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader.stdout.read(10)
+    reader.stdout.close()  # as `| head -c 10` does
+    err = reader.stderr.read().decode()
+    assert reader.wait(timeout=60) == 8
+    assert err.startswith("guestboot: output error: ") and "Broken pipe" in err and "Traceback" not in err
+
+
+def test_the_extracted_entry_is_named_on_stderr(disk, tmp_path):
+    proc = guestboot("extract", str(disk), "-o", str(tmp_path / "o"))
+    assert proc.stderr.decode() == (
+        "guestboot: entry 1>0: Advanced > Rescue \"x\" [rescue] from (hd0)/boot/grub/grub.cfg\n"
+        "guestboot: warning: (hd0)/boot/vmlinuz-1 is neither a bzImage nor an ELF kernel\n"
+    )
+
+
+def test_force_replaces_outputs_and_drops_a_stale_initrd(disk, tree, tmp_path):
+    out = tmp_path / "o"
+    guestboot("extract", str(disk), "-o", str(out))  # the default has two initrds
+    old_kernel = (out / "kernel").stat().st_ino
+    (out / "kept").write_text("not ours")
+    guestboot("extract", str(disk), "-o", str(out), "--entry", "adv>broken", "--force", check_rc=6)
+    assert (out / "kernel").stat().st_ino == old_kernel  # a failed --force run changes nothing
+    guestboot("extract", str(disk), "-o", str(out), "--entry", "plain", "--force")
+    assert (out / "kernel").stat().st_ino != old_kernel  # a new file, renamed over the old one
+    assert (out / "kernel").read_bytes() == (tree / "boot" / "vmlinuz-1").read_bytes()
+    assert (out / "initrd").read_bytes() == (tree / "boot" / "initrd-a").read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == ["initrd", "kept", "kernel"]  # no temporaries left
+
+
+def test_a_symlink_in_the_way_is_replaced_not_followed(disk, tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("host file")
+    (out / "kernel").symlink_to(victim)
+    proc = guestboot("extract", str(disk), "-o", str(out), check_rc=8)
+    assert "already exists" in one_line_error(proc)
+    guestboot("extract", str(disk), "-o", str(out), "--force")
+    assert victim.read_text() == "host file" and not (out / "kernel").is_symlink()
+
+
+def test_cat_and_ls_take_the_device_form_list_prints(disk, tree):
+    config = guestboot("list", str(disk)).stdout.decode().splitlines()[0].split()[0]
+    assert config == "(hd0)/boot/grub/grub.cfg"
+    assert guestboot("cat", str(disk), config).stdout == (tree / "boot" / "grub" / "grub.cfg").read_bytes()
+    listing = guestboot("ls", str(disk), "(hd0)/boot").stdout.decode().splitlines()
+    assert listing[0] == "(hd0)/boot:"
+    assert guestboot("ls", str(disk), "/boot").stdout.decode().splitlines()[0] == "(hd0)/boot:"
+    proc = guestboot("cat", str(disk), "(hd0,gpt9)/x", check_rc=6)
+    assert "no device (hd0,gpt9)" in one_line_error(proc)
+
+
+def test_offset_in_hex_on_both_commands(tmp_path_factory):
+    from builders.guest_images import session_image
+
+    debian = session_image(tmp_path_factory, "debian12-gpt")
+    hex_list = guestboot("list", "--offset", "0x200000", str(debian.path)).stdout
+    assert hex_list == guestboot("list", "--offset", str(0x200000), str(debian.path)).stdout
+    proc = pygrub("-q", "-n", "--offset=0x200000", "--output-format=simple", str(debian.path))
+    assert proc.stdout.startswith(b"kernel <kernel:")
+    bad = guestboot("list", "--offset", "0xzz", str(debian.path), check_rc=2)
+    assert "not a number of bytes" in bad.stderr.decode()
+
+
+def test_ls_shows_where_each_partition_lies(tmp_path_factory):
+    from builders.guest_images import session_image
+
+    debian = session_image(tmp_path_factory, "debian12-gpt")
+    rows = guestboot("ls", str(debian.path)).stdout.decode().splitlines()
+    boot = [row for row in rows if row.startswith("(hd0,gpt2)")]
+    assert len(boot) == 1 and f"start={0x200000} " in boot[0] and " ext4 " in boot[0]
+
+
+def test_version_on_both_commands():
+    from guestboot import __version__
+
+    assert guestboot("--version").stdout.decode() == f"guestboot {__version__}\n"
+    assert pygrub("--version").stdout.decode() == f"guestboot-pygrub {__version__}\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user")
+def test_permission_denied_is_said_so(disk, tmp_path):
+    """An image the user cannot read: exit 9 and "permission denied", not "not found"
+    (checked as nobody, in a child that drops privileges; root reads everything)."""
+    from guestboot.cli.common import open_image_fd
+    from guestboot.errors import PermissionDenied
+    from guestboot.sandbox import check_target, run_as
+
+    private = tmp_path / "private.img"
+    private.write_bytes(b"x" * 4096)
+    private.chmod(0o600)
+    with pytest.raises(PermissionDenied, match="permission denied"):
+        run_as(65534, 65534, lambda: {"fd": open_image_fd(str(private))})
+    with pytest.raises(PermissionDenied, match="--runas needs root"):
+        run_as(65534, 65534, lambda: check_target(4242, 4242) or {})
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="--runas needs root")
+def test_pygrub_runas_by_name(disk, tmp_path):
+    outdir = tmp_path / "d"
+    outdir.mkdir()
+    proc = pygrub("--runas=nobody", "-q", "--output-format=simple", f"--output-directory={outdir}", str(disk))
+    assert proc.stdout.decode().startswith(f"kernel {outdir}/boot_kernel.")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", str(1 << 40), "no-such-user-here"])
+def test_pygrub_runas_mistakes_are_usage_errors(disk, value):
+    proc = pygrub(f"--runas={value}", "-q", str(disk), check_rc=2)
+    lines = proc.stderr.decode().splitlines()
+    assert lines[0].startswith("Usage: ") and lines[1].startswith("guestboot-pygrub: --runas")

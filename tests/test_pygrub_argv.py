@@ -31,8 +31,13 @@ def test_output_dash_means_stdout():
     "argv,needle",
     [
         (["--output-format=xml", "disk"], "unknown output format"),
-        (["--runas=bob", "-q", "disk"], "integer user id"),
-        (["--offset=x", "disk"], "offset value"),
+        (["--runas=no-such-user-here", "-q", "disk"], "no such user"),
+        (["--runas=0", "-q", "disk"], "as root"),
+        (["--runas=root", "-q", "disk"], "is root"),
+        (["--runas=-1", "-q", "disk"], "from 1 to"),
+        (["--runas=1099511627776", "-q", "disk"], "from 1 to"),
+        (["--offset=x", "disk"], "--offset 'x'"),
+        (["--offset=-5", "disk"], "negative"),
         (["--runas=1000", "disk"], "--runas"),
         (["-q"], "no image"),
         (["--bogus", "disk"], "not recognized"),
@@ -44,3 +49,33 @@ def test_usage_errors_exit_2_with_one_line(argv, needle, capsys):
     err = capsys.readouterr().err
     assert needle in err
     assert "Traceback" not in err
+
+
+def test_runas_takes_a_name_or_a_number():
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    by_name = parse(["--runas=nobody", "-q", "disk"])
+    assert (by_name.uid, by_name.gid) == (nobody.pw_uid, nobody.pw_gid)
+    by_number = parse(["--runas=4242", "-q", "disk"])
+    assert (by_number.uid, by_number.gid) == (4242, 4242)  # as pygrub: the gid is the uid
+
+
+def test_offset_in_hex():
+    assert parse(["--offset=0x200000", "disk"]).offset == 0x200000
+    assert parse(["--offset=2097152", "disk"]).offset == 2097152
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_help_shows_the_options(flag, capsys):
+    assert parse([flag]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Usage: guestboot-pygrub ")
+    assert "--runas=USER" in out and "Exit codes" in out
+
+
+def test_version(capsys):
+    from guestboot import __version__
+
+    assert parse(["--version"]) == 0
+    assert capsys.readouterr().out == f"guestboot-pygrub {__version__}\n"

@@ -57,5 +57,43 @@ def test_a_crash_in_the_child_is_an_error_not_a_hang():
     def work():
         return {"x": 1 // 0}
 
-    with pytest.raises(errors.GuestbootError, match="ZeroDivisionError"):
+    with pytest.raises(errors.InternalError, match="ZeroDivisionError") as info:
         run_as(os.getuid(), os.getgid(), work)
+    assert info.value.exit_code == 70  # a documented code, not the 1 no table lists
+
+
+def test_a_child_killed_by_a_signal_is_an_internal_error():
+    import signal
+
+    def work():
+        os.kill(os.getpid(), signal.SIGKILL)
+        return {}
+
+    with pytest.raises(errors.InternalError, match="killed by SIGKILL"):
+        run_as(os.getuid(), os.getgid(), work)
+
+
+def test_a_result_over_the_cap_is_a_limit():
+    from guestboot.limits import LIMITS
+
+    with pytest.raises(errors.LimitExceeded, match="max_child_result"):
+        run_as(os.getuid(), os.getgid(), lambda: {"x": "y" * LIMITS.max_child_result})
+
+
+def test_warnings_cross_the_pipe_with_the_error():
+    def work():
+        err = errors.NotFound("no config")
+        err.warnings = ["gpt2: clipped"]
+        raise err
+
+    with pytest.raises(errors.NotFound) as info:
+        run_as(os.getuid(), os.getgid(), work)
+    assert info.value.warnings == ["gpt2: clipped"]
+
+
+@pytest.mark.parametrize("uid,cls", [(0, errors.UsageError), (-1, errors.UsageError), (1 << 40, errors.UsageError)])
+def test_check_target_refuses_root_and_absurd_ids(uid, cls):
+    from guestboot.sandbox import check_target
+
+    with pytest.raises(cls):
+        check_target(uid, 1000)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 
 class GuestbootError(Exception):
-    """Base class. ``exit_code`` is what the CLI exits with for this class."""
+    """Base class. ``exit_code`` is what the CLI exits with for this class. ``warnings``
+    are the one-line warnings gathered before the failure (pipeline.run fills them in), so
+    a front end can show them with the error."""
 
     exit_code = 1
     kind = "error"
@@ -19,6 +21,7 @@ class GuestbootError(Exception):
         self.message = message
         self.where = where
         self.offset = offset
+        self.warnings: list[str] = []
 
     def located(self, where: str) -> "GuestbootError":
         """Prefix a location (outermost last) and return self, for re-raising."""
@@ -74,3 +77,25 @@ class OutputError(GuestbootError):
 
     exit_code = 8
     kind = "output error"
+
+
+class UsageError(GuestbootError):
+    """What the user asked for cannot be done as asked: the image is a directory or a
+    pipe, a --runas value is not a user. Not a problem of the guest's bytes."""
+
+    exit_code = 2
+    kind = "usage error"
+
+
+class PermissionDenied(GuestbootError):
+    """The host refused: the image is not readable by this user, --runas needs root."""
+
+    exit_code = 9
+    kind = "permission denied"
+
+
+class InternalError(GuestbootError):
+    """A bug, reported as one line: e.g. the deprivileged child crashed or was killed."""
+
+    exit_code = 70
+    kind = "internal error"

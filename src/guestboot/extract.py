@@ -18,6 +18,11 @@ never steer a write elsewhere:
   LIMITS are checked on the sum of the sizes before the first byte is written.
 - ``extract_to_dir`` / ``extract_unique`` do both and remove the partial file on any
   failure, including KeyboardInterrupt.
+- ``OutputDir`` is ``guestboot extract``'s whole output: the directory (created when
+  missing, removed again when the run fails), new files written under temporary names
+  and given their real names only when everything worked — by a hard link that refuses
+  an existing name, or, when replacing is asked for, by a rename over it (atomic: a
+  reader sees the old file or the new one, never a partial one).
 
 Host failures become OutputError with one line naming the file and the reason.
 """
@@ -335,3 +340,146 @@ def _remove(dir_fd: int, name: str) -> None:
     """Remove a partial output; the error that caused it is what gets reported."""
     with contextlib.suppress(OSError):
         os.unlink(name, dir_fd=dir_fd)
+
+
+class OutputDir:
+    """A context manager for one run's outputs in the directory ``path``.
+
+    ``temporary(name)`` creates a new hidden file ".NAME.XXXXXXXX" and returns its
+    descriptor; ``commit(names)`` gives those files their names. Leaving the ``with``
+    block by an exception (before or after commit) removes every file this run made and
+    the directories it created, so a failed run leaves nothing behind."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.created: list[str] = []
+        self.dir_fd: int | None = None
+        self.temps: dict[str, tuple[int | None, str]] = {}
+        self.committed: list[str] = []
+
+    def __enter__(self) -> "OutputDir":
+        self._make_dirs()
+        try:
+            self.dir_fd = open_output_dir(self.path)
+        except BaseException:
+            self._remove_dirs()
+            raise
+        return self
+
+    def _make_dirs(self) -> None:
+        missing = []
+        path = os.path.normpath(self.path)
+        while path and not os.path.lexists(path):
+            missing.append(path)
+            parent = os.path.dirname(path)
+            if parent == path:
+                break
+            path = parent
+        for path in reversed(missing):
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                continue  # made by someone else meanwhile: not ours to remove
+            except OSError as err:
+                self._remove_dirs()
+                raise _output_error("create directory", path, err) from None
+            self.created.append(path)
+
+    def _remove_dirs(self) -> None:
+        for path in reversed(self.created):
+            with contextlib.suppress(OSError):
+                os.rmdir(path)  # only when empty: never removes what someone else put there
+        self.created.clear()
+
+    def _where(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def refuse_existing(self, names: Sequence[str]) -> None:
+        """OutputError when one of ``names`` exists already (checked again at commit)."""
+        assert self.dir_fd is not None
+        for name in names:
+            if _exists(self.dir_fd, name):
+                raise OutputError(f"output {self._where(name)} already exists; not overwriting it")
+
+    def temporary(self, name: str) -> int:
+        assert self.dir_fd is not None
+        _check_name(name)
+        fd, temp = create_unique_file(self.dir_fd, f".{name}.")
+        self.temps[name] = (fd, temp)
+        return fd
+
+    def _close(self, name: str) -> str:
+        fd, temp = self.temps[name]
+        if fd is not None:
+            self.temps[name] = (None, temp)
+            try:
+                os.close(fd)
+            except OSError as err:
+                raise _output_error("close", self._where(name), err) from None
+        return temp
+
+    def commit(self, names: Sequence[str], *, replace: bool = False, drop: Sequence[str] = ()) -> None:
+        """Give the temporary files of ``names`` their names. ``replace``: rename over an
+        existing file (never over a directory); otherwise an existing name is OutputError.
+        ``drop``: temporaries not needed after all; with ``replace`` an existing file of
+        that name is removed too (it belongs to what was replaced)."""
+        assert self.dir_fd is not None
+        for name in names:
+            temp = self._close(name)
+            if replace:
+                if os.path.isdir(self._where(name)) and not os.path.islink(self._where(name)):
+                    raise OutputError(f"output {self._where(name)} is a directory; not replacing it")
+                try:
+                    os.rename(temp, name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+                except OSError as err:
+                    raise _output_error("rename a new file to", self._where(name), err) from None
+            else:
+                self._link(temp, name)
+            self.committed.append(name)
+            del self.temps[name]
+        for name in drop:
+            temp = self._close(name)
+            _remove(self.dir_fd, temp)
+            del self.temps[name]
+            if replace and _exists(self.dir_fd, name) and not os.path.isdir(self._where(name)):
+                try:
+                    os.unlink(name, dir_fd=self.dir_fd)
+                except OSError as err:
+                    raise _output_error("remove the old", self._where(name), err) from None
+
+    def _link(self, temp: str, name: str) -> None:
+        """``temp`` becomes ``name`` unless ``name`` exists: link(2) refuses an existing
+        name atomically; where the file system has no hard links, check, then rename."""
+        assert self.dir_fd is not None
+        try:
+            os.link(temp, name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd, follow_symlinks=False)
+        except FileExistsError:
+            raise OutputError(f"output {self._where(name)} already exists; not overwriting it") from None
+        except OSError as err:
+            if err.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+                raise _output_error("create", self._where(name), err) from None
+            if _exists(self.dir_fd, name):
+                raise OutputError(f"output {self._where(name)} already exists; not overwriting it") from None
+            try:
+                os.rename(temp, name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+            except OSError as err2:
+                raise _output_error("create", self._where(name), err2) from None
+            return
+        _remove(self.dir_fd, temp)
+
+    def __exit__(self, kind, value, traceback) -> None:
+        assert self.dir_fd is not None
+        for name in list(self.temps):
+            temp = self.temps[name][1]
+            with contextlib.suppress(OutputError):
+                self._close(name)
+            _remove(self.dir_fd, temp)
+        self.temps.clear()
+        if kind is not None:
+            for name in self.committed:
+                _remove(self.dir_fd, name)
+        with contextlib.suppress(OSError):
+            os.close(self.dir_fd)
+        self.dir_fd = None
+        if kind is not None:
+            self._remove_dirs()

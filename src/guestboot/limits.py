@@ -18,6 +18,7 @@ class Limits(NamedTuple):
     # --- extraction -------------------------------------------------------------------
     max_output_file: int = 1 * GiB  # one extracted kernel or initrd (concatenated initrds)
     max_output_total: int = 2 * GiB  # everything one run writes
+    max_child_result: int = 1 * MiB  # bytes of JSON the deprivileged child sends back (sandbox.py)
 
     # --- byte sources / volumes -------------------------------------------------------
     max_partitions: int = 256  # partitions probed per disk (GPT entries beyond are ignored)

@@ -1,41 +1,111 @@
-"""The pipeline end to end, as the front ends use it: image → menu → choice → files.
+"""The pipeline end to end: image → devices → menu → choice → files, as one call.
 
-Kept in the library (not in cli/) so that a deprivileged child can run exactly this and
-hand the parent only the result.
+``run(request) -> result`` is what both front ends (cli/main.py, cli/pygrub.py) and the
+deprivileged child (sandbox.py) call. The request names descriptors the caller opened
+(the disks, and for "extract"/"cat" the outputs); the result is plain data (str, int,
+bool, None, lists and dicts of them) so that the child can send it back over a pipe as
+JSON. Nothing here prints; the front ends present the result.
+
+Actions (``Request.action``):
+
+- ``"menu"``: the menu (``rows`` for display, ``entries`` as a tree with what each entry
+  boots, ``default`` path, ``config``, ``format``).
+- ``"plan"``: which entry boots and what it loads (``entry``, ``kernel``, ``initrds``,
+  ``args``, ``cmdline``, ``loader``, ``notes``), plus the menu ``rows``. With
+  ``Request.kernel`` set (pygrub's --kernel) no config is read: the host names the files.
+- ``"extract"``: "plan", then the kernel is copied into ``kernel_fd`` and the initrds, in
+  order, into ``initrd_fd`` (``initrd`` in the result says whether there were any);
+  ``kernel_format``/``kernel_version`` describe the kernel.
+- ``"isconfig"``: the one disk is a config file; "plan" on it, paths as written.
+- ``"devices"``: GRUB's devices with their partition start and size and file system.
+- ``"ls"``: a directory (or one file) at ``Request.path``; ``"cat"``: that file copied
+  into ``out_fd``.
+
+Every result carries ``warnings`` (damaged tables, skipped config commands). A failure
+raises the GuestbootError, with the warnings gathered so far in its ``warnings``.
 """
 
 from __future__ import annotations
 
-from .boot.model import BootSpec, FileRef, Menu
+import os
+from typing import Any, NamedTuple
+
+from .boot.model import BootSpec, FileRef, Menu, MenuEntry
 from .devices import DeviceMap
+from .errors import GuestbootError, NotFound, Unsupported
 from .source import ByteSource
 
+ACTIONS = ("menu", "plan", "extract", "isconfig", "devices", "ls", "cat")
 
-class Plan:
-    """What boots: the menu it was chosen from, the entry and the files it loads."""
 
-    __slots__ = ("menu", "path", "titles", "entry_id", "spec")
+class Request(NamedTuple):
+    """What to do, on which descriptors. ``disks`` are (fd, display name) in GRUB's order
+    (hd0, hd1, …). ``entry`` uses GRUB's ``default`` syntax (None: the config's own
+    default). ``kernel``/``ramdisk`` are paths the host names instead of reading a config
+    (pygrub's --kernel/--ramdisk); ``extra_args`` are appended after one space (--args).
+    ``path`` is what "ls"/"cat" read: "[PART:]/path" or GRUB's "(hd0,gpt2)/path"."""
 
-    menu: Menu
-    path: tuple[int, ...]  # index path of the chosen entry from the top menu
-    titles: tuple[str, ...]  # titles along that path
-    entry_id: str | None
-    spec: BootSpec
+    action: str
+    disks: tuple[tuple[int, str], ...]
+    offset: int | None = None
+    image_format: str | None = None
+    entry: str | None = None
+    kernel: str | None = None
+    ramdisk: str | None = None
+    extra_args: str = ""
+    path: str | None = None
+    kernel_fd: int | None = None
+    initrd_fd: int | None = None
+    out_fd: int | None = None
 
-    def __init__(
-        self, menu: Menu, path: tuple[int, ...], titles: tuple[str, ...], entry_id: str | None, spec: BootSpec
-    ) -> None:
-        self.menu = menu
-        self.path = path
-        self.titles = titles
-        self.entry_id = entry_id
-        self.spec = spec
 
-    def __repr__(self) -> str:
-        return (
-            f"Plan(menu={self.menu!r}, path={self.path!r}, titles={self.titles!r},"
-            f" entry_id={self.entry_id!r}, spec={self.spec!r})"
-        )
+Result = dict[str, Any]
+
+
+def run(request: Request) -> Result:
+    if request.action not in ACTIONS:
+        raise ValueError(f"unknown pipeline action {request.action!r}")
+    if not request.disks:
+        raise NotFound("no image given")
+    warnings: list[str] = []
+    try:
+        if request.action == "isconfig":
+            return _isconfig(request, warnings)
+        devices = _open(request, warnings)
+        if request.action == "devices":
+            return {"warnings": warnings, "devices": devices}
+        if request.action in ("ls", "cat"):
+            return _ls_or_cat(request, devices, warnings)
+        if request.kernel:
+            return _host_given(request, devices, warnings)
+        menu = load_menu(devices)
+        warnings.extend(menu.warnings)
+        if request.action == "menu":
+            return {"warnings": warnings, **menu_data(menu)}
+        return _plan(request, devices, menu, warnings)
+    except GuestbootError as err:
+        err.warnings = warnings + [w for w in err.warnings if w not in warnings]
+        raise
+
+
+# --- stages ----------------------------------------------------------------------------
+
+
+def _open(request: Request, warnings: list[str]) -> Any:
+    """The devices of the request's image (a GuestImage's DeviceMap, kept with the image
+    so ``devices`` can report partition starts and sizes)."""
+    from .image import open_image
+
+    if len(request.disks) > 1:
+        raise Unsupported(f"{len(request.disks)} disks given; reading more than one disk is not supported yet")
+    if request.image_format not in (None, "raw"):
+        raise Unsupported(f"image format {request.image_format!r}; only raw images are read")
+    fd, name = request.disks[0]
+    image = open_image(fd, name=name, offset=request.offset)
+    warnings.extend(image.warnings)
+    if request.action == "devices":
+        return device_rows(image)
+    return image.devices
 
 
 def load_menu(devices: DeviceMap, *, isconfig: bool = False) -> Menu:
@@ -44,16 +114,257 @@ def load_menu(devices: DeviceMap, *, isconfig: bool = False) -> Menu:
     return find_menu(devices, isconfig=isconfig)
 
 
-def plan_boot(devices: DeviceMap, entry: str | None = None, *, menu: Menu | None = None) -> Plan:
-    """Which entry boots (``entry`` uses GRUB's ``default`` syntax; None = the config's
-    own default) and what it loads."""
-    from .select import boot
-
-    if menu is None:
-        menu = load_menu(devices)
-    choice, spec = boot(menu, entry)
-    return Plan(menu, tuple(choice.path), tuple(choice.names), choice.entry.id, spec)
-
-
 def open_refs(devices: DeviceMap, refs: tuple[FileRef, ...] | list[FileRef]) -> list[ByteSource]:
     return [devices.open(ref.device, ref.path) for ref in refs]
+
+
+def _plan(request: Request, devices: DeviceMap, menu: Menu, warnings: list[str]) -> Result:
+    from .select import boot
+
+    choice, spec = boot(menu, request.entry)
+    warnings.extend(choice.notes)
+    result: Result = {
+        "warnings": warnings,
+        "config": grub_path(menu.origin),
+        "format": menu.format,
+        "rows": [_row_data(row) for row in _rows(menu)],
+        "entry": {
+            "title": choice.names[-1] if choice.names else "",
+            "id": choice.entry.id,
+            "path": ">".join(str(n) for n in choice.path),
+            "titles": list(choice.names),
+        },
+        **spec_data(spec, request.extra_args),
+    }
+    if request.action == "extract":
+        result.update(_copy(request, devices, spec.kernel, spec.initrds))
+    return result
+
+
+def _host_given(request: Request, devices: DeviceMap, warnings: list[str]) -> Result:
+    """pygrub's --kernel/--ramdisk: the host names the files; the first device that has
+    the kernel holds both; no config is read."""
+    assert request.kernel is not None
+    device, _fs, path = locate(devices, request.kernel)
+    kernel = FileRef(device, path, request.kernel)
+    initrds = (FileRef(device, request.ramdisk, request.ramdisk),) if request.ramdisk else ()
+    spec = BootSpec(kernel, initrds, request.extra_args, request.extra_args, "host")
+    result: Result = {"warnings": warnings, "config": None, "format": None, "rows": [], "entry": None,
+                      **spec_data(spec)}
+    if request.action == "extract":
+        result.update(_copy(request, devices, kernel, initrds))
+    return result
+
+
+def _copy(request: Request, devices: DeviceMap, kernel: FileRef, initrds: tuple[FileRef, ...]) -> Result:
+    from .extract import OutputBudget, copy_sources
+    from .kernel import describe
+
+    kernel_sources = open_refs(devices, [kernel])
+    initrd_sources = open_refs(devices, initrds)
+    info = describe(kernel_sources[0])
+    budget = OutputBudget()
+    if request.kernel_fd is None:
+        raise ValueError("extract needs kernel_fd")
+    copy_sources(kernel_sources, request.kernel_fd, name="kernel", budget=budget)
+    if initrd_sources:
+        if request.initrd_fd is None:
+            raise ValueError("extract of an entry with an initrd needs initrd_fd")
+        copy_sources(initrd_sources, request.initrd_fd, name="initrd", budget=budget)
+    return {"initrd": bool(initrd_sources), "kernel_format": info.kind, "kernel_version": info.version}
+
+
+def _isconfig(request: Request, warnings: list[str]) -> Result:
+    """pygrub --isconfig: the "image" is a config file; what it boots, paths as written."""
+    from .fs.onefile import OneFileSystem
+    from .select import boot
+    from .source import FileSource
+
+    fd, name = request.disks[0]
+    config = OneFileSystem(os.fsencode(name), FileSource(fd, name=name))
+    menu = load_menu(DeviceMap.of({"hd0": config}), isconfig=True)
+    warnings.extend(menu.warnings)
+    choice, spec = boot(menu, request.entry)
+    warnings.extend(choice.notes)
+    return {"warnings": warnings, "config": None, "format": menu.format, "rows": [], "entry": None,
+            **spec_data(spec, request.extra_args)}
+
+
+# --- ls / cat --------------------------------------------------------------------------
+
+
+def split_target(target: str) -> tuple[str | None, str]:
+    """Where a user's path points: "(hd0,gpt2)/grub" (GRUB's form, what ``list`` prints),
+    "gpt2:/grub", "hd0,gpt2:/grub", "(hd0,gpt2):/grub" → (device, "/grub"); "/boot" →
+    (None, "/boot"): the first file system that has it."""
+    if target.startswith("("):
+        close = target.find(")")
+        if close < 0:
+            raise NotFound(f"{target}: no closing ')' after the device name")
+        device, path = target[1:close], target[close + 1 :]
+        path = path[1:] if path.startswith(":") else path
+        return device, path or "/"
+    if ":" in target and not target.startswith("/"):
+        part, _, path = target.partition(":")
+        device = part if part.startswith("hd") else f"hd0,{part}"
+        return device, path or "/"
+    return None, target
+
+
+def locate(devices: DeviceMap, target: str) -> tuple[str, Any, str]:
+    """The (device, file system, path) a target names; without a device, the first file
+    system in GRUB's device order that has the path."""
+    from .fs.path import exists
+
+    device, path = split_target(target)
+    if not path.startswith("/"):
+        raise NotFound(f"{target}: a path in the guest starts with '/'")
+    if device is not None:
+        fs = devices.filesystem(device)
+        return devices.canonical(device) or device, fs, path
+    found = devices.filesystems()
+    if not found:
+        raise NotFound("no readable file system in the image")
+    for name, fs in found:
+        if exists(fs, path) is not None:
+            return name, fs, path
+    raise NotFound(f"{path}: not on any file system of the image ({', '.join(n for n, _ in found)})")
+
+
+def _ls_or_cat(request: Request, devices: DeviceMap, warnings: list[str]) -> Result:
+    from .fs.base import FileType
+    from .fs.path import listdir, open_file, resolve
+
+    if request.path is None:
+        raise ValueError(f"{request.action} needs a path")
+    device, fs, path = locate(devices, request.path)
+    where = f"({device}){path}"
+    if request.action == "cat":
+        from .extract import copy_sources
+
+        if request.out_fd is None:
+            raise ValueError("cat needs out_fd")
+        try:
+            source = open_file(fs, path)
+        except GuestbootError as err:
+            raise err.located(f"({device})")
+        size = copy_sources([source], request.out_fd, name="standard output")
+        return {"warnings": warnings, "device": device, "path": path, "size": size}
+    try:
+        node = resolve(fs, path, follow=True)
+        if node.type is not FileType.DIR:
+            listing = [_file_row(path.rstrip("/").rsplit("/", 1)[-1].encode(), node, fs)]
+        else:
+            listing = [_file_row(name, child, fs) for name, child in sorted(listdir(fs, path), key=lambda i: i[0])]
+    except GuestbootError as err:
+        raise err.located(f"({device})")
+    return {"warnings": warnings, "device": device, "path": path, "listed": where, "files": listing}
+
+
+def _file_row(name: bytes, node: Any, fs: Any) -> Result:
+    from .fs.base import FileType
+
+    kind = {FileType.DIR: "dir", FileType.REG: "file", FileType.LNK: "link"}.get(node.type, "other")
+    row: Result = {"name": name.decode("utf-8", "backslashreplace"), "type": kind, "size": node.size}
+    if node.type is FileType.LNK:
+        row["target"] = fs.readlink(node).decode("utf-8", "backslashreplace")
+    return row
+
+
+def device_rows(image: Any) -> list[Result]:
+    """GRUB's devices in probe order, with where each one lies on its disk."""
+    rows = []
+    for device in image.devices:
+        volume = device.volume
+        row: Result = {
+            "name": device.name,
+            "start": volume.start if volume is not None else None,
+            "size": volume.source.size if volume is not None else None,
+            "type": (volume.type_id or None) if volume is not None else None,
+            "fs": None, "uuid": None, "label": None, "problem": None,
+        }
+        if device.fs is None:
+            row["problem"] = str(device.problem)
+        else:
+            row.update(fs=device.fs.kind, uuid=device.fs.uuid, label=device.fs.label or None)
+        rows.append(row)
+    return rows
+
+
+# --- plain data --------------------------------------------------------------------------
+
+
+def grub_path(origin: str) -> str:
+    """"hd0,gpt2:/grub/grub.cfg" as GRUB writes it: "(hd0,gpt2)/grub/grub.cfg"."""
+    device, sep, path = origin.partition(":")
+    return f"({device}){path}" if sep else origin
+
+
+def spec_data(spec: BootSpec, extra_args: str = "") -> Result:
+    """What an entry loads. ``kernel``/``initrds`` carry the device, the path on it and the
+    path as the config wrote it; ``args`` has ``extra_args`` appended after one space."""
+    args = spec.args + (" " + extra_args if extra_args else "")  # as pygrub: one space, always
+    return {
+        "kernel": _ref_data(spec.kernel),
+        "initrds": [_ref_data(ref) for ref in spec.initrds],
+        "args": args,
+        "cmdline": spec.cmdline,
+        "loader": spec.loader,
+    }
+
+
+def _ref_data(ref: FileRef) -> Result:
+    return {"device": ref.device, "path": ref.path, "written": ref.written or ref.path, "grub": str(ref)}
+
+
+def _rows(menu: Menu) -> list[Any]:
+    from .select import rows
+
+    return rows(menu)
+
+
+def _row_data(row: Any) -> Result:
+    return {"depth": row.depth, "path": ">".join(str(n) for n in row.path), "title": row.title, "id": row.id,
+            "submenu": row.is_submenu, "default": row.is_default}
+
+
+def menu_data(menu: Menu) -> Result:
+    """The menu as data: display rows, and the entry tree with what each entry boots (or
+    why it cannot; each entry is evaluated, within the config's step budget)."""
+    from .select import choose
+
+    try:
+        default_path: tuple[int, ...] | None = tuple(choose(menu).path)
+    except GuestbootError:  # a menu with no bootable entry still lists
+        default_path = None
+    return {
+        "config": grub_path(menu.origin),
+        "format": menu.format,
+        "default": list(default_path) if default_path is not None else None,
+        "rows": [_row_data(row) for row in _rows(menu)],
+        "entries": [_entry_data(e, (i,), default_path) for i, e in enumerate(menu.entries)],
+    }
+
+
+def _entry_data(entry: MenuEntry, path: tuple[int, ...], default_path: tuple[int, ...] | None) -> Result:
+    out: Result = {
+        "path": ">".join(str(n) for n in path),
+        "title": entry.title,
+        "id": entry.id,
+        "default": default_path is not None and default_path == path,
+    }
+    if entry.classes:
+        out["classes"] = list(entry.classes)
+    if entry.submenu is not None:
+        out["entries"] = [_entry_data(e, path + (i,), default_path) for i, e in enumerate(entry.submenu.entries)]
+        return out
+    if entry.run is None:
+        out["error"] = "nothing to boot"
+        return out
+    try:
+        spec = entry.run()
+    except GuestbootError as err:
+        out["error"] = str(err)
+        return out
+    out.update(spec_data(spec))
+    return out

@@ -1,23 +1,29 @@
-"""What every guestboot front end shares: exit codes, one-line errors, opening the image.
+"""What every guestboot front end shares: exit codes, one-line errors, warnings, opening
+the image, writing to standard output.
 
 Exit codes (documented in README, "Exit codes"):
   0 success · 2 usage error · 3 corrupt image · 4 unsupported format or feature ·
-  5 a safety limit was reached · 6 not found (config, entry, file, partition) ·
-  7 boot-config error · 8 output error on the host · 70 internal error (a bug: please
-  report it with --debug output) · 130 interrupted
+  5 a safety limit was reached · 6 not found (image, config, entry, file, partition) ·
+  7 boot-config error · 8 output error on the host (standard output included) ·
+  9 permission denied · 70 internal error (a bug: please report it with --debug output) ·
+  130 interrupted
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
-from typing import Callable
+from typing import Callable, Iterable
 
-from ..errors import GuestbootError
+from ..errors import GuestbootError, NotFound, OutputError, PermissionDenied, UsageError
 
 EXIT_USAGE = 2
+EXIT_OUTPUT = 8
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+
+WARNINGS_SHOWN = 20  # a hostile config can cause thousands; the rest is counted
 
 
 def fail(prog: str, message: str, code: int) -> int:
@@ -26,25 +32,74 @@ def fail(prog: str, message: str, code: int) -> int:
     return code
 
 
-def guarded(prog: str, body: Callable[[], int], *, debug: bool) -> int:
-    """Run ``body``; turn every failure into one line on stderr and a documented code."""
+def warn(prog: str, lines: Iterable[str], more: str = "") -> None:
+    """One line per warning, at most WARNINGS_SHOWN; ``more`` says where the rest is."""
+    lines = list(lines)
+    for line in lines[:WARNINGS_SHOWN]:
+        sys.stderr.write(f"{prog}: warning: {line}\n")
+    if len(lines) > WARNINGS_SHOWN:
+        sys.stderr.write(f"{prog}: warning: … and {len(lines) - WARNINGS_SHOWN} more warnings{more}\n")
+    sys.stderr.flush()
+
+
+def _silence_stdout() -> None:
+    """Standard output failed: never try it again (not even at interpreter exit, which
+    would print "Exception ignored" and change the exit status)."""
     try:
-        return body()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def say(text: str) -> None:
+    """Write to standard output; a failure is OutputError (exit 8), never a traceback."""
+    try:
+        sys.stdout.write(text)
+    except OSError as err:
+        _silence_stdout()
+        raise stdout_error(err) from None
+
+
+def flush_stdout() -> None:
+    """Push what was printed out now, so that a full disk (``> /dev/full``) or a reader
+    that went away (``| head -c 10``) is an OutputError while the run can still undo what
+    it wrote, not a message from the interpreter at exit."""
+    try:
+        sys.stdout.flush()
+    except OSError as err:
+        _silence_stdout()
+        raise stdout_error(err) from None
+
+
+def stdout_error(err: OSError) -> OutputError:
+    import errno
+
+    if err.errno == errno.EPIPE:
+        return OutputError("standard output was closed before everything was written")
+    return OutputError(f"cannot write to standard output: {err.strerror or err}")
+
+
+def guarded(prog: str, body: Callable[[], int], *, debug: bool) -> int:
+    """Run ``body`` and flush standard output; turn every failure into one line on stderr
+    (after the warnings gathered before it) and a documented code."""
+    try:
+        code = body()
+        flush_stdout()
+        return code
     except GuestbootError as err:
         if debug:
             import traceback  # only on failure: it costs start-up time
 
             traceback.print_exc()
+        warn(prog, err.warnings)
         return fail(prog, f"{err.kind}: {err}", err.exit_code)
     except KeyboardInterrupt:
         return fail(prog, "interrupted", EXIT_INTERRUPTED)
-    except BrokenPipeError:
-        # the reader went away (guestboot cat … | head): not our failure to report
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        return 0
+    except BrokenPipeError as err:
+        _silence_stdout()
+        return fail(prog, f"{OutputError.kind}: {stdout_error(err)}", EXIT_OUTPUT)
     except Exception as err:  # the last line of defence: a bug must still be one line
         import traceback
 
@@ -61,17 +116,57 @@ def guarded(prog: str, body: Callable[[], int], *, debug: bool) -> int:
         )
 
 
-def open_image_fd(path: str) -> int:
-    """Open the guest image read-only (a file or a block device); never follows into a
-    directory; OutputError-free: a missing image is NotFound."""
-    from ..errors import NotFound
-
+def parse_offset(text: str) -> int:
+    """--offset: bytes, decimal or hex ("0x200000"); never negative. ValueError says why."""
+    value = text.strip()
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0))
+        number = int(value, 16) if value[:2].lower() == "0x" else int(value, 10)
+    except ValueError:
+        raise ValueError(f"--offset {text!r} is not a number of bytes (decimal, or hex with 0x)") from None
+    if number < 0:
+        raise ValueError(f"--offset {text!r} is negative")
+    return number
+
+
+def open_image_fd(path: str) -> int:
+    """Open the guest image read-only: a regular file or a block device, nothing else.
+
+    O_NONBLOCK, so that a FIFO given by mistake never blocks the open (it is refused after
+    fstat, as are directories, sockets and character devices such as /dev/stdin on a
+    terminal). A pipe is refused rather than copied to a temporary file: the image is read
+    at random offsets, a hypervisor always has a file or a device to give, and a copy
+    would need a size cap and host disk space that the caller did not offer."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
         raise NotFound(f"no such image: {path}") from None
-    except IsADirectoryError:
-        raise NotFound(f"{path} is a directory, not a disk image") from None
+    except PermissionError:
+        raise PermissionDenied(f"cannot read image {path}: permission denied") from None
     except OSError as err:
         raise NotFound(f"cannot open image {path}: {err.strerror}") from None
-    return fd
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISREG(mode) or stat.S_ISBLK(mode):
+            os.set_blocking(fd, True)
+            return fd
+    except OSError:
+        os.close(fd)
+        raise
+    os.close(fd)
+    if stat.S_ISDIR(mode):
+        kind = "a directory"
+    elif stat.S_ISFIFO(mode):
+        kind = "a pipe"
+    elif stat.S_ISSOCK(mode):
+        kind = "a socket"
+    elif stat.S_ISCHR(mode):
+        kind = "a character device"
+    else:
+        kind = "not a regular file"
+    raise UsageError(f"{path} is {kind}, not a disk image (give an image file or a block device)")
+
+
+def version_text(prog: str) -> str:
+    from .. import __version__
+
+    return f"{prog} {__version__}\n"

@@ -1,6 +1,6 @@
 """``guestboot``: list, extract, ls and cat on a guest disk image.
 
-Argument parsing and presentation only; the work is done by the library.
+Argument parsing and presentation only; the work is ``pipeline.run``.
 """
 
 from __future__ import annotations
@@ -9,9 +9,20 @@ import argparse
 import os
 import sys
 
-from .common import EXIT_USAGE, guarded, open_image_fd
+from .common import EXIT_USAGE, flush_stdout, guarded, open_image_fd, parse_offset, say, version_text, warn
 
 PROG = "guestboot"
+EPILOG = (
+    "Exit codes: 0 ok, 2 usage, 3 corrupt image, 4 unsupported, 5 limit reached, 6 not found, "
+    "7 config error, 8 output error, 9 permission denied, 70 internal error, 130 interrupted."
+)
+
+
+def _offset(text: str) -> int:
+    try:
+        return parse_offset(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,39 +30,41 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Read a guest disk image without trusting it: show its boot menu as "
         "GRUB would, and extract the kernel and initrd GRUB would boot.",
-        epilog="Exit codes: 0 ok, 2 usage, 3 corrupt image, 4 unsupported, 5 limit reached, "
-        "6 not found, 7 config error, 8 output error, 70 internal error.",
+        epilog=EPILOG,
     )
+    p.add_argument("--version", action="version", version=version_text(PROG).strip())
     p.add_argument("--debug", action="store_true", help="show a traceback on errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("image", help="guest disk image (raw file or block device)")
-        sp.add_argument("--offset", type=int, metavar="BYTES",
-                        help="a file system starts at this byte; no partition table is read")
+        sp.add_argument("--offset", type=_offset, metavar="BYTES",
+                        help="a file system starts at this byte (decimal, or hex with 0x); no partition table is read")
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show a traceback on errors")
 
-    sp = sub.add_parser("list", help="show the boot menu, default marked with *")
+    sp = sub.add_parser("list", help="show the boot menu, default marked with *", epilog=EPILOG)
     common(sp)
     sp.add_argument("--json", action="store_true", help="machine-readable, with each entry's kernel, initrds and args")
 
-    sp = sub.add_parser("extract", help="write the chosen kernel and initrd, print the command line")
+    sp = sub.add_parser("extract", help="write the chosen kernel and initrd, print the command line", epilog=EPILOG)
     common(sp)
     sp.add_argument("-o", "--output-dir", required=True, metavar="DIR",
-                    help="directory for 'kernel' and 'initrd' (created if missing; existing files are never overwritten)")
+                    help="directory for 'kernel' and 'initrd' (created if missing, removed again if the run fails)")
     sp.add_argument("-e", "--entry", metavar="SPEC",
                     help="entry to boot, as GRUB's 'default' takes it: index, id, title, or a>b submenu path")
+    sp.add_argument("-f", "--force", action="store_true",
+                    help="replace existing DIR/kernel and DIR/initrd (atomically: each new file is renamed over the old)")
     sp.add_argument("--json", action="store_true", help="print everything as JSON")
 
-    sp = sub.add_parser("ls", help="list a directory of the guest, or the image's devices")
+    sp = sub.add_parser("ls", help="list a directory of the guest, or the image's devices", epilog=EPILOG)
     common(sp)
-    sp.add_argument("path", nargs="?", metavar="[PART:]PATH",
-                    help="e.g. gpt2:/grub or /boot; without it, the devices are listed")
+    sp.add_argument("path", nargs="?", metavar="[DEVICE]PATH",
+                    help="(hd0,gpt2)/grub, gpt2:/grub or /boot; without it, the devices are listed")
 
-    sp = sub.add_parser("cat", help="copy a guest file to standard output")
+    sp = sub.add_parser("cat", help="copy a guest file to standard output", epilog=EPILOG)
     common(sp)
-    sp.add_argument("path", metavar="[PART:]PATH")
+    sp.add_argument("path", metavar="[DEVICE]PATH", help="(hd0,gpt2)/grub/grub.cfg, gpt2:/grub/grub.cfg or /boot/…")
     return p
 
 
@@ -65,244 +78,143 @@ def main(argv: list[str] | None = None) -> int:
     return guarded(PROG, lambda: handler(args), debug=args.debug)
 
 
-def _open(args):
-    from ..image import open_image
+def _run(args, action: str, image_fd: int | None = None, **fields):
+    """pipeline.run on the image named in ``args``; warnings are shown before anything else."""
+    from ..pipeline import Request, run
 
-    fd = open_image_fd(args.image)
-    image = open_image(fd, name=os.path.basename(args.image), offset=args.offset)
-    _warn(image.warnings)  # now, so they are seen even when a later step fails
-    return image
+    fd = open_image_fd(args.image) if image_fd is None else image_fd
+    try:
+        request = Request(action, ((fd, os.path.basename(args.image)),), offset=args.offset, **fields)
+        result = run(request)
+    finally:
+        if image_fd is None:
+            os.close(fd)
+    warn(PROG, result["warnings"], " (guestboot list --json lists them all)")
+    return result
 
 
 def _dump_json(data) -> None:
     import json  # only for --json: start-up time matters
 
-    json.dump(data, sys.stdout, indent=2)
+    say(json.dumps(data, indent=2) + "\n")
 
 
-WARNINGS_SHOWN = 20  # a hostile config can cause thousands; the rest is counted
-
-
-def _warn(lines) -> None:
-    lines = list(lines)
-    for line in lines[:WARNINGS_SHOWN]:
-        sys.stderr.write(f"{PROG}: warning: {line}\n")
-    if len(lines) > WARNINGS_SHOWN:
-        sys.stderr.write(f"{PROG}: warning: … and {len(lines) - WARNINGS_SHOWN} more warnings (guestboot list --json lists them all)\n")
+def _refs_json(data: dict) -> dict:
+    """An entry's files in GRUB's notation, "(hd0,gpt2)/vmlinuz", as --json shows them."""
+    out = dict(data)
+    if isinstance(out.get("kernel"), dict):
+        out["kernel"] = out["kernel"]["grub"]
+        out["initrds"] = [ref["grub"] for ref in out["initrds"]]
+    if "entries" in out:
+        out["entries"] = [_refs_json(e) for e in out["entries"]]
+    return out
 
 
 # --- list ----------------------------------------------------------------------------
 
 
 def cmd_list(args) -> int:
-    from ..pipeline import load_menu
-    from ..select import choose
-
-    image = _open(args)
-    menu = load_menu(image.devices)
-    try:
-        default_path = tuple(choose(menu).path)
-    except Exception as err:  # a menu with no bootable entry still lists
-        from ..errors import GuestbootError
-
-        if not isinstance(err, GuestbootError):
-            raise
-        default_path = None
-    if args.json:
-        out = {
-            "config": _grub_path(menu.origin),
-            "format": menu.format,
-            "default": list(default_path) if default_path is not None else None,
-            "entries": [_entry_json(e, (i,), default_path) for i, e in enumerate(menu.entries)],
-            "warnings": image.warnings + menu.warnings,
-        }
-        _dump_json(out)
-        sys.stdout.write("\n")
-        return 0
-    _warn(menu.warnings)
-    sys.stdout.write(f"{_grub_path(menu.origin)} ({menu.format})\n")
     from .render import menu_lines
 
-    for line in menu_lines(menu):
-        sys.stdout.write(line + "\n")
+    result = _run(args, "menu")
+    if args.json:
+        _dump_json({
+            "config": result["config"],
+            "format": result["format"],
+            "default": result["default"],
+            "entries": [_refs_json(e) for e in result["entries"]],
+            "warnings": result["warnings"],
+        })
+        return 0
+    say(f"{result['config']} ({result['format']})\n")
+    for line in menu_lines(result["rows"]):
+        say(line + "\n")
     return 0
-
-
-def _grub_path(origin: str) -> str:
-    """"hd0,gpt2:/grub/grub.cfg" as GRUB writes it: "(hd0,gpt2)/grub/grub.cfg"."""
-    device, sep, path = origin.partition(":")
-    return f"({device}){path}" if sep else origin
-
-
-def _entry_json(entry, path, default_path) -> dict:
-    from ..errors import GuestbootError
-
-    out = {
-        "path": ">".join(str(n) for n in path),
-        "title": entry.title,
-        "id": entry.id,
-        "default": default_path is not None and tuple(default_path) == tuple(path),
-    }
-    if entry.classes:
-        out["classes"] = list(entry.classes)
-    if entry.is_submenu:
-        out["entries"] = [_entry_json(e, path + (i,), default_path) for i, e in enumerate(entry.submenu.entries)]
-        return out
-    try:
-        spec = entry.run()
-    except GuestbootError as err:
-        out["error"] = str(err)
-        return out
-    out.update(_spec_json(spec))
-    return out
-
-
-def _spec_json(spec) -> dict:
-    return {
-        "kernel": str(spec.kernel),
-        "initrds": [str(r) for r in spec.initrds],
-        "args": spec.args,
-        "cmdline": spec.cmdline,
-        "loader": spec.loader,
-    }
 
 
 # --- extract -------------------------------------------------------------------------
 
+OUTPUTS = ("kernel", "initrd")
+
 
 def cmd_extract(args) -> int:
-    from ..errors import OutputError
-    from ..extract import OutputBudget, extract_to_dir, open_output_dir
-    from ..kernel import describe
-    from ..pipeline import open_refs, plan_boot
+    from ..extract import OutputDir
 
+    image_fd = open_image_fd(args.image)  # before the directory: a wrong image creates nothing
     try:
-        os.makedirs(args.output_dir, 0o700, exist_ok=True)
-    except OSError as err:
-        raise OutputError(f"cannot create {args.output_dir}: {err.strerror}") from None
-    dir_fd = open_output_dir(args.output_dir)
-    try:
-        image = _open(args)
-        plan = plan_boot(image.devices, args.entry)
-        _warn(plan.menu.warnings)
-        kernel_sources = open_refs(image.devices, [plan.spec.kernel])
-        initrd_sources = open_refs(image.devices, plan.spec.initrds)
-        info = describe(kernel_sources[0])
-        if info.kind == "unknown":
-            _warn([f"{plan.spec.kernel} is neither a bzImage nor an ELF kernel"])
-        budget = OutputBudget()
-        extract_to_dir(dir_fd, "kernel", kernel_sources, budget=budget)
-        if initrd_sources:
-            try:
-                extract_to_dir(dir_fd, "initrd", initrd_sources, budget=budget)
-            except BaseException:
-                os.unlink("kernel", dir_fd=dir_fd)
-                raise
+        with OutputDir(args.output_dir) as out:
+            if not args.force:
+                out.refuse_existing(OUTPUTS)
+            temps = {name: out.temporary(name) for name in OUTPUTS}
+            result = _run(args, "extract", image_fd, entry=args.entry,
+                          kernel_fd=temps["kernel"], initrd_fd=temps["initrd"])
+            _name_entry(result)
+            if result["kernel_format"] == "unknown":
+                warn(PROG, [f"{result['kernel']['grub']} is neither a bzImage nor an ELF kernel"])
+            kernel_path = os.path.join(args.output_dir, "kernel")
+            initrd_path = os.path.join(args.output_dir, "initrd") if result["initrd"] else None
+            if args.json:
+                _dump_json({
+                    "entry": result["entry"],
+                    "kernel": kernel_path,
+                    "initrd": initrd_path,
+                    "config": result["config"],
+                    "kernel_format": result["kernel_format"],
+                    "kernel_version": result["kernel_version"],
+                    "args": result["args"],
+                    "cmdline": result["cmdline"],
+                    "loader": result["loader"],
+                    "source": {"kernel": result["kernel"]["grub"],
+                               "initrds": [r["grub"] for r in result["initrds"]]},
+                })
+            else:
+                say(result["cmdline"] + "\n")
+            flush_stdout()  # a full or closed stdout fails the run before the files appear
+            out.commit(["kernel", "initrd"] if result["initrd"] else ["kernel"], replace=args.force,
+                       drop=[] if result["initrd"] else ["initrd"])
     finally:
-        os.close(dir_fd)
-    kernel_path = os.path.join(args.output_dir, "kernel")
-    initrd_path = os.path.join(args.output_dir, "initrd") if initrd_sources else None
-    if args.json:
-        out = {
-            "entry": {
-                "title": plan.titles[-1] if plan.titles else "",
-                "id": plan.entry_id,
-                "path": ">".join(str(n) for n in plan.path),
-                "titles": list(plan.titles),
-            },
-            "kernel": kernel_path,
-            "initrd": initrd_path,
-            "config": _grub_path(plan.menu.origin),
-            "kernel_format": info.kind,
-            "kernel_version": info.version,
-            **{k: v for k, v in _spec_json(plan.spec).items() if k in ("cmdline", "args", "loader")},
-            "source": {"kernel": str(plan.spec.kernel), "initrds": [str(r) for r in plan.spec.initrds]},
-        }
-        _dump_json(out)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(plan.spec.cmdline + "\n")
+        os.close(image_fd)
     return 0
+
+
+def _name_entry(result: dict) -> None:
+    """Which entry was extracted, on stderr: the index path --entry takes, title, id."""
+    entry = result.get("entry")
+    if not entry:
+        return
+    ident = f" [{entry['id']}]" if entry["id"] and entry["id"] != entry["title"] else ""
+    shown = " > ".join(entry["titles"]) or entry["title"]
+    sys.stderr.write(f"{PROG}: entry {entry['path']}: {shown}{ident} from {result['config']}\n")
+    sys.stderr.flush()
 
 
 # --- ls / cat ------------------------------------------------------------------------
 
 
-def _split_target(image, target: str):
-    """'gpt2:/grub' → (device name, '/grub'); '/boot' → (None, '/boot')."""
-    if ":" in target and not target.startswith("/"):
-        part, _, path = target.partition(":")
-        name = part if part.startswith("hd") or part.startswith("(") else f"hd0,{part}"
-        if part in ("", "hd0", "(hd0)"):
-            name = "hd0"
-        return name, path or "/"
-    return None, target
-
-
-def _locate(image, target: str):
-    """The (device, fs, path) a target names; without a partition, the first file system
-    in GRUB's device order that has the path."""
-    from ..errors import NotFound
-    from ..fs.path import exists
-
-    device, path = _split_target(image, target)
-    if device is not None:
-        fs = image.devices.filesystem(device)
-        return image.devices.canonical(device), fs, path
-    found = image.devices.filesystems()
-    if not found:
-        raise NotFound("no readable file system in the image")
-    for name, fs in found:
-        if exists(fs, path) is not None:
-            return name, fs, path
-    raise NotFound(f"{path}: not on any file system of the image ({', '.join(n for n, _ in found)})")
-
-
 def cmd_ls(args) -> int:
-    from ..fs.base import FileType
-    from ..fs.path import listdir, resolve
-
-    image = _open(args)
     if not args.path:
-        for device in image.devices:
-            name, fs = device.name, device.fs
-            if fs is None:
-                sys.stdout.write(f"({name})  -  {device.problem}\n")
+        for row in _run(args, "devices")["devices"]:
+            place = f"start={row['start']} size={row['size']}"
+            if row["fs"] is None:
+                say(f"({row['name']})  -  {place}  {row['problem']}\n")
                 continue
-            label = f" label={fs.label!r}" if fs.label else ""
-            sys.stdout.write(f"({name})  {fs.kind}  uuid={fs.uuid}{label}\n")
+            label = f" label={row['label']!r}" if row["label"] else ""
+            say(f"({row['name']})  {row['fs']}  {place}  uuid={row['uuid']}{label}\n")
         return 0
-    device, fs, path = _locate(image, args.path)
-    node = resolve(fs, path, follow=True)
-    if node.type is not FileType.DIR:
-        sys.stdout.write(f"{_row(path.rstrip('/').rsplit('/', 1)[-1].encode(), node, fs)}\n")
-        return 0
-    for name, child in sorted(listdir(fs, path), key=lambda item: item[0]):
-        sys.stdout.write(_row(name, child, fs) + "\n")
+    result = _run(args, "ls", path=args.path)
+    say(f"{result['listed']}:\n")
+    for row in result["files"]:
+        kind = {"dir": "d", "file": "-", "link": "l"}.get(row["type"], "?")
+        shown = row["name"] + ("/" if row["type"] == "dir" else "")
+        if "target" in row:
+            shown += " -> " + row["target"]
+        say(f"{kind} {row['size']:>12} {shown}\n")
     return 0
 
 
-def _row(name: bytes, node, fs) -> str:
-    from ..fs.base import FileType
-
-    shown = name.decode("utf-8", "backslashreplace")
-    kind = {FileType.DIR: "d", FileType.REG: "-", FileType.LNK: "l"}.get(node.type, "?")
-    if node.type is FileType.DIR:
-        shown += "/"
-    if node.type is FileType.LNK:
-        shown += " -> " + fs.readlink(node).decode("utf-8", "backslashreplace")
-    return f"{kind} {node.size:>12} {shown}"
-
-
 def cmd_cat(args) -> int:
-    from ..extract import copy_sources
-    from ..fs.path import open_file
-
-    image = _open(args)
-    device, fs, path = _locate(image, args.path)
-    source = open_file(fs, path)
-    sys.stdout.flush()
-    copy_sources([source], sys.stdout.fileno())
+    flush_stdout()
+    _run(args, "cat", path=args.path, out_fd=sys.stdout.fileno())
     return 0
 
 

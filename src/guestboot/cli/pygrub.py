@@ -19,7 +19,7 @@ import getopt
 import os
 import sys
 
-from .common import EXIT_USAGE, fail, guarded, open_image_fd
+from .common import EXIT_USAGE, fail, flush_stdout, guarded, open_image_fd, parse_offset, say, version_text, warn
 
 PROG = "guestboot-pygrub"
 DEFAULT_OUTPUT_DIR = "/var/run/xen/pygrub/"
@@ -31,8 +31,34 @@ USAGE = (
 LONG_OPTIONS = [
     "quiet", "interactive", "list-entries", "not-really", "help", "output=", "output-format=",
     "output-directory=", "offset=", "runas=", "entry=", "kernel=", "ramdisk=", "args=",
-    "isconfig", "debug",
+    "isconfig", "debug", "version",
 ]
+HELP = """
+Read a guest disk image without trusting it, choose the entry its boot loader would boot,
+copy that kernel and ramdisk out and print where they are (a drop-in for Xen's pygrub).
+
+  -q, --quiet              boot the default entry (no interactive menu)
+  -i, --interactive        show the menu (today: as text on stderr, then boot the default)
+  -l, --list-entries       list the entries and what each boots; write nothing
+  -n, --not-really         print what would boot; write nothing
+      --entry=SPEC         boot this entry: index, title, id, or a>b submenu path
+      --kernel=PATH        boot this kernel (no config is read); --ramdisk=PATH with it
+      --args=ARGS          append to the kernel arguments (after one space)
+      --output=FILE        write the result here (libxl creates it); "-" is stdout
+      --output-format=F    sxp (default), simple or simple0
+      --output-directory=D where boot_kernel.* and boot_ramdisk.* are created
+                           (default /var/run/xen/pygrub/)
+      --offset=BYTES       a file system starts here (decimal, or hex with 0x)
+      --runas=USER         read the image as this user (a name, or a uid that is also
+                           the gid, as libxl passes it); needs root; not with -i
+      --isconfig           the image is a config file: print what it would boot
+      --debug              a traceback with errors
+      --version            print the version
+  -h, --help               this help
+
+Exit codes: 0 ok, 2 usage, 3 corrupt image, 4 unsupported, 5 limit reached, 6 not found,
+7 config error, 8 output error, 9 permission denied, 70 internal error, 130 interrupted.
+"""
 
 
 class Options:
@@ -45,6 +71,7 @@ class Options:
         self.output_directory = DEFAULT_OUTPUT_DIR
         self.offset: int | None = None
         self.uid: int | None = None
+        self.gid: int | None = None
         self.entry: str | None = None
         self.kernel: str | None = None
         self.ramdisk: str | None = None
@@ -61,7 +88,7 @@ def _usage() -> None:
 def parse(argv: list[str]) -> Options | int:
     """Options, or an exit code when parsing ends the run (usage, --help)."""
     try:
-        opts, rest = getopt.gnu_getopt(argv, "qilnh::", LONG_OPTIONS)
+        opts, rest = getopt.gnu_getopt(argv, "qilnh", LONG_OPTIONS)
     except getopt.GetoptError as err:
         _usage()
         return fail(PROG, str(err), EXIT_USAGE)
@@ -76,16 +103,19 @@ def parse(argv: list[str]) -> Options | int:
         elif name in ("-n", "--not-really"):
             o.not_really = True
         elif name in ("-h", "--help"):
-            _usage()
+            sys.stdout.write(USAGE % PROG + "\n" + HELP)
+            return 0
+        elif name == "--version":
+            sys.stdout.write(version_text(PROG))
             return 0
         elif name == "--output":
             o.output = None if value == "-" else value
         elif name == "--runas":
             try:
-                o.uid = int(value)
-            except ValueError:
+                o.uid, o.gid = runas_ids(value)
+            except ValueError as err:
                 _usage()
-                return fail(PROG, "runas value must be an integer user id", EXIT_USAGE)
+                return fail(PROG, str(err), EXIT_USAGE)
         elif name == "--kernel":
             o.kernel = value
         elif name == "--ramdisk":
@@ -94,12 +124,10 @@ def parse(argv: list[str]) -> Options | int:
             o.args = value
         elif name == "--offset":
             try:
-                o.offset = int(value)
-            except ValueError:
+                o.offset = parse_offset(value)
+            except ValueError as err:
                 _usage()
-                return fail(PROG, "offset value must be an integer", EXIT_USAGE)
-            if o.offset < 0:
-                return fail(PROG, "offset value must not be negative", EXIT_USAGE)
+                return fail(PROG, str(err), EXIT_USAGE)
         elif name == "--entry":
             o.entry = value
             o.interactive = False  # as pygrub: naming the entry implies non-interactive
@@ -120,9 +148,35 @@ def parse(argv: list[str]) -> Options | int:
         _usage()
         return fail(PROG, "no image given", EXIT_USAGE)
     o.image = rest[0]
-    if o.interactive and o.uid:
+    if o.interactive and o.uid is not None:
         return fail(PROG, "In order to use --runas, you must also set --entry or -q", EXIT_USAGE)
     return o
+
+
+def runas_ids(value: str) -> tuple[int, int]:
+    """--runas: a user name (its uid and primary gid) or a number, which is both the uid
+    and the gid as in pygrub (libxl passes a uid from its bootloader_restrict range, with
+    a group of the same number). ValueError says what is wrong: an unknown name, a number
+    out of uid_t's range, 0 (root: no privileges would be dropped)."""
+    from ..sandbox import MAX_ID
+
+    text = value.strip()
+    if text.lstrip("-").isdigit():
+        number = int(text)
+        if number == 0:
+            raise ValueError("--runas=0 would read guest bytes as root; give an unprivileged user")
+        if not 0 < number <= MAX_ID:
+            raise ValueError(f"--runas={value}: a user id is a number from 1 to {MAX_ID}")
+        return number, number
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(text)
+    except (KeyError, ValueError):
+        raise ValueError(f"--runas={value}: no such user (give a user name or a numeric user id)") from None
+    if entry.pw_uid == 0:
+        raise ValueError(f"--runas={value} is root; give an unprivileged user")
+    return entry.pw_uid, entry.pw_gid
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,10 +216,26 @@ def format_output(fmt: str, kernel: str, ramdisk: str | None, args: str | None) 
 # --- the run ----------------------------------------------------------------------------
 
 
+def _action(o: Options) -> str:
+    if o.isconfig:
+        return "isconfig"
+    if o.list_entries and not o.kernel:
+        return "menu"
+    return "plan" if o.not_really else "extract"
+
+
 def run(o: Options) -> int:
     from ..extract import create_unique_file, open_output_dir
+    from ..pipeline import Request
+    from ..pipeline import run as run_pipeline
 
-    if o.output_directory == DEFAULT_OUTPUT_DIR:
+    if o.uid is not None:
+        from ..sandbox import check_target
+
+        check_target(o.uid, o.gid)  # before anything is opened or created
+    action = _action(o)
+    writes = action == "extract"
+    if writes and o.output_directory == DEFAULT_OUTPUT_DIR:
         try:
             os.makedirs(o.output_directory, 0o700, exist_ok=True)
         except OSError as err:
@@ -174,7 +244,6 @@ def run(o: Options) -> int:
             raise OutputError(f"cannot create {o.output_directory}: {err.strerror}") from None
 
     image_fd = open_image_fd(o.image)
-    writes = not (o.not_really or o.list_entries or o.isconfig)
     dir_fd = open_output_dir(o.output_directory) if writes else None
     made: list[str] = []
     kernel_fd = ramdisk_fd = None
@@ -185,30 +254,38 @@ def run(o: Options) -> int:
             ramdisk_fd, ramdisk_name = create_unique_file(dir_fd, "boot_ramdisk.")
             made.append(ramdisk_name)
         out_fd = _open_output(o.output)
-
-        def work() -> dict:
-            return choose_and_copy(o, image_fd, kernel_fd, ramdisk_fd)
-
-        if o.uid:
+        request = Request(
+            action, ((image_fd, os.path.basename(o.image)),), offset=o.offset, entry=o.entry,
+            kernel=o.kernel, ramdisk=o.ramdisk, extra_args=o.args, kernel_fd=kernel_fd, initrd_fd=ramdisk_fd,
+        )
+        if o.uid is not None:
             from ..sandbox import run_as
 
-            result = run_as(o.uid, o.uid, work)
+            result = run_as(o.uid, o.gid, lambda: run_pipeline(request))
         else:
-            result = work()
-        if result.get("listing") is not None or result.get("isconfig") is not None:
-            sys.stdout.write(result.get("listing") or result.get("isconfig"))
-            sys.stdout.flush()
+            result = run_pipeline(request)
+        warn(PROG, result["warnings"])
+        if action == "isconfig":
+            say(_isconfig_text(result))
             return 0
+        if action == "menu":
+            say(_listing(result["entries"]))
+            return 0
+        if o.interactive and result["rows"]:
+            _print_plain_menu(result["rows"])
+        _name_entry(result)
+        kernel = result["kernel"]["path"]
+        ramdisk = " ".join(r["path"] for r in result["initrds"]) or None
         if writes:
             kernel_path = o.output_directory + made[0]
-            ramdisk_path = o.output_directory + made[1] if result["ramdisk"] else None
-            if not result["ramdisk"]:
+            ramdisk_path = o.output_directory + made[1] if result["initrd"] else None
+            if not result["initrd"]:
                 os.unlink(made.pop(), dir_fd=dir_fd)
         else:
-            kernel_path = f"<kernel:{result['kernel']}>"
-            ramdisk_path = f"<ramdisk:{result['ramdisk']}>" if result["ramdisk"] else None
+            kernel_path = f"<kernel:{kernel}>"
+            ramdisk_path = f"<ramdisk:{ramdisk}>" if ramdisk else None
         data = format_output(o.output_format, kernel_path, ramdisk_path, result["args"] or None)
-        sys.stdout.flush()
+        flush_stdout()
         _write_all(out_fd, data)
         made.clear()  # success: the files are the caller's now
         return 0
@@ -246,117 +323,63 @@ def _write_all(fd: int, data: bytes) -> None:
         while view:
             view = view[os.write(fd, view) :]
     except OSError as err:
+        if fd == sys.stdout.fileno():
+            from .common import stdout_error
+
+            raise stdout_error(err) from None
         raise OutputError(f"cannot write the result: {err.strerror}") from None
 
 
-def choose_and_copy(o: Options, image_fd: int, kernel_fd: int | None, ramdisk_fd: int | None) -> dict:
-    """Everything that reads guest bytes. Returns {"kernel", "ramdisk", "args"} (guest
-    paths) or {"listing"} / {"isconfig"} text. Runs deprivileged with --runas."""
-    from ..image import open_image
-    from ..pipeline import load_menu, open_refs, plan_boot
-
-    if o.isconfig:
-        return {"isconfig": _isconfig_text(o, image_fd)}
-    image = open_image(image_fd, name=os.path.basename(o.image), offset=o.offset)
-    devices = image.devices
-    if o.kernel:  # the host names the kernel: no config is read (pygrub's --kernel)
-        device = _first_with(devices, o.kernel)
-        kernel_refs = [(device, o.kernel)]
-        ramdisk_refs = [(device, o.ramdisk)] if o.ramdisk else []
-        args = o.args
-        shown_kernel, shown_ramdisk = o.kernel, o.ramdisk
-    else:
-        menu = load_menu(devices)
-        if o.list_entries:
-            return {"listing": _listing(menu)}
-        if o.interactive:
-            _print_plain_menu(menu)
-        plan = plan_boot(devices, o.entry, menu=menu)
-        spec = plan.spec
-        kernel_refs = [(spec.kernel.device, spec.kernel.path)]
-        ramdisk_refs = [(r.device, r.path) for r in spec.initrds]
-        args = spec.args
-        if o.args:
-            args += " " + o.args  # pygrub appends --args after one space
-        shown_kernel = spec.kernel.path
-        shown_ramdisk = " ".join(r.path for r in spec.initrds) or None
-    from ..boot.model import FileRef
-
-    kernel_sources = open_refs(devices, [FileRef(d, p) for d, p in kernel_refs])
-    ramdisk_sources = open_refs(devices, [FileRef(d, p) for d, p in ramdisk_refs])
-    if kernel_fd is not None:
-        from ..extract import copy_sources
-
-        copy_sources(kernel_sources, kernel_fd)
-        if ramdisk_sources:
-            copy_sources(ramdisk_sources, ramdisk_fd)
-    return {"kernel": shown_kernel, "ramdisk": shown_ramdisk, "args": args}
+def _name_entry(result: dict) -> None:
+    """Which entry boots, on stderr (libxl logs it): the index path, the titles, the id."""
+    entry = result.get("entry")
+    if not entry:
+        return
+    ident = f" [{entry['id']}]" if entry["id"] and entry["id"] != entry["title"] else ""
+    shown = " > ".join(entry["titles"]) or entry["title"]
+    sys.stderr.write(f"{PROG}: entry {entry['path']}: {shown}{ident} from {result['config']}\n")
+    sys.stderr.flush()
 
 
-def _first_with(devices, path: str) -> str:
-    from ..errors import NotFound
-    from ..fs.path import exists
-
-    for name, fs in devices.filesystems():
-        if exists(fs, path) is not None:
-            return name
-    raise NotFound(f"--kernel {path}: not on any file system of the image")
-
-
-def _listing(menu) -> str:
+def _listing(entries: list[dict]) -> str:
     """pygrub -l's shape: one block per bootable entry (submenu entries as 'a>b' titles)."""
-    from ..errors import GuestbootError
-
     lines = []
-    for titles, entry in _bootable(menu.entries, ()):
+    for titles, entry in _bootable(entries, ()):
         lines.append(f"title: {'>'.join(titles)}")
-        try:
-            spec = entry.run()
-        except GuestbootError as err:
-            lines.append(f"  error: {err}")
+        if "error" in entry:
+            lines.append(f"  error: {entry['error']}")
             continue
-        lines.append(f"  root: ({spec.kernel.device})")
-        lines.append(f"  kernel: {spec.kernel.path}")
-        lines.append(f"  args: {spec.args}")
-        lines.append(f"  initrd: {' '.join(r.path for r in spec.initrds) or None}")
+        lines.append(f"  root: ({entry['kernel']['device']})")
+        lines.append(f"  kernel: {entry['kernel']['path']}")
+        lines.append(f"  args: {entry['args']}")
+        lines.append(f"  initrd: {' '.join(r['path'] for r in entry['initrds']) or None}")
     return "\n".join(lines) + "\n"
 
 
-def _bootable(entries, titles):
+def _bootable(entries: list[dict], titles: tuple[str, ...]):
     for entry in entries:
-        if entry.is_submenu:
-            yield from _bootable(entry.submenu.entries, titles + (entry.title,))
+        if "entries" in entry:
+            yield from _bootable(entry["entries"], titles + (entry["title"],))
         else:
-            yield titles + (entry.title,), entry
+            yield titles + (entry["title"],), entry
 
 
-def _print_plain_menu(menu) -> None:
+def _print_plain_menu(rows: list[dict]) -> None:
     """Until the interactive menu lands: show the menu as text on stderr, boot the default."""
     from .render import menu_lines
 
-    for line in menu_lines(menu):
+    for line in menu_lines(rows):
         sys.stderr.write(line + "\n")
     sys.stderr.write(f"{PROG}: no interactive menu yet; booting the default entry (*)\n")
     sys.stderr.flush()
 
 
-def _isconfig_text(o: Options, image_fd: int) -> str:
-    """pygrub --isconfig: the "image" is a config file; print what it would boot."""
-    from ..boot.discover import find_menu
-    from ..devices import DeviceMap
-    from ..fs.onefile import OneFileSystem
-    from ..select import boot
-    from ..source import FileSource
-
-    name = os.path.basename(o.image)
-    config = OneFileSystem(os.fsencode(name), FileSource(image_fd, name=name))
-    menu = find_menu(DeviceMap.of({"hd0": config}), isconfig=True)
-    _, spec = boot(menu, o.entry)
-    args = spec.args + (" " + o.args if o.args else "")
-    text = f"  kernel: {spec.kernel.path}\n"
-    if spec.initrds:
-        text += f"  initrd: {' '.join(r.path for r in spec.initrds)}\n"
-    return text + f"  args: {args}\n"
+def _isconfig_text(result: dict) -> str:
+    """pygrub --isconfig's three lines: kernel, initrd (when there is one), args."""
+    text = f"  kernel: {result['kernel']['path']}\n"
+    if result["initrds"]:
+        text += f"  initrd: {' '.join(r['path'] for r in result['initrds'])}\n"
+    return text + f"  args: {result['args']}\n"
 
 
 if __name__ == "__main__":
