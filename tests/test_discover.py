@@ -204,9 +204,42 @@ def test_registry_is_one_line_per_format(tmp_path, monkeypatch):
     fake = types.ModuleType("guestboot_test_fakefmt")
     fake.evaluate = lambda devices, device, path, *, env=None, check_files=True: Menu(origin=f"{device}:{path}", format="fake")
     monkeypatch.setitem(sys.modules, "guestboot_test_fakefmt", fake)
-    monkeypatch.setattr(discover, "FORMATS", FORMATS + (("fake", "guestboot_test_fakefmt", ("/fake.conf",)),))
+    line = discover.Format("fake", "guestboot_test_fakefmt", (discover.Location("/fake.conf"),))
+    monkeypatch.setattr(discover, "FORMATS", FORMATS + (line,))
     menu = find_menu(device_map(hd0=tree(tmp_path, "/fake.conf")))
     assert (menu.format, menu.origin) == ("fake", "hd0:/fake.conf")
+
+
+def test_directory_location(tmp_path, monkeypatch):
+    """A Location with a pattern finds the directory when it holds a matching regular
+    file; the format gets the directory; later formats come after pygrub's."""
+    import sys
+    import types
+
+    from guestboot.boot.model import Menu
+
+    fake = types.ModuleType("guestboot_test_dirfmt")
+    fake.evaluate = lambda devices, device, path, *, env=None, check_files=True: Menu(origin=f"{device}:{path}", format="dirfmt")
+    monkeypatch.setitem(sys.modules, "guestboot_test_dirfmt", fake)
+    line = discover.Format("dirfmt", "guestboot_test_dirfmt", (discover.Location("/loader/entries", "*.conf"),))
+    monkeypatch.setattr(discover, "FORMATS", FORMATS + (line,))
+    assert config_paths()[-1] == ("/loader/entries/*.conf", "dirfmt")
+    no_match = tree(tmp_path / "a", "/loader/entries/x.txt", "/loader/entries/dir.conf/y")
+    match = tree(tmp_path / "b", "/loader/entries/x.txt", "/loader/entries/b.conf", "/loader/entries/a.conf")
+    menu = find_menu(device_map(hd0=no_match, hd1=match))
+    assert (menu.format, menu.origin) == ("dirfmt", "hd1:/loader/entries")
+    assert discover.matching_files(match, "/loader/entries", "*.conf") == ["a.conf", "b.conf"]
+    grub_too = tree(tmp_path / "c", "/loader/entries/a.conf", "/boot/grub/grub.cfg")
+    assert find_menu(device_map(hd0=grub_too)).format == "grub2"  # pygrub's formats first
+
+
+def test_directory_location_is_bounded(tmp_path):
+    from guestboot.errors import LimitExceeded
+
+    fs = tree(tmp_path, *(f"/loader/entries/{i}.conf" for i in range(5)))
+    assert len(discover.matching_files(fs, "/loader/entries", "*.conf", limit=5)) == 5
+    with pytest.raises(LimitExceeded, match="max_config_files"):
+        discover.matching_files(fs, "/loader/entries", "*.conf", limit=4)
 
 
 # --- --isconfig ---------------------------------------------------------------------------

@@ -19,42 +19,125 @@ hit wins). Two differences, both on purpose:
   not be read, or a path that cannot be looked up (a symlink loop, a corrupt directory),
   is skipped; the menu's warnings say so, and NotFound lists them when nothing is found.
 
-A format is one module with ``evaluate(devices, device, path, *, env=None, check_files=True) -> Menu`` and
-one line in FORMATS. pygrub tries syslinux/extlinux between GRUB 2 and GRUB legacy, at
-/boot/isolinux/isolinux.cfg, /boot/extlinux/extlinux.conf, /boot/extlinux.conf,
-/extlinux/extlinux.conf and /extlinux.conf: that line goes between the two below.
+A format is one module with ``evaluate(devices, device, path, *, env=None, check_files=True) -> Menu``
+(whose menus carry the format's DefaultRule) and one Format line in FORMATS, which says
+where its configs are: fixed paths, directories holding files that match a pattern
+(``Location("/loader/entries", "*.conf")``: the config is the directory, handed to
+``evaluate`` as ``path``; BLS entries, UKIs in /EFI/Linux), and the partition types it
+looks on (the ESP and XBOOTLDR by type GUID, ``devices.by_type``; none: every device).
+
+Order, and why. Devices are tried in probe order and, on each device, the formats in
+FORMATS order, each format's locations in the order given; the first hit wins. That is
+pygrub's order for the formats it knows (GRUB 2, then syslinux/extlinux, then GRUB
+legacy), so every image pygrub boots gives the same config here. pygrub tries
+syslinux/extlinux between GRUB 2 and GRUB legacy, at /boot/isolinux/isolinux.cfg,
+/boot/extlinux/extlinux.conf, /boot/extlinux.conf, /extlinux/extlinux.conf and
+/extlinux.conf: that line goes between the two below. Formats pygrub does not know
+(BLS, systemd-boot, UKIs) go after those: a guest that has both a grub.cfg and BLS
+entries boots through GRUB (which reads the BLS entries itself with blscfg), and the
+types they are restricted to keep them off the other partitions.
 """
 
 from __future__ import annotations
 
 import importlib
 import posixpath
+from typing import NamedTuple
 
 from ..devices import DeviceMap
-from ..errors import ConfigError, GuestbootError, NotFound
+from ..errors import ConfigError, GuestbootError, LimitExceeded, NotFound
 from ..fs.base import FileType
 from ..fs.path import listdir, resolve
 from ..limits import LIMITS
 from .model import Menu
 
-# (format, module, config paths) in pygrub's order.
-FORMATS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    (
+
+class Location(NamedTuple):
+    """Where a config may be on a device: the file ``path``; or, with ``pattern`` (an
+    fnmatch pattern such as "*.conf"), the directory ``path`` when it holds a regular
+    file whose name matches."""
+
+    path: str
+    pattern: str | None = None
+
+    def __str__(self) -> str:
+        return posixpath.join(self.path, self.pattern) if self.pattern else self.path
+
+
+class Format(NamedTuple):
+    """One config format: its ``name`` (Menu.format), the ``module`` that evaluates it,
+    its ``locations`` in the order they are tried, and the partition ``types`` it looks
+    on (GPT type GUIDs or MBR types as "0xef"; empty: every device)."""
+
+    name: str
+    module: str
+    locations: tuple[Location, ...]
+    types: tuple[str, ...] = ()
+
+
+def _files(*paths: str) -> tuple[Location, ...]:
+    return tuple(Location(path) for path in paths)
+
+
+# In pygrub's order (see above).
+FORMATS: tuple[Format, ...] = (
+    Format(
         "grub2",
         "guestboot.boot.grub2",
-        ("/boot/grub/grub.cfg", "/grub/grub.cfg", "/boot/grub2/grub.cfg", "/grub2/grub.cfg"),
+        _files("/boot/grub/grub.cfg", "/grub/grub.cfg", "/boot/grub2/grub.cfg", "/grub2/grub.cfg"),
     ),
-    (
+    Format(
         "grub-legacy",
         "guestboot.boot.legacy",
-        ("/boot/grub/menu.lst", "/boot/grub/grub.conf", "/grub/menu.lst", "/grub/grub.conf"),
+        _files("/boot/grub/menu.lst", "/boot/grub/grub.conf", "/grub/menu.lst", "/grub/grub.conf"),
     ),
 )
 
 
 def config_paths() -> list[tuple[str, str]]:
-    """(path, format) in the order they are tried on each device."""
-    return [(path, name) for name, _module, paths in FORMATS for path in paths]
+    """(location, format) in the order they are tried on a device that every format
+    looks on (a directory location is written "directory/pattern")."""
+    return [(str(location), fmt.name) for fmt in FORMATS for location in fmt.locations]
+
+
+def matching_files(fs, directory: str, pattern: str, *, limit: int | None = None) -> list[str]:
+    """Names of the regular files in ``directory`` that match ``pattern``, sorted (as
+    the Boot Loader Specification orders entries by file name), at most ``limit``
+    (LIMITS.max_config_files) of them; NotFound when it is no directory. The directory
+    scan itself is bounded by the file system's directory budgets."""
+    import fnmatch
+
+    limit = LIMITS.max_config_files if limit is None else limit
+    node = resolve(fs, directory)
+    if node.type is not FileType.DIR:
+        raise NotFound(f"{directory}: not a directory")
+    found: list[str] = []
+    for raw, child in fs.readdir(node):
+        name = raw.decode("utf-8", "surrogateescape")
+        if child.type is FileType.REG and fnmatch.fnmatchcase(name, pattern):
+            if len(found) >= limit:
+                raise LimitExceeded(f"{directory}: more than {limit} files match {pattern!r} (max_config_files)")
+            found.append(name)
+    return sorted(found)
+
+
+def _present(fs, location: Location) -> bool:
+    try:
+        if location.pattern is None:
+            return resolve(fs, location.path).type is FileType.REG
+        node = resolve(fs, location.path)
+        if node.type is not FileType.DIR:
+            return False
+        return bool(matching_files(fs, location.path, location.pattern))
+    except NotFound:
+        return False
+
+
+def _looks_on(fmt: Format, device, typed: dict[str, set[str]]) -> bool:
+    """Does ``fmt`` look on ``device`` (by its partition type)?"""
+    if not fmt.types:
+        return True
+    return device.name in typed[fmt.name]
 
 
 def evaluate_config(
@@ -67,17 +150,11 @@ def evaluate_config(
     check_files: bool = True,
 ) -> Menu:
     """The Menu of config ``(device)path`` read as format ``fmt``."""
-    for name, module, _paths in FORMATS:
-        if name == fmt:
-            return importlib.import_module(module).evaluate(devices, device, path, env=env, check_files=check_files)
-    raise ConfigError(f"unknown config format {fmt!r}; known: {', '.join(n for n, _m, _p in FORMATS)}")
-
-
-def _is_file(fs, path: str) -> bool:
-    try:
-        return resolve(fs, path).type is FileType.REG
-    except NotFound:
-        return False
+    for entry in FORMATS:
+        if entry.name == fmt:
+            evaluate = importlib.import_module(entry.module).evaluate
+            return evaluate(devices, device, path, env=env, check_files=check_files)
+    raise ConfigError(f"unknown config format {fmt!r}; known: {', '.join(f.name for f in FORMATS)}")
 
 
 def find_config(devices: DeviceMap) -> tuple[str, str, str, list[str]]:
@@ -86,7 +163,9 @@ def find_config(devices: DeviceMap) -> tuple[str, str, str, list[str]]:
     warnings: list[str] = []
     searched: list[str] = []
     skipped: list[str] = []  # devices with no file system: said only if nothing is found
-    candidates = config_paths()
+    typed = {
+        fmt.name: {d.name for type_id in fmt.types for d in devices.by_type(type_id)} for fmt in FORMATS if fmt.types
+    }
     for record in devices:
         device, fs = record.name, record.fs
         if fs is None:
@@ -96,14 +175,21 @@ def find_config(devices: DeviceMap) -> tuple[str, str, str, list[str]]:
             else:
                 skipped.append(f"({device}) skipped: {why}")
             continue
-        for path, fmt in candidates:
-            try:
-                if _is_file(fs, path):
-                    return device, path, fmt, warnings
-            except GuestbootError as err:  # a symlink loop, a corrupt directory …
-                warnings.append(f"({device}){path} skipped: {err}")
+        for fmt in FORMATS:
+            if not _looks_on(fmt, record, typed):
+                continue
+            for location in fmt.locations:
+                try:
+                    if _present(fs, location):
+                        return device, location.path, fmt.name, warnings
+                except GuestbootError as err:  # a symlink loop, a corrupt directory …
+                    warnings.append(f"({device}){location} skipped: {err}")
         searched.append(f"({device})")
-    tried = ", ".join(path for path, _fmt in candidates)
+    tried = ", ".join(
+        str(location) + (f" (on partitions of type {', '.join(fmt.types)})" if fmt.types else "")
+        for fmt in FORMATS
+        for location in fmt.locations
+    )
     where = ", ".join(searched) or "no readable device"
     broken = [d.problem for d in devices if isinstance(d.problem, GuestbootError)]
     if broken:
@@ -117,9 +203,9 @@ def find_config(devices: DeviceMap) -> tuple[str, str, str, list[str]]:
 
 def _format_by_name(path: str) -> str | None:
     base = posixpath.basename(path)
-    for name, _module, paths in FORMATS:
-        if base in {posixpath.basename(p) for p in paths}:
-            return name
+    for fmt in FORMATS:
+        if base in {posixpath.basename(loc.path) for loc in fmt.locations if loc.pattern is None}:
+            return fmt.name
     return None
 
 
