@@ -38,6 +38,9 @@ class Limits(NamedTuple):
     max_path_components: int = 256  # components in one path after expansion
     max_file_runs: int = 1 << 20  # extents/block runs mapped for one file
     max_map_bytes: int = 16 * MiB  # indirect/extent-tree blocks read to map one file (4 GiB at 1 KiB blocks)
+    max_volume_descriptors: int = 64  # ISO 9660 volume descriptors read before the terminator
+    max_susp_continuations: int = 64  # ISO 9660 System Use continuation areas (CE) followed for one record
+    max_boot_catalog_entries: int = 1024  # El Torito boot catalog entries read
 
     # --- boot configuration -----------------------------------------------------------
     max_config_bytes: int = 4 * MiB  # one grub.cfg / menu.lst / sourced file

@@ -16,6 +16,7 @@ from .base import FileSystem, FileType, Node
 PROBES: tuple[tuple[str, str], ...] = (
     ("ext", "guestboot.fs.ext"),
     ("xfs", "guestboot.fs.xfs"),
+    ("iso9660", "guestboot.fs.iso9660"),
 )
 
 

@@ -1,0 +1,34 @@
+"""Read-only ISO 9660 driver: ``probe(source)`` returns an IsoFileSystem or None.
+
+Supported: the volume descriptor set (primary, Joliet supplementary, El Torito boot
+record); ISO levels 1-3 names and deeper-than-8 trees; Rock Ridge (SUSP/RRIP 1.10-1.12:
+NM names, PX modes, SL symlinks, CE continuation areas, ER/ST/SP); Joliet UCS-2 names;
+files over 4 GiB as multi-extent record chains; extended attribute records (skipped, data
+follows them); the El Torito boot catalog (``boot_catalog()``, read on demand). Which tree
+and names are read follows GRUB: Rock Ridge, else Joliet, else plain ISO 9660 (see
+descriptors.py). Image offsets: the volume starts at byte 0 of its source (an isohybrid
+image's whole disk, or a partition that starts at the ISO's first byte).
+
+Refused: logical blocks other than 2048 bytes, and interleaved files, as Unsupported.
+Not read: Rock Ridge relocated directories (CL/PL/RE; xorriso does not relocate, GRUB does
+not follow them either: the relocation directory is listed as it is stored), zisofs
+compressed files (ZF; listed with their stored size), TF timestamps (the record's date is
+the mtime), UDF (an ISO/UDF bridge image is read through its ISO 9660 side).
+"""
+
+from __future__ import annotations
+
+from ...source import ByteSource
+from ..base import FileSystem
+from .descriptors import is_iso9660, read_descriptors
+from .filesystem import IsoFileSystem
+
+__all__ = ["probe", "IsoFileSystem"]
+
+
+def probe(source: ByteSource) -> FileSystem | None:
+    """An IsoFileSystem over ``source``; None without a volume descriptor at block 16;
+    CorruptImage for a descriptor set or root that contradicts itself."""
+    if not is_iso9660(source):
+        return None
+    return IsoFileSystem(source, read_descriptors(source))
