@@ -20,15 +20,15 @@ that points at the extent of an enclosing directory (a cycle) is CorruptImage.
 
 from __future__ import annotations
 
-import bisect
-from collections import OrderedDict
 from typing import Iterator, NamedTuple
 
 from ...errors import CorruptImage, LimitExceeded, NotFound, Unsupported
 from ...limits import LIMITS
-from ...source import ByteSource, Run, SliceSource, ZeroSource
+from ...source import ByteSource, SliceSource, ZeroSource
 from ..base import FileSystem, FileType, Node
-from ..ext.dirent import EntryBudget, ScanTotal
+from ..budget import EntryBudget, ScanTotal
+from ..cache import LRU
+from ..mapped import MappedFile
 from . import descriptors, susp
 from .eltorito import BootImage, read_catalog
 from .layout import (
@@ -113,42 +113,6 @@ def record_time(raw: bytes) -> int:
     return days * 86400 + hour * 3600 + minute * 60 + second - offset * 15 * 60
 
 
-class ExtentFile(ByteSource):
-    """A multi-extent file: its extents one after the other, mapped into the volume."""
-
-    def __init__(self, volume: ByteSource, extents: tuple[tuple[int, int], ...], name: str):
-        self.volume = volume
-        self.extents = extents
-        self.name = name
-        self.starts: list[int] = []
-        total = 0
-        for _where, length in extents:
-            self.starts.append(total)
-            total += length
-        self.size = total
-
-    def _pieces(self, offset: int, length: int) -> Iterator[tuple[int, int]]:
-        """(byte offset in the volume, length) covering the range."""
-        index = bisect.bisect_right(self.starts, offset) - 1
-        end = offset + length
-        while offset < end:
-            where, size = self.extents[index]
-            inside = offset - self.starts[index]
-            take = min(size - inside, end - offset)
-            if take > 0:
-                yield where + inside, take
-                offset += take
-            index += 1
-
-    def _pread(self, offset: int, length: int) -> bytes:
-        return b"".join(self.volume.pread(where, size) for where, size in self._pieces(offset, length))
-
-    def runs(self, offset: int = 0, length: int | None = None) -> Iterator[Run]:
-        length = self._check_range(offset, length)
-        for where, size in self._pieces(offset, length):
-            yield from self.volume.runs(where, size)
-
-
 class IsoFileSystem(FileSystem):
     kind = "iso9660"
 
@@ -157,7 +121,7 @@ class IsoFileSystem(FileSystem):
         self.descriptors = found
         self.warnings = []
         self._scanned = ScanTotal()
-        self._listings: OrderedDict[int, Listing] = OrderedDict()
+        self._listings: LRU[int, Listing] = LRU(_LISTING_CACHE)
         self.rock_ridge = False
         self.susp_skip = 0
         vd = found.primary
@@ -272,13 +236,10 @@ class IsoFileSystem(FileSystem):
         key = entry.extents[0][0]
         cached = self._listings.get(key)
         if cached is not None:
-            self._listings.move_to_end(key)
             return cached
         listing = Listing(list(self._parse(directory)))
         if len(listing.entries) <= _LISTING_CACHE_ENTRIES:
-            self._listings[key] = listing
-            if len(self._listings) > _LISTING_CACHE:
-                self._listings.popitem(last=False)
+            self._listings.put(key, listing)
         return listing
 
     def _parse(self, directory: Node) -> Iterator[Listed]:
@@ -388,7 +349,8 @@ class IsoFileSystem(FileSystem):
             if size == 0:  # an empty file's extent may be anywhere, even past the end
                 return ZeroSource(0, name=name)
             return SliceSource(self.source, start, size, name=name)
-        return ExtentFile(self.source, entry.extents, name)
+        return MappedFile(self.source, sum(size for _start, size in entry.extents), 1, _byte_runs(entry.extents),
+                          name)
 
     def readlink(self, node: Node) -> bytes:
         entry: IsoEntry = node.private
@@ -401,3 +363,12 @@ class IsoFileSystem(FileSystem):
             raise CorruptImage("Rock Ridge symlink without an SL entry", where=self.source.name,
                                offset=entry.record)
         return entry.symlink
+
+
+def _byte_runs(extents: tuple[tuple[int, int], ...]) -> Iterator[tuple[int, int, int]]:
+    """A multi-extent file's extents as MappedFile runs of bytes, one after the other."""
+    logical = 0
+    for start, size in extents:
+        if size:
+            yield logical, size, start
+            logical += size

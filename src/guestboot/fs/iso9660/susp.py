@@ -17,7 +17,7 @@ from typing import Iterator, NamedTuple
 from ...errors import CorruptImage, LimitExceeded
 from ...limits import LIMITS
 from ...source import ByteSource
-from ..ext.dirent import EntryBudget
+from ..budget import EntryBudget
 from .layout import (
     BLOCK_SIZE,
     NM_CURRENT,
