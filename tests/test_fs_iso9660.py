@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import os
 import re
+import shutil
 import subprocess
 import zlib
 from pathlib import Path
@@ -246,3 +247,40 @@ def test_probe_registry_finds_it(volume):
 def test_no_boot_catalog_without_el_torito(volume):
     _variant, _path, fs = volume
     assert fs.boot_catalog() == ()
+
+
+@pytest.mark.slow
+def test_file_over_4_gib_is_read_across_its_extents(tmp_path_factory):
+    """xorriso -iso-level 3 stores a 4.5 GiB file as two directory records with the
+    multi-extent flag; it reads as one file, and GRUB reads the same bytes."""
+    _need("xorriso", "xorriso")
+    work = tmp_path_factory.mktemp("iso-big")
+    host = builder.big_tree(work / "tree")
+    image = builder.sparse_iso(work / "big.iso", host, ["-R", "-iso-level", "3"])
+    fd = os.open(image, os.O_RDONLY)
+    try:
+        fs = iso9660.probe(FileSource(fd, name=image.name))
+        node = fspath.resolve(fs, "/big.bin")
+        assert node.size == builder.BIG_SIZE
+        extents = node.private.extents
+        assert len(extents) == 2 and extents[0][1] < 1 << 32
+        data = fs.open(node)
+        runs = list(data.runs())
+        assert [run.length for run in runs] == [length for _start, length in extents]
+        assert all(run.fd == fd for run in runs)
+        with open(host / "big.bin", "rb") as f:
+            for offset in builder.BIG_DATA:
+                f.seek(offset)
+                assert data.pread(offset, min(6000, node.size - offset)) == f.read(6000), offset
+        assert dict((n.decode(), x.size) for n, x in fs.readdir(fs.root())) == {
+            "big.bin": builder.BIG_SIZE, "small.txt": 19}
+    finally:
+        os.close(fd)
+    if shutil.which("grub-fstest"):
+        assert grub_ls(image, "/")["big.bin"] == str(builder.BIG_SIZE)
+        offset = builder.BIG_DATA[1]
+        grub = subprocess.run(["grub-fstest", "-s", str(offset), "-n", "6000", str(image), "cat", "/big.bin"],
+                              capture_output=True, check=True).stdout
+        with open(host / "big.bin", "rb") as f:
+            f.seek(offset)
+            assert grub == f.read(6000)

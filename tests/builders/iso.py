@@ -148,3 +148,38 @@ def tree(tmp_path_factory, name: str = "iso-tree", **kwargs) -> Path:
 
 def image(tmp_path_factory, tree_path: Path, variant: str) -> Path:
     return build(tmp_path_factory.mktemp(f"iso-{variant}") / f"{variant}.iso", tree_path, VARIANTS[variant])
+
+
+BIG_SIZE = 4 * 1024**3 + 512 * 1024**2 + 12345  # over 4 GiB: xorriso writes two extents
+BIG_DATA = (0, 4 * 1024**3 - 2048 - 1500, BIG_SIZE - 5000)  # random 3000-5000 bytes at each; holes between
+
+
+def big_tree(top: Path, seed: int = 4) -> Path:
+    """A tree with one sparse file over 4 GiB (data across the first extent's end)."""
+    rng = random.Random(seed)
+    top.mkdir(parents=True)
+    with open(top / "big.bin", "wb") as f:
+        f.truncate(BIG_SIZE)
+        for offset in BIG_DATA:
+            f.seek(offset)
+            f.write(rng.randbytes(min(5000, BIG_SIZE - offset)))
+    (top / "small.txt").write_text("next to a big file\n")
+    return top
+
+
+def sparse_iso(path: Path, tree: Path, options: list[str]) -> Path:
+    """``xorriso -as mkisofs -o -`` copied into ``path`` with the all-zero MiBs left as
+    holes, so a 4.5 GiB image takes a few MiB of disk."""
+    zero = bytes(1 << 20)
+    with subprocess.Popen(["xorriso", "-as", "mkisofs", "-quiet", "-V", VOLUME_ID, *options, "-o", "-", str(tree)],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc, open(path, "wb") as out:
+        assert proc.stdout is not None
+        while chunk := proc.stdout.read(1 << 20):
+            if chunk == zero[: len(chunk)]:
+                out.seek(len(chunk), os.SEEK_CUR)
+            else:
+                out.write(chunk)
+        out.truncate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"xorriso -as mkisofs {' '.join(options)} -o - exited {proc.returncode}")
+    return path
