@@ -2,12 +2,11 @@
 
 Each tree is the corpus config plus the files it names (empty placeholders, as in
 u-root's test data), so the expected kernel/initrd are the files the tree holds. The
-peer is Xen's own GrubConf.py (package xen-utils-4.17), run in a subprocess.
+peer is Xen's own GrubConf.py (package xen-utils-<version>), run in a subprocess.
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import shutil
 import subprocess
@@ -15,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from prereq import unavailable
+from prereq import real_pygrub_libdir
 
 from dirfs import DirFileSystem, device_map
 from guestboot.boot import legacy
@@ -100,10 +99,7 @@ def test_key_equals_value_menu_lst(eq_style_tree):
 
 
 def _pygrub_grubconf() -> Path:
-    found = sorted(glob.glob("/usr/lib/xen-*/lib/python/grub/GrubConf.py"))
-    if not found:
-        unavailable("Xen's pygrub (Debian package xen-utils-4.17) is not installed")
-    return Path(found[-1]).parent.parent
+    return real_pygrub_libdir()
 
 
 _PEER = """

@@ -1,4 +1,4 @@
-"""Differential tests: guestboot-pygrub against the real pygrub of Xen 4.17.
+"""Differential tests: guestboot-pygrub against the real pygrub (Xen 4.17 on Debian 12, 4.20 on 13).
 
 Both run on the same images (tests/builders/guest_images.py) with the same options, the
 way libxl runs them (-q, --output-directory, --output to a file that already exists).
@@ -8,7 +8,7 @@ states both answers and says why GRUB's is ours: pygrub reads grub.cfg line by l
 evaluates no ``if``, no variables and no quoting, flattens submenus, cannot follow a
 ``>`` path or a saved entry, and opens a multi-file ``initrd`` line as one file name.
 
-Needs: xen-utils-4.17 (pygrub and its xenfsimage module).
+Needs: xen-utils-<version> (pygrub and its xenfsimage module; prereq.real_pygrub finds it).
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from prereq import unavailable
+from prereq import need_real_pygrub, unavailable
 
 from builders.guest_images import GuestImage, session_image
 from builders.initramfs import ToolMissing
 
 pytestmark = pytest.mark.slow
 
-PYGRUB = Path("/usr/lib/xen-4.17/bin/pygrub")
 OURS = [sys.executable, "-m", "guestboot.cli.pygrub"]
 IMAGES = ("debian12-gpt", "centos6-mbr", "centos7-mbr")
 FORMATS = ("sxp", "simple", "simple0")
@@ -52,19 +51,18 @@ PYGRUB_DEFAULT = {
 
 @pytest.fixture(scope="session")
 def pygrub() -> list[str]:
-    if not PYGRUB.is_file():
-        unavailable(f"{PYGRUB} not found (apt-get install xen-utils-4.17)")
+    pygrub = need_real_pygrub()
     # pygrub has no option that exits 0 without an image; load what it imports instead,
     # with its own interpreter (the #! line) and its own module directory.
-    interpreter = PYGRUB.read_bytes().split(b"\n", 1)[0][2:].decode().split()
-    libdir = PYGRUB.parent.parent / "lib" / "python"
+    interpreter = pygrub.read_bytes().split(b"\n", 1)[0][2:].decode().split()
+    libdir = pygrub.parent.parent / "lib" / "python"
     probe = f"import sys; sys.path.insert(1, {str(libdir)!r}); import xenfsimage, grub.GrubConf"
     done = subprocess.run([*interpreter, "-c", probe], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, timeout=TIMEOUT, check=False)
     if done.returncode != 0:
         last = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
-        unavailable(f"{PYGRUB} cannot load its modules: {last[0]}")
-    return [str(PYGRUB)]
+        unavailable(f"{pygrub} cannot load its modules: {last[0]}")
+    return [str(pygrub)]
 
 
 def _image(tmp_path_factory, name: str) -> GuestImage:

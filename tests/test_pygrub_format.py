@@ -1,6 +1,6 @@
 """guestboot-pygrub's output bytes against the real pygrub's own formatting functions.
 
-The real pygrub (Debian package xen-utils-4.17) is loaded as a module and its format_sxp /
+The real pygrub (Debian package xen-utils-<version>) is loaded as a module and its format_sxp /
 format_simple are called on the same values: the bytes must be identical, and a value
 holding the delimiter must be refused by both (XSA-198).
 """
@@ -12,29 +12,24 @@ import importlib.util
 import sys
 
 import pytest
-from prereq import unavailable
+from prereq import need_real_pygrub, real_pygrub_libdir
 
 from guestboot.cli.pygrub import format_output
 from guestboot.errors import ConfigError
 
-PYGRUB = "/usr/lib/xen-4.17/bin/pygrub"
-PYGRUB_LIB = "/usr/lib/xen-4.17/lib/python"
-
 
 @pytest.fixture(scope="module")
 def real_pygrub():
-    import os
-
-    if not os.path.exists(PYGRUB):
-        unavailable("the real pygrub is not installed (Debian package xen-utils-4.17)")
-    sys.path.insert(0, PYGRUB_LIB)
+    pygrub = str(need_real_pygrub())
+    libdir = str(real_pygrub_libdir())
+    sys.path.insert(0, libdir)
     try:
-        loader = importlib.machinery.SourceFileLoader("real_pygrub", PYGRUB)
+        loader = importlib.machinery.SourceFileLoader("real_pygrub", pygrub)
         spec = importlib.util.spec_from_loader("real_pygrub", loader)
         module = importlib.util.module_from_spec(spec)
         loader.exec_module(module)
     finally:
-        sys.path.remove(PYGRUB_LIB)
+        sys.path.remove(libdir)
     return module
 
 

@@ -8,16 +8,14 @@ another entry than GRUB (saved_entry, submenus) are covered in test_pygrub_diff.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from prereq import unavailable
+from prereq import need_real_pygrub
 
-PYGRUB = "/usr/lib/xen-4.17/bin/pygrub"
 EXAMPLES = Path(__file__).parent / "data" / "corpus" / "pygrub"
 # the examples whose default pygrub resolves the way GRUB does (no saved_entry, no submenu)
 SAME_CHOICE = ["debian-wheezy-hvm.grub2", "fedora-19.grub2", "rhel-7-beta.grub2"]
@@ -34,11 +32,10 @@ def _fields(text: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("name", SAME_CHOICE)
 def test_isconfig_agrees_with_pygrub(name, tmp_path):
-    if not os.path.exists(PYGRUB):
-        unavailable("the real pygrub is missing (Debian package xen-utils-4.17)")
+    pygrub = str(need_real_pygrub())
     config = tmp_path / "grub.cfg"
     shutil.copy(EXAMPLES / name, config)
-    theirs = subprocess.run([PYGRUB, "-q", "--isconfig", str(config)], capture_output=True, text=True, timeout=60)
+    theirs = subprocess.run([pygrub, "-q", "--isconfig", str(config)], capture_output=True, text=True, timeout=60)
     assert theirs.returncode == 0, theirs.stderr
     ours = subprocess.run([sys.executable, "-m", "guestboot.cli.pygrub", "-q", "--isconfig", str(config)],
                           capture_output=True, text=True, timeout=60)
