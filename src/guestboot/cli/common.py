@@ -78,7 +78,7 @@ def stdout_error(err: OSError) -> OutputError:
 
     if err.errno == errno.EPIPE:
         return OutputError("standard output was closed before everything was written")
-    return OutputError(f"cannot write to standard output: {err.strerror or err}")
+    return OutputError(f"cannot write standard output: {err.strerror or err}")
 
 
 def guarded(prog: str, body: Callable[[], int], *, debug: bool) -> int:

@@ -138,13 +138,18 @@ OUTPUTS = ("kernel", "initrd")
 
 
 def cmd_extract(args) -> int:
+    from ..errors import OutputError
     from ..extract import OutputDir
 
     image_fd = open_image_fd(args.image)  # before the directory: a wrong image creates nothing
     try:
         with OutputDir(args.output_dir) as out:
             if not args.force:
-                out.refuse_existing(OUTPUTS)
+                try:
+                    out.refuse_existing(OUTPUTS)
+                except OutputError as err:
+                    err.message += " (--force replaces it)"
+                    raise
             temps = {name: out.temporary(name) for name in OUTPUTS}
             result = _run(args, "extract", image_fd, entry=args.entry,
                           kernel_fd=temps["kernel"], initrd_fd=temps["initrd"])
