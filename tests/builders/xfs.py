@@ -197,19 +197,20 @@ _IMAGES: dict[str, Path] = {}
 
 
 def tree(factory, kind: str = "full") -> Path:
-    """The reference tree, written once: "full", "mount" (with the mount extras) or "small"
-    (few entries, for the corruption tests)."""
+    """The reference tree, written once: "full"; "small" (few entries, for the corruption
+    tests); "mount" and "mount-small": the same with the mount extras."""
     if kind not in _TREES:
         top = factory.mktemp(f"xfs-tree-{kind}") / "tree"
-        write_tree(top, node=300 if kind == "small" else NODE_ENTRIES)
-        if kind == "mount":
+        write_tree(top, node=300 if kind.endswith("small") else NODE_ENTRIES)
+        if kind.startswith("mount"):
             write_mount_extras(top)
         _TREES[kind] = top
     return _TREES[kind]
 
 
 def image(factory, variant: str, kind: str | None = None) -> Path:
-    """The image of ``variant``, built once (from the "mount" tree for mount variants)."""
+    """The image of ``variant`` made from tree(kind), built once (kind defaults to "mount"
+    for mount variants, "full" for the others)."""
     kind = kind or ("mount" if variant.startswith("mount-") else "full")
     key = f"{variant}/{kind}"
     if key not in _IMAGES:

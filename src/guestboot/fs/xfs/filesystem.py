@@ -246,7 +246,8 @@ class XfsFileSystem(FileSystem):
             raise NotFound(f"inode {directory.ino} is not a directory", where=self.source.name)
         return directory.private
 
-    def _dir_source(self, inode: Inode) -> MappedFile:
+    def directory_source(self, inode: Inode) -> MappedFile:
+        """The data section of a block, leaf or node directory as a byte source (cached)."""
         source = self._dirs.get(inode.ino)
         if source is None:
             size = inode.size
@@ -263,7 +264,7 @@ class XfsFileSystem(FileSystem):
         if inode.format not in (FMT_EXTENTS, FMT_BTREE):
             raise CorruptImage(f"directory {inode.ino}: {FORMAT_NAMES.get(inode.format, inode.format)} format",
                                where=self.source.name, offset=inode.offset + 5)
-        source = self._dir_source(inode)
+        source = self.directory_source(inode)
         size = self.g.dir_block_size
         count = source.size // size
         for index in range(count):
