@@ -17,6 +17,9 @@ PROBES: tuple[tuple[str, str], ...] = (
     ("ext", "guestboot.fs.ext"),
     ("xfs", "guestboot.fs.xfs"),
     ("iso9660", "guestboot.fs.iso9660"),
+    # FAT has no magic number: it is recognised by a plausible BPB, so it goes after
+    # the drivers that check one
+    ("fat", "guestboot.fs.fat"),
 )
 
 

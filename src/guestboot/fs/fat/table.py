@@ -1,0 +1,135 @@
+"""The file allocation table: one entry per cluster, chains of clusters (fatgen103
+section 4, "FAT Data Structure").
+
+A chain is walked into runs of consecutive clusters. Every step is checked: a free entry
+(0), the reserved numbers 1 and cluster numbers past the data area, the bad-cluster mark
+and a chain that comes back to a cluster it already passed (a loop) are CorruptImage
+naming the FAT entry's byte offset. Loops are found exactly: each walk marks the clusters
+it passed in a sparse bitmap.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from ...errors import CorruptImage, LimitExceeded
+from ...limits import LIMITS
+from ...source import ByteSource
+from ..cache import LRU
+from .bootsector import Geometry
+from .layout import FAT12, FAT32, FIRST_CLUSTER
+
+_CHUNK = 4096  # bytes of the FAT read and cached at a time
+_CHUNKS = 64
+
+
+class Table:
+    """Reads entries of one FAT through a small cache of FAT chunks."""
+
+    def __init__(self, source: ByteSource, geometry: Geometry):
+        self.source = source
+        self.g = geometry
+        self.type = geometry.fat_type
+        self._chunks: LRU[int, bytes] = LRU(_CHUNKS)
+
+    def entry_offset(self, cluster: int) -> int:
+        """Byte offset in the volume of the FAT entry of ``cluster``."""
+        bits = self.type.bits
+        if bits == 12:
+            return self.g.fat_offset + cluster + cluster // 2
+        return self.g.fat_offset + cluster * (bits // 8)
+
+    def _bytes(self, offset: int, length: int) -> bytes:
+        index, inner = divmod(offset, _CHUNK)
+        if inner + length > _CHUNK:  # a FAT12 entry across a chunk border
+            return self.source.pread(offset, length)
+        chunk = self._chunks.get(index)
+        if chunk is None:
+            start = index * _CHUNK
+            chunk = self.source.pread(start, min(_CHUNK, self.source.size - start))
+            self._chunks.put(index, chunk)
+        if inner + length > len(chunk):
+            raise CorruptImage("FAT entry past the end of the volume", where=self.source.name, offset=offset)
+        return chunk[inner : inner + length]
+
+    def next(self, cluster: int) -> int:
+        """The FAT entry of ``cluster`` (masked to the FAT's width)."""
+        offset = self.entry_offset(cluster)
+        kind = self.type
+        if kind is FAT12:
+            value = int.from_bytes(self._bytes(offset, 2), "little")
+            return (value >> 4) if cluster & 1 else (value & 0xFFF)
+        return int.from_bytes(self._bytes(offset, kind.bits // 8), "little") & kind.mask
+
+    def check_start(self, cluster: int, what: str, offset: int) -> None:
+        """A first cluster named by a directory entry at byte ``offset``."""
+        if not FIRST_CLUSTER <= cluster < self.g.clusters + FIRST_CLUSTER:
+            raise CorruptImage(
+                f"{what}: first cluster {cluster} outside the data area (2..{self.g.clusters + 1})",
+                where=self.source.name,
+                offset=offset,
+            )
+
+    def runs(self, first: int, what: str, clusters: int | None = None) -> Iterator[tuple[int, int]]:
+        """(first cluster, count) runs of the chain from ``first``, in chain order: until the
+        end mark, or after ``clusters`` clusters when given (a file's size says how many it
+        needs; a longer chain is not read further, a shorter one is CorruptImage).
+
+        The caller checked ``first`` with check_start. Each step reads one FAT entry: the
+        entries read for one chain count against LIMITS.max_map_bytes."""
+        kind = self.type
+        last = self.g.clusters + FIRST_CLUSTER  # one past the highest cluster number
+        budget = LIMITS.max_map_bytes * 8 // kind.bits
+        seen = _Visited()
+        seen.add(first)
+        run_start = current = first
+        run_length = 1
+        done = 1
+        while clusters is None or done < clusters:
+            if done > budget:
+                raise LimitExceeded(f"{what}: cluster chain needs more than {LIMITS.max_map_bytes} bytes of FAT"
+                                    " entries (max_map_bytes)", where=self.source.name)
+            value = self.next(current)
+            if value >= kind.end:
+                if clusters is not None:
+                    raise CorruptImage(f"{what}: cluster chain ends after {done} of {clusters} clusters",
+                                       where=self.source.name, offset=self.entry_offset(current))
+                break
+            if value == kind.bad or value < FIRST_CLUSTER or value >= last:
+                problem = {0: "a free cluster", 1: "reserved cluster 1", kind.bad: "a bad cluster"}.get(
+                    value, f"cluster {value}, outside the data area (2..{last - 1})")
+                raise CorruptImage(f"{what}: cluster chain leads to {problem}", where=self.source.name,
+                                   offset=self.entry_offset(current))
+            if not seen.add(value):
+                raise CorruptImage(f"{what}: cluster chain loops back to cluster {value}", where=self.source.name,
+                                   offset=self.entry_offset(current))
+            if value == current + 1:
+                run_length += 1
+            else:
+                yield run_start, run_length
+                run_start, run_length = value, 1
+            current = value
+            done += 1
+        yield run_start, run_length
+
+
+class _Visited:
+    """The clusters one chain walk has passed, as a sparse bitmap of 4 KiB pages: memory
+    grows with how widely the chain spreads, at most one bit per cluster of the volume."""
+
+    __slots__ = ("pages",)
+
+    def __init__(self) -> None:
+        self.pages: dict[int, bytearray] = {}
+
+    def add(self, cluster: int) -> bool:
+        """Mark ``cluster``; False when it was marked already."""
+        page = self.pages.get(cluster >> 15)
+        if page is None:
+            page = self.pages[cluster >> 15] = bytearray(4096)
+        index = (cluster >> 3) & 4095
+        bit = 1 << (cluster & 7)
+        if page[index] & bit:
+            return False
+        page[index] |= bit
+        return True
