@@ -135,18 +135,20 @@ def format_at(image: Path, variant: str, offset: int = 0, label: str = LABEL, vo
 
 
 def fill(image: Path, tree: Path, variant: str, offset: int = 0) -> None:
-    """Copy ``tree`` in with mcopy, with ``FRAGMENTED`` written into the holes of deleted
-    filler files so its cluster chain is not contiguous."""
+    """Copy ``tree`` in with mcopy; a ``FRAGMENTED`` file of the tree is written into the
+    holes of deleted filler files, so its cluster chain is not contiguous."""
     target = mtools_target(image, offset)
     cluster = VARIANTS[variant][2]
+    top = [str(p) for p in sorted(tree.iterdir()) if p.name != FRAGMENTED]
+    _run(["mcopy", "-s", "-i", target, *top, "::/"])
+    if not (tree / FRAGMENTED).exists():
+        return
     staging = image.with_suffix(".fillers")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     rng = random.Random(7)
     for i in range(FILLERS):
         (staging / f"filler-{i:02d}").write_bytes(rng.randbytes(3 * cluster))
-    top = [str(p) for p in sorted(tree.iterdir()) if p.name != FRAGMENTED]
-    _run(["mcopy", "-s", "-i", target, *top, "::/"])
     _run(["mcopy", "-i", target, *(str(p) for p in sorted(staging.iterdir())), "::/"])
     _run(["mdel", "-i", target, *(f"::/filler-{i:02d}" for i in range(0, FILLERS, 2))])
     forget_next_free(image, offset)
@@ -186,6 +188,35 @@ def grub(image: Path, *command: str) -> bytes:
     if done.returncode != 0:
         raise RuntimeError(f"grub-fstest {' '.join(command)}: {done.stderr.decode(errors='replace').strip()}")
     return done.stdout
+
+
+# --- an EFI system partition on a GPT disk -------------------------------------------------------
+
+ESP_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+ESP_START = 1024 * 1024  # byte offset of the ESP on both disks
+
+
+def esp_disk(path: Path, tree: Path, sector_size: int = 512) -> Path:
+    """A GPT disk whose first partition is an ESP (FAT32, made by mkfs.fat at the
+    partition's offset, filled from ``tree`` by mcopy) and whose second is an empty Linux
+    partition. 512-byte sectors: sgdisk (type EF00); 4096-byte sectors: fdisk -b 4096."""
+    from . import disk
+
+    variant = "fat32" if sector_size == 512 else "fat32-4k-sector"
+    esp_bytes = VARIANTS[variant][1] * 1024
+    size = ESP_START + esp_bytes + 8 * 1024 * 1024 + 64 * 1024
+    if sector_size == 512:
+        first = ESP_START // 512
+        disk.sgdisk_image(path, size, ["-n", f"1:{first}:{first + esp_bytes // 512 - 1}", "-t", "1:EF00",
+                                       "-c", "1:EFI System", "-n", "2:0:+4M", "-t", "2:8300"])
+    else:
+        start = ESP_START // sector_size
+        script = (f"label: gpt\nstart={start}, size={esp_bytes // sector_size}, type={ESP_TYPE}\n"
+                  f"size={4 * 1024 * 1024 // sector_size}, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n")
+        disk.fdisk_image(path, size, script, sector_size)
+    format_at(path, variant, ESP_START)
+    fill(path, tree, variant, ESP_START)
+    return path
 
 
 # --- once-per-run cache shared by the test modules ---------------------------------------------
