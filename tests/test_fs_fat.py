@@ -211,3 +211,24 @@ def test_one_cluster_file_and_empty_files(volume, fat_tree):
     assert empty.size == 0 and empty.pread(0, 0) == b""
     assert list(fs.readdir(fspath.resolve(fs, "emptydir"))) == []
     assert fspath.read_bytes(fs, "a/b/c/d/e/f/g/h/deep.txt", 100) == b"deep file\n"
+
+
+def test_small_fat32_is_read_as_fat32_like_linux_and_grub(tmp_path):
+    """mkfs.fat -F 32 on a small volume: fewer than 65525 clusters, which the specification
+    would call FAT16, but a FAT32 BPB (no fixed root directory). blkid, GRUB and we read it
+    as FAT32 (mtools refuses it, so it stays empty here)."""
+    path = tmp_path / "small32.img"
+    done = subprocess.run(["mkfs.fat", "-C", "-F", "32", "-s", "8", "-n", "SMALL", "-i", "12345678", str(path),
+                           str(64 * 1024)], capture_output=True, text=True)
+    assert done.returncode == 0 and "less then suggested minimum" in done.stderr + done.stdout
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fs = fat.probe(FileSource(fd, name=path.name))
+        assert fs.g.fat_type.name == "FAT32" and fs.g.clusters < 65525
+        assert (fs.uuid, fs.label, fs.warnings) == ("1234-5678", "SMALL", [])
+        assert list(fs.readdir(fs.root())) == []
+    finally:
+        os.close(fd)
+    tags = subprocess.run(["blkid", "-p", "-o", "export", str(path)], check=True, capture_output=True, text=True).stdout
+    assert "VERSION=FAT32" in tags.splitlines()
+    assert builder.grub(path, "ls", "/") == b"\n"

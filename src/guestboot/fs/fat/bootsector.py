@@ -12,8 +12,9 @@ reads as a broken FAT.
 The FAT type comes from the count of data clusters (3.5), never from the type string.
 One exception, shared with Linux, GRUB and mkfs.fat: a BPB with BPB_FATSz16 = 0 has the
 FAT32 layout (root directory in a cluster chain, BPB_RootEntCnt = 0) and is read as FAT32
-even below 65525 clusters, which ``mkfs.fat -F 32`` makes on small volumes; read any
-other way it would have no root directory at all.
+even below 65525 clusters, silently: ``mkfs.fat -F 32`` makes such volumes and so do
+installers for small ESPs on 4 KiB-sector disks; read any other way it would have no root
+directory at all.
 """
 
 from __future__ import annotations
@@ -117,7 +118,6 @@ def read_boot_sector(source: ByteSource) -> Geometry | None:
     if total == 0:
         raise corrupt("total sector count is 0", 0x13)
     fat32_layout = bpb.fat_size_16 == 0
-    warnings: list[str] = []
     if fat32_layout:
         b32 = Bpb32.from_bytes(raw)
         fat_sectors = b32.fat_size_32
@@ -149,8 +149,6 @@ def read_boot_sector(source: ByteSource) -> Geometry | None:
         fat_type = FAT32
         if clusters > FAT32_MAX_CLUSTERS:
             raise corrupt(f"{clusters} clusters, more than FAT32 can number", 0x20)
-        if clusters <= FAT16_MAX_CLUSTERS:
-            warnings.append(f"FAT32 with only {clusters} clusters (read as FAT32, as Linux and GRUB do)")
     elif clusters <= FAT12_MAX_CLUSTERS:
         fat_type = FAT12
     elif clusters <= FAT16_MAX_CLUSTERS:
@@ -185,7 +183,7 @@ def read_boot_sector(source: ByteSource) -> Geometry | None:
         data_offset=data_start * sector,
         volume_bytes=total * sector,
         volume_id=ext.volume_id,
-        warnings=tuple(warnings),
+        warnings=(),
     )
 
 

@@ -17,7 +17,7 @@ from ...limits import LIMITS
 from ...source import ByteSource
 from ..cache import LRU
 from .bootsector import Geometry
-from .layout import FAT12, FAT32, FIRST_CLUSTER
+from .layout import FAT12, FIRST_CLUSTER
 
 _CHUNK = 4096  # bytes of the FAT read and cached at a time
 _CHUNKS = 64
