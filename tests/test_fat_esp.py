@@ -17,11 +17,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from prereq import unavailable
+from prereq import need_real_pygrub
 
 from builders import fat as builder
 
-PYGRUB = Path("/usr/lib/xen-4.17/bin/pygrub")
 RELEASE = "6.1.0-13-amd64"
 GRUB_CFG = f"""\
 set default=1
@@ -116,9 +115,7 @@ def pygrub_run(argv: list[str], image: Path, out: Path, *options: str) -> tuple[
 
 @pytest.fixture(scope="module")
 def real_pygrub() -> list[str]:
-    if not PYGRUB.is_file():
-        unavailable(f"{PYGRUB} not found (apt-get install xen-utils-4.17)")
-    return [str(PYGRUB)]
+    return [str(need_real_pygrub())]
 
 
 def test_real_pygrub_reads_the_esp_as_we_do(real_pygrub, esp, esp_tree, tmp_path, request):
