@@ -11,6 +11,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
+from guestboot.boot.grub2.interp import Context, Interp, Shared
+from guestboot.devices import DeviceMap
+from guestboot.errors import LimitExceeded
+from guestboot.limits import LIMITS
+
 TESTS = Path(__file__).parent
 MEMORY_CAP = 512 * 1024 * 1024  # RLIMIT_AS of the child
 WALL_CLOCK = 60  # seconds; the case takes a few on a shared 2-core machine
@@ -82,3 +89,30 @@ def test_submenus_over_many_exported_variables_hit_the_copy_budget(tmp_path):
     done = run_capped(code, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "max_copied_variables" in done.stdout
+
+
+# --- the interpreter's own bounds (limits.py), each hit by a config that asks for more ----
+
+
+def _run(text: str) -> tuple[list[str], str | None]:
+    shared = Shared(DeviceMap(), [])
+    it = Interp(shared, Context())
+    it.run_text(text, config_file=True)
+    return shared.warnings, it.get("result")
+
+
+def test_functions_have_their_own_bound():
+    text = "".join(f"function f{i} {{ true; }}\n" for i in range(LIMITS.max_functions))
+    warnings, _ = _run(text)
+    assert not warnings
+    with pytest.raises(LimitExceeded, match="max_functions"):
+        _run(text + "function one_more { true; }\n")
+
+
+def test_test_nesting_is_grubs_error_at_the_bound():
+    def nested(depth: int) -> str:
+        return f"if [ {'( ' * depth}x{' )' * depth} ]; then result=yes; else result=no; fi\n"
+
+    assert _run(nested(LIMITS.max_test_nesting)) == ([], "yes")
+    warnings, result = _run(nested(LIMITS.max_test_nesting + 1))
+    assert result == "no" and any("max recursion depth exceeded" in w for w in warnings)

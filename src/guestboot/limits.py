@@ -49,6 +49,9 @@ class Limits(NamedTuple):
     max_source_depth: int = 10  # nested source/configfile
     max_script_steps: int = 300_000  # commands run by one config evaluation, its entries included
     max_call_depth: int = 64  # nested function calls
+    max_script_recursion: int = 64  # nested commands being executed (GRUB's execute.c: 64, then an error)
+    max_test_nesting: int = 100  # nested parentheses in one test/[ command (GRUB's test.c: 100)
+    max_functions: int = 10_000  # GRUB functions defined by one evaluation
     max_loop_iterations: int = 100_000  # iterations of one for/while/until loop
     max_word_bytes: int = 1 * MiB  # one word/variable value after expansion
     max_variables: int = 10_000  # distinct variables in one environment

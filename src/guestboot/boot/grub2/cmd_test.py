@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from ...fs.base import FileType
+from ...limits import LIMITS
 from . import errors as E
 from .errors import GrubError
 from .interp import Interp
@@ -110,7 +111,7 @@ def _test_parse(it: Interp, args: list[str], pos: list[int], depth: list[int]) -
         if word == "(":
             pos[0] += 1
             depth[0] += 1
-            if depth[0] > 100:
+            if depth[0] > LIMITS.max_test_nesting:  # test.c's own bound, GRUB's own error
                 raise GrubError(E.OUT_OF_RANGE, "max recursion depth exceeded")
             update(_test_parse(it, args, pos, depth))
             continue

@@ -116,8 +116,8 @@ class Interp:
         return ret
 
     def _define_function(self, name: str, body: list[AstNode]) -> None:
-        if name not in self.sh.functions and len(self.sh.functions) >= LIMITS.max_variables:
-            raise LimitExceeded(f"more than {LIMITS.max_variables} GRUB functions")
+        if name not in self.sh.functions and len(self.sh.functions) >= LIMITS.max_functions:
+            raise LimitExceeded(f"more than {LIMITS.max_functions} GRUB functions (max_functions)")
         self.sh.functions[name] = body
 
     # --- execution -------------------------------------------------------------------
@@ -137,7 +137,7 @@ class Interp:
         self.sh.steps += 1
         if self.sh.steps > LIMITS.max_script_steps:
             raise LimitExceeded(f"GRUB script ran more than {LIMITS.max_script_steps} commands")
-        if self.depth >= 64:  # execute.c MAX_RECURSION_DEPTH
+        if self.depth >= LIMITS.max_script_recursion:  # execute.c's recursion bound, GRUB's own error
             self.warn("error: maximum recursion depth exceeded")
             return E.RECURSION_DEPTH
         self.depth += 1
