@@ -404,7 +404,7 @@ def uroot_disks(tmp_path_factory) -> Path:
     return top
 
 
-def uroot_menu(top: Path, case: str) -> Menu:
+def uroot_menu(top: Path, case: str, grub_dialect: str | None = None) -> Menu:
     def read(p: Path) -> str | None:
         return p.read_text().strip() or None if p.exists() else None
 
@@ -414,7 +414,7 @@ def uroot_menu(top: Path, case: str) -> Menu:
     )
     candidates = sorted((top / case).glob("EFI/*/grub.cfg")) + [top / case / c for c in CONFIG_CANDIDATES]
     config = next(p for p in candidates if p.exists())
-    return evaluate(dm, case, "/" + str(config.relative_to(top / case)))
+    return evaluate(dm, case, "/" + str(config.relative_to(top / case)), grub_dialect=grub_dialect)
 
 
 def shape(menu: Menu) -> list:
@@ -534,9 +534,20 @@ def test_uroot_qubes_xen_is_unsupported(uroot_disks: Path) -> None:
 def test_uroot_centos_8_blscfg_is_unknown_on_debian(uroot_disks: Path) -> None:
     """Debian's GRUB 2.06 has no blscfg: the BLS entries never appear; the grubenv
     still sets default to saved_entry; only the tboot submenu remains."""
-    menu = uroot_menu(uroot_disks, "CentOS_8_Stream_x86_64_blscfg_sda1")
+    menu = uroot_menu(uroot_disks, "CentOS_8_Stream_x86_64_blscfg_sda1", grub_dialect="debian")
+    assert menu.dialect == "debian"
     assert any("can't find command `blscfg'" in w for w in menu.warnings)
     assert menu.default == "9af7b02ac08149d985841c07c8ff366e-5.18.0"
+    assert shape(menu) == [("tboot 1.10.2", ["CentOS Linux GNU/Linux, with tboot 1.10.2 and Linux 5.18.0"])]
+
+
+def test_uroot_centos_8_is_read_as_fedora(uroot_disks: Path) -> None:
+    """The config calls blscfg, so the image is taken for Fedora's GRUB: blscfg is a
+    command there, not read yet (a warning, no crash); the config's own entries stay."""
+    menu = uroot_menu(uroot_disks, "CentOS_8_Stream_x86_64_blscfg_sda1")
+    assert menu.dialect == "fedora"
+    assert not any("can't find command" in w for w in menu.warnings)
+    assert any("blscfg: Boot Loader Specification entries are not read yet" in w for w in menu.warnings)
     assert shape(menu) == [("tboot 1.10.2", ["CentOS Linux GNU/Linux, with tboot 1.10.2 and Linux 5.18.0"])]
 
 

@@ -394,13 +394,14 @@ def test_centos7_linux16_on_separate_boot(tmp_path: Path) -> None:
 # --- small configs ---------------------------------------------------------------------
 @pytest.fixture
 def tree(tmp_path: Path):
-    def make(cfg: str, files: tuple[str, ...] = ("/vmlinuz", "/initrd.img", "/initrd2.img"), **env: str) -> Menu:
+    def make(cfg: str, files: tuple[str, ...] = ("/vmlinuz", "/initrd.img", "/initrd2.img"),
+             grub_dialect: str | None = None, **env: str) -> Menu:
         write(tmp_path, "/boot/grub/grub.cfg", cfg)
         for f in files:
             write(tmp_path, f, b"x")
         (tmp_path / "emptydir").mkdir(exist_ok=True)
         dm = device_map(**{"hd0": None, "hd0,msdos1": DirFileSystem(tmp_path, uuid="1234-ABCD", label="BOOT")})
-        return evaluate(dm, "hd0,msdos1", "/boot/grub/grub.cfg", env=env or None)
+        return evaluate(dm, "hd0,msdos1", "/boot/grub/grub.cfg", env=env or None, grub_dialect=grub_dialect)
 
     return make
 
@@ -591,7 +592,7 @@ def test_source_recursion_is_bounded(tree, tmp_path: Path) -> None:
 
 
 def test_blscfg_and_xen_entries(tree) -> None:
-    menu = tree("blscfg\nmenuentry xen { multiboot /vmlinuz; module /initrd.img }\n")
+    menu = tree("blscfg\nmenuentry xen { multiboot /vmlinuz; module /initrd.img }\n", grub_dialect="debian")
     assert any("can't find command `blscfg'" in w for w in menu.warnings)
     with pytest.raises(Unsupported, match="multiboot"):
         menu.entries[0].run()

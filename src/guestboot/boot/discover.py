@@ -66,13 +66,16 @@ class Location(NamedTuple):
 
 class Format(NamedTuple):
     """One config format: its ``name`` (Menu.format), the ``module`` that evaluates it,
-    its ``locations`` in the order they are tried, and the partition ``types`` it looks
-    on (GPT type GUIDs or MBR types as "0xef"; empty: every device)."""
+    its ``locations`` in the order they are tried, the partition ``types`` it looks on
+    (GPT type GUIDs or MBR types as "0xef"; empty: every device), and the ``settings``
+    its evaluate() takes as keywords besides env and check_files (the caller's choices
+    that only some formats have, such as "grub_dialect")."""
 
     name: str
     module: str
     locations: tuple[Location, ...]
     types: tuple[str, ...] = ()
+    settings: tuple[str, ...] = ()
 
 
 def _files(*paths: str) -> tuple[Location, ...]:
@@ -85,6 +88,7 @@ FORMATS: tuple[Format, ...] = (
         "grub2",
         "guestboot.boot.grub2",
         _files("/boot/grub/grub.cfg", "/grub/grub.cfg", "/boot/grub2/grub.cfg", "/grub2/grub.cfg"),
+        settings=("grub_dialect",),
     ),
     Format(
         "grub-legacy",
@@ -148,12 +152,16 @@ def evaluate_config(
     *,
     env: dict[str, str] | None = None,
     check_files: bool = True,
+    settings: dict[str, object] | None = None,
 ) -> Menu:
-    """The Menu of config ``(device)path`` read as format ``fmt``."""
+    """The Menu of config ``(device)path`` read as format ``fmt``. ``settings`` are the
+    caller's choices by name (``{"grub_dialect": "fedora"}``); a format gets those it
+    declares, and a setting left None is not passed."""
     for entry in FORMATS:
         if entry.name == fmt:
             evaluate = importlib.import_module(entry.module).evaluate
-            return evaluate(devices, device, path, env=env, check_files=check_files)
+            chosen = {k: v for k, v in (settings or {}).items() if k in entry.settings and v is not None}
+            return evaluate(devices, device, path, env=env, check_files=check_files, **chosen)
     raise ConfigError(f"unknown config format {fmt!r}; known: {', '.join(f.name for f in FORMATS)}")
 
 
@@ -222,32 +230,44 @@ def _format_by_content(devices: DeviceMap, device: str, path: str) -> str:
 
 
 def config_menu(
-    devices: DeviceMap, device: str, path: str, *, env: dict[str, str] | None = None, check_files: bool = True
+    devices: DeviceMap,
+    device: str,
+    path: str,
+    *,
+    env: dict[str, str] | None = None,
+    check_files: bool = True,
+    settings: dict[str, object] | None = None,
 ) -> Menu:
     """pygrub's --isconfig: the Menu of one given config file, its format taken from its
     name (grub.cfg, menu.lst, grub.conf) or else from its text. The file stands alone, so
     callers pass ``check_files=False``: kernel and initrd paths are taken as written."""
     fmt = _format_by_name(path) or _format_by_content(devices, device, path)
-    return evaluate_config(devices, device, path, fmt, env=env, check_files=check_files)
+    return evaluate_config(devices, device, path, fmt, env=env, check_files=check_files, settings=settings)
 
 
-def find_menu(devices: DeviceMap, *, isconfig: bool = False, env: dict[str, str] | None = None) -> Menu:
+def find_menu(
+    devices: DeviceMap,
+    *,
+    isconfig: bool = False,
+    env: dict[str, str] | None = None,
+    settings: dict[str, object] | None = None,
+) -> Menu:
     """The menu of the guest's boot configuration.
 
     With ``isconfig`` the DeviceMap is a wrapped config file: its first device's root
     directory holds exactly that one file, which is evaluated (see :func:`config_menu`)."""
     if isconfig:
-        return _isconfig_menu(devices, env)
+        return _isconfig_menu(devices, env, settings)
     device, path, fmt, warnings = find_config(devices)
     try:
-        menu = evaluate_config(devices, device, path, fmt, env=env)
+        menu = evaluate_config(devices, device, path, fmt, env=env, settings=settings)
     except GuestbootError as err:
         raise err.located(f"({device}){path}")
     menu.warnings[:0] = warnings
     return menu
 
 
-def _isconfig_menu(devices: DeviceMap, env: dict[str, str] | None) -> Menu:
+def _isconfig_menu(devices: DeviceMap, env: dict[str, str] | None, settings: dict[str, object] | None) -> Menu:
     filesystems = devices.filesystems()
     if not filesystems:
         raise NotFound("--isconfig: no file given")
@@ -256,4 +276,4 @@ def _isconfig_menu(devices: DeviceMap, env: dict[str, str] | None) -> Menu:
     if len(files) != 1:
         raise ConfigError(f"--isconfig: expected one file in ({device})/, found {len(files)}")
     path = "/" + files[0].decode("utf-8", "surrogateescape")
-    return config_menu(devices, device, path, env=env, check_files=False)
+    return config_menu(devices, device, path, env=env, check_files=False, settings=settings)

@@ -18,12 +18,14 @@ from .registry import command
 # --- menu entries (commands/menuentry.c) --------------------------------------------
 _MENU_OPTS = [
     Opt("class", long="class", takes=VALUE, repeatable=True),
-    Opt("users", long="users", takes=OPTIONAL),
+    Opt("users", long="users", takes=VALUE),  # upstream: a value is mandatory
     Opt("hotkey", long="hotkey", takes=VALUE),
     Opt("source", long="source", takes=VALUE),
     Opt("id", long="id", takes=VALUE),
     Opt("unrestricted", long="unrestricted"),
 ]
+# Fedora's patched menuentry: --users may come without a value (dialect.py)
+_MENU_OPTS_USERS_OPTIONAL = [Opt("users", long="users", takes=OPTIONAL) if o.name == "users" else o for o in _MENU_OPTS]
 
 
 def _setparams_prefix(args: list[str]) -> str:
@@ -31,7 +33,8 @@ def _setparams_prefix(args: list[str]) -> str:
 
 
 def _menuentry(it: Interp, args: list[str], block: Block | None, submenu: bool) -> int:
-    state, pos = parse(args, _MENU_OPTS, accept_dash=True)
+    opts = _MENU_OPTS_USERS_OPTIONAL if it.sh.dialect.users_optional else _MENU_OPTS
+    state, pos = parse(args, opts, accept_dash=True)
     if not args:
         raise GrubError(E.BAD_ARGUMENT, "missing arguments")
     source = state.get("source")

@@ -28,6 +28,7 @@ from . import errors as E
 from .errors import GrubError
 from .lexer import DQSTR, DQVAR, GETTEXT, SQSTR, TEXT, VAR, Part, Source
 from .parser import Block, Command, For, If, Node as AstNode, ParseError, While, parse_unit
+from .dialect import DIALECT_COMMANDS
 from .state import BootNow, Context, Loaded, MenuReplaced, RawEntry, Shared
 
 __all__ = ["BootNow", "Context", "Interp", "Loaded", "MenuReplaced", "RawEntry", "Shared"]
@@ -235,14 +236,16 @@ class Interp:
             invert = True
             name, args = args[0], args[1:]
         command = COMMANDS.get(name)
+        if name in DIALECT_COMMANDS and name not in self.sh.dialect.commands:
+            command = None  # a command this GRUB build does not have
         func = None if command else self.sh.functions.get(name)
         if command is None and func is None:
             eq = name.find("=")
             if eq >= 0:
                 self.set(name[:eq], name[eq + 1 :])
             elif name == "blscfg":
-                self.warn("error: can't find command `blscfg' (Debian's GRUB 2.06 has no blscfg; "
-                          "BLS entries are not read)")
+                self.warn(f"error: can't find command `blscfg' (the {self.sh.dialect.name} dialect of GRUB 2.06 "
+                          "has no blscfg; BLS entries are not read)")
             else:
                 self.warn(f"error: can't find command `{name[:20]}'")
             return 0

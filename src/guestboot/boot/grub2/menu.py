@@ -22,37 +22,33 @@ from ..cmdline import rebuild, with_boot_image
 from ..model import BootSpec, Menu, MenuEntry
 from .commands import Halt, run_config
 from .default import GrubDefault
+from .dialect import detect, named
 from .interp import BootNow, Context, Interp, MenuReplaced, RawEntry, Shared
 
-# normal/main.c `features[]` in GRUB 2.06 (later releases add more).
-FEATURES = (
-    "feature_chainloader_bpb",
-    "feature_ntldr",
-    "feature_platform_search_hint",
-    "feature_default_font_path",
-    "feature_all_video_module",
-    "feature_menuentry_id",
-    "feature_menuentry_options",
-    "feature_200_final",
-    "feature_nativedisk_cmd",
-    "feature_timeout_style",
-)
-
-
 def evaluate(
-    devices: DeviceMap, device: str, path: str, *, env: dict[str, str] | None = None, check_files: bool = True
+    devices: DeviceMap,
+    device: str,
+    path: str,
+    *,
+    env: dict[str, str] | None = None,
+    check_files: bool = True,
+    grub_dialect: str | None = None,
 ) -> Menu:
     """Run the GRUB 2 config at ``path`` on ``device`` and return its menu. With
-    ``check_files`` off (pygrub's --isconfig) loaders record paths without opening them."""
+    ``check_files`` off (pygrub's --isconfig) loaders record paths without opening them.
+    ``grub_dialect`` names the GRUB build to emulate (dialect.py); None: the one the
+    image shows. The menu records it (``Menu.dialect``)."""
     fs = devices.filesystem(device)
     canonical = devices.canonical(device) or device
     data = fspath.read_bytes(fs, path, LIMITS.max_config_bytes)
+    text = data.decode("utf-8", "surrogateescape")
+    dialect = named(grub_dialect) if grub_dialect else detect(devices, canonical, text)
     origin = f"{canonical}:{path}"
-    shared = Shared(devices, [], check_files=check_files)
+    shared = Shared(devices, [], check_files=check_files, dialect=dialect)
     it = Interp(shared, Context(), where=origin)
     initial = {"root": canonical, "prefix": f"({canonical}){posixpath.dirname(path) or '/'}"}
-    initial.update({name: "y" for name in FEATURES})
-    initial.update({"grub_cpu": "i386", "grub_platform": "pc"})
+    initial.update({name: "y" for name in dialect.features})
+    initial.update(dialect.variables)
     for name, value in initial.items():
         it.set(name, value)
         it.export(name)
@@ -102,6 +98,7 @@ def _build(it: Interp, origin: str, depth: int) -> Menu:
         format="grub2",
         warnings=it.sh.warnings,
         rule=GrubDefault(own=depth == 0 or it.ctx.default_written),
+        dialect=it.sh.dialect.name,
     )
 
 
@@ -164,7 +161,12 @@ def _runner(snap: _Snapshot, raw: RawEntry):
         # other, so listing a menu of many hostile entries stays bounded as a whole.
         evaluation = snap.evaluation
         shared = Shared(
-            evaluation.devices, [], functions=snap.functions, steps=evaluation.steps, check_files=evaluation.check_files
+            evaluation.devices,
+            [],
+            functions=snap.functions,
+            steps=evaluation.steps,
+            check_files=evaluation.check_files,
+            dialect=evaluation.dialect,
         )
         r = Interp(shared, Context(snap.variables, snap.exported, []), where=where)
         r.loaded = snap.loaded.copy() if snap.loaded is not None else None

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Iterator, Mapping
 from ...errors import LimitExceeded
 from ...limits import LIMITS
 from ..model import FileRef
+from .dialect import DEBIAN, Dialect
 
 if TYPE_CHECKING:
     from ...devices import DeviceMap
@@ -213,7 +214,7 @@ class Shared:
     counters. ``functions`` is copy on write like a context's variables. Equality is
     identity."""
 
-    __slots__ = ("devices", "warnings", "output", "functions", "steps", "entries", "copies", "check_files")
+    __slots__ = ("devices", "warnings", "output", "functions", "steps", "entries", "copies", "check_files", "dialect")
 
     def __init__(
         self,
@@ -225,8 +226,10 @@ class Shared:
         entries: int = 0,
         check_files: bool = True,
         copies: int = 0,
+        dialect: Dialect = DEBIAN,
     ) -> None:
         self.devices = devices
+        self.dialect = dialect  # which GRUB build is emulated (dialect.py)
         # False only for pygrub's --isconfig: the config stands alone, kernel and initrd
         # paths are recorded as written, without looking for the files
         self.check_files = check_files
