@@ -1,50 +1,69 @@
-"""From an open image descriptor to GRUB's device map: volumes found, file systems probed.
+"""From open image descriptors to GRUB's device map: image formats read, volumes found
+(partition tables and stacked volumes over every disk), file systems probed.
 
-The caller (the CLI, or later the sandbox parent) opens the image; this module only reads
-through the descriptor it is given. A partition whose file system is broken does not stop
+The caller (the CLI, or the sandbox parent) opens the images; this module only reads
+through the descriptors it is given. A device whose file system is broken does not stop
 the others from being read: its error is kept and raised only if something needs it.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Sequence
+
 from . import fs as filesystems
 from .devices import DeviceMap
-from .errors import GuestbootError
+from .errors import GuestbootError, LimitExceeded, NotFound, Unsupported
+from .limits import LIMITS
 from .source import ByteSource, FileSource, SliceSource
-from .volume.base import Volume, whole_disk
+from .volume.base import Volume
 
-DISK = "hd0"  # GRUB's name for the one disk a guest image is
+if TYPE_CHECKING:
+    from .source.opener import Opener
+
+DISK = "hd0"  # GRUB's name for the first disk; the others are hd1, hd2, … in the order given
 
 
 class GuestImage:
-    """An opened image: the disk, the volumes found on it, GRUB's device map, and one-line
-    warnings about damaged partition tables."""
+    """Opened images: the disks (what each image holds), every volume found on them, GRUB's
+    device map, and one-line warnings about damaged partition tables."""
 
-    __slots__ = ("source", "volumes", "devices", "warnings")
+    __slots__ = ("disks", "volumes", "devices", "warnings")
 
-    source: ByteSource
+    disks: list[ByteSource]
     volumes: list[Volume]
     devices: DeviceMap
     warnings: list[str]
 
     def __init__(
-        self, source: ByteSource, volumes: list[Volume], devices: DeviceMap, warnings: list[str] | None = None
+        self, disks: list[ByteSource], volumes: list[Volume], devices: DeviceMap, warnings: list[str] | None = None
     ) -> None:
-        self.source = source
+        self.disks = disks
         self.volumes = volumes
         self.devices = devices
         self.warnings = [] if warnings is None else warnings
 
+    @property
+    def source(self) -> ByteSource:
+        """The first disk (hd0)."""
+        return self.disks[0]
+
     def __repr__(self) -> str:
         return (
-            f"GuestImage(source={self.source!r}, volumes={self.volumes!r}, devices={self.devices!r},"
+            f"GuestImage(disks={self.disks!r}, volumes={self.volumes!r}, devices={self.devices!r},"
             f" warnings={self.warnings!r})"
         )
 
 
-def _probe_into(devices: DeviceMap, name: str, source: ByteSource, volume: Volume | None = None) -> None:
+def _probe_into(devices: DeviceMap, volume: Volume, role: str | None = None) -> None:
+    name = volume.device
+    if role is not None:  # a member of a stacked volume: that is what it holds
+        devices.add(name, volume=volume, problem=role)
+        return
     try:
-        found = filesystems.probe(source)
+        found = filesystems.probe(volume.source)
+        if found is None:
+            devices.add(name, volume=volume, problem=_what_else(volume.source, name))
+            return
     except GuestbootError as err:
         # the driver names its source ("disk.img,gpt2"); name the device when it did not
         devices.add(name, volume=volume, problem=err if err.where else err.located(f"({name})"))
@@ -52,28 +71,62 @@ def _probe_into(devices: DeviceMap, name: str, source: ByteSource, volume: Volum
     devices.add(name, volume=volume, fs=found)
 
 
-def open_image(fd: int, name: str = "image", *, offset: int | None = None) -> GuestImage:
-    """Scan the image on ``fd``. ``offset`` (pygrub's --offset) says a file system starts at
-    that byte and no partition table is read."""
-    from .volume import scan_with_warnings
+def _what_else(source: ByteSource, name: str) -> str | GuestbootError:
+    """Why a volume no driver claims has no file system: what its magic says it is."""
+    from .fs.signatures import identify
 
-    disk = FileSource(fd, name=name)
+    signature = identify(source)
+    if signature is None:
+        return "no recognised file system"
+    if signature.unsupported:
+        return Unsupported(f"{signature.what}: not supported yet", where=f"({name})")
+    return signature.what
+
+
+def disk_name(index: int) -> str:
+    """GRUB's name for the ``index``-th disk given: hd0, hd1, …"""
+    return f"hd{index}"
+
+
+def open_disks(
+    disks: Sequence[tuple[int, str]],
+    *,
+    offset: int | None = None,
+    image_format: str | None = None,
+    opener: "Opener | None" = None,
+) -> GuestImage:
+    """Read the images ``disks`` ((fd, display name) in order: hd0, hd1, …): each image's
+    format (detected by content, or ``image_format`` for all), the partition tables of
+    every disk, stacked volumes over them, and the file system of every device.
+
+    ``offset`` (pygrub's --offset) says the first disk has a file system at that byte and
+    no partition table is read there. A format that needs another file asks ``opener``
+    (the default refuses)."""
+    from .source.formats import open_format
+    from .volume import STACKS
+    from .volume.stack import discover
+
+    if not disks:
+        raise NotFound("no disk image given")
+    if len(disks) > LIMITS.max_disks:
+        raise LimitExceeded(f"{len(disks)} disk images given (max_disks)")
+    sources = [
+        open_format(FileSource(fd, name=name), image_format=image_format, opener=opener) for fd, name in disks
+    ]
     devices = DeviceMap()
     if offset is not None:
-        source = SliceSource(disk, offset, disk.size - offset, name=f"{name}@{offset}")
+        first = sources[0]
+        source = SliceSource(first, offset, first.size - offset, name=f"{first.name}@{offset}")
         volume = Volume(grub_name="", number=0, start=offset, source=source, disk=DISK)
-        _probe_into(devices, DISK, source, volume)
-        return GuestImage(disk, [volume], devices)
-    volumes, warnings = scan_with_warnings(disk)
-    volumes = [volume._replace(disk=DISK) for volume in volumes]
-    whole = [v for v in volumes if not v.grub_name]
-    if whole:
-        _probe_into(devices, DISK, whole[0].source, whole[0])
-    else:
-        # A partitioned disk: GRUB still probes the disk itself first (a hybrid ISO has a
-        # file system there), then each partition in table order.
-        _probe_into(devices, DISK, disk, whole_disk(disk)._replace(disk=DISK))
-    for volume in volumes:
-        if volume.grub_name:
-            _probe_into(devices, f"{DISK},{volume.grub_name}", volume.source, volume)
-    return GuestImage(disk, volumes, devices, list(warnings))
+        _probe_into(devices, volume)
+        return GuestImage(sources, [volume], devices)
+    found = discover([(disk_name(i), source) for i, source in enumerate(sources)], STACKS)
+    for volume in found.volumes:
+        _probe_into(devices, volume, found.roles.get(volume.device))
+    return GuestImage(sources, found.volumes, devices, found.warnings)
+
+
+def open_image(fd: int, name: str = "image", *, offset: int | None = None, image_format: str | None = None,
+               opener: "Opener | None" = None) -> GuestImage:
+    """One disk image (hd0): ``open_disks([(fd, name)], …)``."""
+    return open_disks([(fd, name)], offset=offset, image_format=image_format, opener=opener)

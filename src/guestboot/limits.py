@@ -25,6 +25,10 @@ class Limits(NamedTuple):
     max_gpt_entries: int = 1024  # NumberOfPartitionEntries accepted in a GPT header
     max_gpt_entry_size: int = 4096  # SizeOfPartitionEntry accepted (spec: 128 * 2^n)
     max_logical_partitions: int = 64  # links followed in an MBR extended chain
+    max_disks: int = 64  # disk images given for one guest (hd0, hd1, …)
+    max_volumes: int = 4096  # volumes found in all, partitions and stacked volumes together
+    max_stack_rounds: int = 8  # rounds of stacked-volume discovery (a partition in an md array in …)
+    max_volume_segments: int = 4096  # members/segments joined into one stacked volume
 
     # --- file systems -----------------------------------------------------------------
     max_block_groups: int = 1 << 20  # ext group descriptors read

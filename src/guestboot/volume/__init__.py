@@ -24,6 +24,10 @@ TABLES: tuple[tuple[str, TableReader], ...] = (
     ("msdos", mbr.read_table),
 )
 
+# Stacked-volume types as (name, module) in the order they are offered volumes; each module
+# exposes ``assemble(offered, warnings) -> list[Stacked]`` (see volume/stack.py).
+STACKS: tuple[tuple[str, str], ...] = ()
+
 
 def scan_with_warnings(disk: ByteSource) -> Scan:
     """Volumes of ``disk`` in GRUB's order, and warnings (a ``Scan``, which unpacks as
@@ -48,4 +52,4 @@ def scan(disk: ByteSource) -> list[Volume]:
     return scan_with_warnings(disk).volumes
 
 
-__all__ = ["TABLES", "Scan", "Volume", "scan", "scan_with_warnings"]
+__all__ = ["STACKS", "TABLES", "Scan", "Volume", "scan", "scan_with_warnings"]

@@ -1,0 +1,47 @@
+"""Image formats: how a disk's bytes are stored in the image file.
+
+READERS lists the formats we read, as (name, module) in detection order; a module exposes
+``detect(image) -> bool`` (by content: magic numbers) and ``open(image, opener) ->
+ByteSource`` (the disk the image holds). A format is one module and one line here. A file
+no reader claims is raw; before that, source.signatures names formats we recognise but do
+not read yet (Unsupported). ``image_format`` forces one (``--format``).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ..errors import Unsupported
+from .base import ByteSource
+from .opener import REFUSE, Opener
+from . import signatures
+
+READERS: tuple[tuple[str, str], ...] = ()
+
+RAW = "raw"
+
+
+def open_format(image: ByteSource, *, image_format: str | None = None, opener: Opener | None = None) -> ByteSource:
+    """The disk that ``image`` holds: detected by content (raw when nothing else matches),
+    or the format ``image_format`` names."""
+    opener = REFUSE if opener is None else opener
+    if image_format is not None:
+        wanted = image_format.lower()
+        if wanted == RAW:
+            return image
+        for name, module in READERS:
+            if name == wanted:
+                return importlib.import_module(module).open(image, opener)
+        for signature in signatures.SIGNATURES:
+            if signature.name == wanted:
+                raise Unsupported(f"{signature.what}: not supported yet", where=image.name)
+        known = ", ".join([RAW, *(name for name, _ in READERS), *(s.name for s in signatures.SIGNATURES)])
+        raise Unsupported(f"image format {image_format!r} is not one we know ({known})", where=image.name)
+    for _name, module in READERS:
+        reader = importlib.import_module(module)
+        if reader.detect(image):
+            return reader.open(image, opener)
+    found = signatures.identify(image)
+    if found is not None:
+        raise Unsupported(f"{found.what}: not supported yet", where=image.name)
+    return image

@@ -1,0 +1,191 @@
+"""Stacked volumes and several disks, proven with a stacked type registered from outside
+the package (tests/fake_stack.py): two partitions made by sgdisk on two disk images hold
+the two halves of an ext4 file system made by mke2fs -d from a tree; through the fake
+type, guestboot lists the menu and extracts the kernel from that tree."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+from builders.disk import sgdisk_image, table_of
+
+import fake_stack
+from guestboot import limits, volume
+from guestboot.errors import CorruptImage, LimitExceeded
+from guestboot.image import open_disks
+from guestboot.pipeline import load_menu, open_refs, plan_boot
+from guestboot.volume import stack
+
+MiB = 1 << 20
+DATA_OFFSET = 4096
+GRUB_CFG = """\
+set default=0
+set timeout=1
+menuentry 'Stacked Linux' {
+    linux /vmlinuz root=/dev/mapper/fake ro
+    initrd /initrd.img
+}
+"""
+
+
+@pytest.fixture(scope="session")
+def boot_tree(tmp_path_factory) -> Path:
+    top = tmp_path_factory.mktemp("stack-tree")
+    (top / "grub").mkdir()
+    (top / "grub" / "grub.cfg").write_text(GRUB_CFG)
+    rng = random.Random(5)
+    (top / "vmlinuz").write_bytes(rng.randbytes(1_500_000))
+    (top / "initrd.img").write_bytes(rng.randbytes(700_000))
+    return top
+
+
+@pytest.fixture(scope="session")
+def fs_image(boot_tree, tmp_path_factory) -> bytes:
+    """An 8 MiB ext4 made by mke2fs -d from the tree."""
+    fs = tmp_path_factory.mktemp("stack-fs") / "fs.img"
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-T", "default", "-L", "stacked", "-d", str(boot_tree),
+                    str(fs), "8M"], check=True, capture_output=True, timeout=60)
+    return fs.read_bytes()
+
+
+def _member_sectors(data: bytes) -> int:
+    return (DATA_OFFSET + len(data) // 2) // 512
+
+
+def _write_member(disk: Path, number: int, index: int, data: bytes) -> None:
+    half = len(data) // 2
+    start = next(p.start for p in table_of(disk)[1] if p.number == number)
+    with open(disk, "r+b") as f:
+        f.seek(start)
+        f.write(fake_stack.header("boot", index, 2, DATA_OFFSET))
+        f.seek(start + DATA_OFFSET)
+        f.write(data[index * half : (index + 1) * half])
+
+
+@pytest.fixture(scope="session")
+def halves(fs_image, tmp_path_factory) -> tuple[Path, Path]:
+    """hd0: gpt1 holds member 0. hd1: gpt1 is an unrelated empty partition, gpt2 holds
+    member 1. The members are the halves of the ext4 image."""
+    work = tmp_path_factory.mktemp("stack")
+    sectors = _member_sectors(fs_image)
+    disk0 = sgdisk_image(work / "disk0.img", 8 * MiB, [f"-n1:2048:+{sectors}"])
+    disk1 = sgdisk_image(work / "disk1.img", 10 * MiB, ["-n1:2048:+1M", f"-n2:0:+{sectors}"])
+    _write_member(disk0, 1, 0, fs_image)
+    _write_member(disk1, 2, 1, fs_image)
+    return disk0, disk1
+
+
+@pytest.fixture(scope="session")
+def one_disk(fs_image, tmp_path_factory) -> Path:
+    """One disk: gpt1 holds member 1, gpt2 member 0 (the set's order, not the table's)."""
+    sectors = _member_sectors(fs_image)
+    disk = sgdisk_image(tmp_path_factory.mktemp("stack1") / "one.img", 16 * MiB,
+                        [f"-n1:2048:+{sectors}", f"-n2:0:+{sectors}"])
+    _write_member(disk, 1, 1, fs_image)
+    _write_member(disk, 2, 0, fs_image)
+    return disk
+
+
+@pytest.fixture
+def registered(monkeypatch):
+    """The fake type joins the registry: one line, no module of ours edited."""
+    monkeypatch.setattr(volume, "STACKS", volume.STACKS + (("fake", "fake_stack"),))
+
+
+def _open(*paths: Path):
+    fds = [os.open(p, os.O_RDONLY | os.O_CLOEXEC) for p in paths]
+    return open_disks([(fd, p.name) for fd, p in zip(fds, paths)]), fds
+
+
+def test_two_disks_are_hd0_and_hd1_in_the_order_given(halves):
+    image, fds = _open(*halves)
+    assert image.devices.names() == ["hd0", "hd0,gpt1", "hd1", "hd1,gpt1", "hd1,gpt2"]
+    assert image.devices.get("(hd1,2)").volume.start == table_of(halves[1])[1][1].start
+    swapped, more = _open(halves[1], halves[0])
+    assert swapped.devices.names() == ["hd0", "hd0,gpt1", "hd0,gpt2", "hd1", "hd1,gpt1"]
+    for fd in fds + more:
+        os.close(fd)
+
+
+def test_a_registered_stacked_type_joins_partitions_of_two_disks(halves, boot_tree, registered, tmp_path):
+    image, fds = _open(*halves)
+    devices = image.devices
+    assert devices.names() == ["hd0", "hd0,gpt1", "hd1", "hd1,gpt1", "hd1,gpt2", "fake/boot"]
+    assert devices.get("hd0,gpt1").problem == "member of (fake/boot)"
+    assert devices.get("hd1,gpt2").problem == "member of (fake/boot)"
+    assert devices.filesystem("fake/boot").label == "stacked"
+    # the tree is the expected answer
+    for name in ("vmlinuz", "initrd.img", "grub/grub.cfg"):
+        source = devices.open("(fake/boot)", f"/{name}")
+        assert source.pread(0, source.size) == (boot_tree / name).read_bytes()
+    menu = load_menu(devices)
+    assert menu.origin.startswith("fake/boot:")
+    plan = plan_boot(devices)
+    kernel, initrd = open_refs(devices, [plan.spec.kernel, *plan.spec.initrds])
+    assert plan.spec.kernel.device == "fake/boot"
+    # zero-copy: every run of the kernel and initrd is a piece of one of the two image
+    # files, and copying those pieces gives the tree's files
+    for source, name in ((kernel, "vmlinuz"), (initrd, "initrd.img")):
+        runs = list(source.runs())
+        assert {r.fd for r in runs} <= set(fds)
+        assert b"".join(os.pread(r.fd, r.length, r.offset) for r in runs) == (boot_tree / name).read_bytes()
+    for fd in fds:
+        os.close(fd)
+
+
+def test_guestboot_lists_and_extracts_through_the_stacked_volume(one_disk, boot_tree, registered, tmp_path, capsys):
+    """The CLI's own commands on one disk whose two partitions are the members."""
+    from guestboot.cli.main import main
+
+    disk = one_disk
+    assert main(["list", str(disk)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "(fake/boot)/grub/grub.cfg (grub2)"
+    assert main(["ls", str(disk)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[:3] == ["(hd0)  -  no recognised file system", "(hd0,gpt1)  -  member of (fake/boot)",
+                        "(hd0,gpt2)  -  member of (fake/boot)"]
+    assert rows[3].startswith("(fake/boot)  ext4  uuid=") and rows[3].endswith("label='stacked'")
+    assert len(rows) == 4
+    assert "Stacked Linux" in out
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    assert main(["extract", str(disk), "-o", str(outdir)]) == 0
+    assert capsys.readouterr().out.strip() == "BOOT_IMAGE=/vmlinuz root=/dev/mapper/fake ro"
+    assert (outdir / "kernel").read_bytes() == (boot_tree / "vmlinuz").read_bytes()
+    assert (outdir / "initrd").read_bytes() == (boot_tree / "initrd.img").read_bytes()
+
+
+def test_an_incomplete_set_is_left_out_with_a_warning(halves, registered):
+    image, fds = _open(halves[0])
+    assert image.devices.names() == ["hd0", "hd0,gpt1"]
+    assert image.warnings == ["fake/boot: 1 of 2 members present; left out"]
+    os.close(fds[0])
+
+
+def test_stacking_depth_is_bounded(halves, registered, monkeypatch):
+    monkeypatch.setattr(stack, "LIMITS", limits.LIMITS._replace(max_stack_rounds=1))
+    with pytest.raises(LimitExceeded, match="max_stack_rounds"):
+        _open(*halves)
+
+
+def test_volume_count_is_bounded(halves, monkeypatch):
+    monkeypatch.setattr(stack, "LIMITS", limits.LIMITS._replace(max_volumes=4))
+    with pytest.raises(LimitExceeded, match="max_volumes"):
+        _open(*halves)
+
+
+def test_two_stacked_volumes_of_one_name_are_corrupt(halves, monkeypatch, tmp_path):
+    """Two sets both called "boot" (a copy of each disk given twice)."""
+    copies = []
+    for i, disk in enumerate(halves):
+        copy = tmp_path / f"copy{i}.img"
+        copy.write_bytes(disk.read_bytes())
+        copies.append(copy)
+    monkeypatch.setattr(volume, "STACKS", (("fake", "fake_stack"), ("again", "fake_stack")))
+    with pytest.raises(CorruptImage, match=r"two volumes are both called \(fake/boot\)"):
+        _open(*halves, *copies)
