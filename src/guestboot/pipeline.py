@@ -94,14 +94,9 @@ def run(request: Request) -> Result:
 def _open(request: Request, warnings: list[str]) -> Any:
     """The devices of the request's image (a GuestImage's DeviceMap, kept with the image
     so ``devices`` can report partition starts and sizes)."""
-    from .image import open_image
+    from .image import open_disks
 
-    if len(request.disks) > 1:
-        raise Unsupported(f"{len(request.disks)} disks given; reading more than one disk is not supported yet")
-    if request.image_format not in (None, "raw"):
-        raise Unsupported(f"image format {request.image_format!r}; only raw images are read")
-    fd, name = request.disks[0]
-    image = open_image(fd, name=name, offset=request.offset)
+    image = open_disks(request.disks, offset=request.offset, image_format=request.image_format)
     warnings.extend(image.warnings)
     if request.action == "devices":
         return device_rows(image)
