@@ -46,7 +46,6 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature("FAT file system", ((82, b"FAT32   "), (510, b"\x55\xaa"))),  # FAT spec 3.3: FAT32 BS_FilSysType
     Signature("exFAT file system", ((3, b"EXFAT   "),)),  # exFAT spec 3.1.2: FileSystemName
     Signature("NTFS file system", ((3, b"NTFS    "),)),  # NTFS boot sector OEM ID
-    Signature("iso9660 file system", ((32 * KiB + 1, b"CD001"),)),  # ECMA-119 8.1: Standard Identifier
     Signature("squashfs file system", ((0, b"hsqs"),)),  # squashfs superblock s_magic 0x73717368
     Signature("f2fs file system", ((1 * KiB, b"\x10\x20\xf5\xf2"),)),  # f2fs superblock F2FS_SUPER_MAGIC
     Signature("LUKS encrypted volume", ((0, b"LUKS\xba\xbe"),)),  # LUKS1 / LUKS2 on-disk format: magic
