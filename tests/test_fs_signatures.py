@@ -18,6 +18,7 @@ from guestboot.image import open_image
 from guestboot.source import FileSource
 
 MiB = 1 << 20
+LVM_CONFIG = "global{activation=0} devices{obtain_device_list_from_udev=0}"  # no device-mapper here
 
 # name: (what we say, command making the image at {img} from the tree at {tree}, size)
 MAKERS = {
@@ -29,6 +30,8 @@ MAKERS = {
     "iso9660": ("iso9660 file system", ["xorriso", "-as", "mkisofs", "-quiet", "-o", "{img}", "{tree}"], 0),
     "squashfs": ("squashfs file system", ["mksquashfs", "{tree}", "{img}", "-quiet", "-noappend"], 0),
     "swap": ("Linux swap space", ["mkswap", "{img}"], 8 * MiB),
+    # lvm2 writes a PV label only on a block device: a loop device over the image (root)
+    "lvm2-pv": ("LVM2 physical volume", ["pvcreate", "-q", "--config", LVM_CONFIG, "{loop}"], 16 * MiB),
 }
 
 
@@ -49,12 +52,28 @@ def made(tmp_path_factory):
             if size:
                 with open(img, "wb") as f:
                     f.truncate(size)
-            argv = [a.format(img=img, tree=tree) for a in argv]
-            subprocess.run(argv, check=True, capture_output=True, timeout=120)
+            if "{loop}" in argv:  # (replace, not format: the lvm config has braces)
+                _on_loop_device(img, argv)
+            else:
+                subprocess.run([a.format(img=img, tree=tree) for a in argv], check=True, capture_output=True,
+                               timeout=120)
             cache[kind] = img
         return cache[kind]
 
     return make
+
+
+def _on_loop_device(img: Path, argv: list[str]) -> None:
+    if shutil.which("losetup") is None or os.geteuid() != 0:
+        unavailable("a loop device (losetup, as root) is needed to run " + argv[0])
+    loop = subprocess.run(["losetup", "-f", "--show", str(img)], capture_output=True, text=True, timeout=60)
+    if loop.returncode != 0:
+        unavailable(f"losetup: {loop.stderr.strip()}")
+    device = loop.stdout.strip()
+    try:
+        subprocess.run([a.replace("{loop}", device) for a in argv], check=True, capture_output=True, timeout=120)
+    finally:
+        subprocess.run(["losetup", "-d", device], check=True, timeout=60)
 
 
 @pytest.mark.parametrize("kind", sorted(MAKERS))
