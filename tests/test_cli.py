@@ -441,3 +441,15 @@ def test_pygrub_runas_mistakes_are_usage_errors(disk, value):
     proc = pygrub(f"--runas={value}", "-q", str(disk), check_rc=2)
     lines = proc.stderr.decode().splitlines()
     assert lines[0].startswith("Usage: ") and lines[1].startswith("guestboot-pygrub: --runas")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_pygrub_full_stdout_removes_the_files_it_wrote(disk, tmp_path):
+    outdir = tmp_path / "d"
+    outdir.mkdir()
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run([sys.executable, "-m", "guestboot.cli.pygrub", "-q", f"--output-directory={outdir}",
+                               str(disk)], stdout=full, stderr=subprocess.PIPE, timeout=60)
+    assert proc.returncode == 8
+    assert "No space left on device" in one_line_error(proc, "guestboot-pygrub")
+    assert list(outdir.iterdir()) == []
