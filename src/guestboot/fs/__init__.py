@@ -19,6 +19,7 @@ PROBES: tuple[tuple[str, str], ...] = (
     ("iso9660", "guestboot.fs.iso9660"),
     # FAT has no magic number: it is recognised by a plausible BPB, so it goes after
     # the drivers that check one
+    ("exfat", "guestboot.fs.exfat"),
     ("fat", "guestboot.fs.fat"),
 )
 
