@@ -3,8 +3,10 @@
 zlib and lzma come from the standard library; zstd from the standard library's
 compression.zstd on Python >= 3.14 and from the backports.zstd package before (the same
 module, backported). Imports are lazy: a run that meets no compressed data loads none of
-them. A stream that ends short of the declared size, or is not a valid stream, is
-CorruptImage; a missing codec module is Unsupported naming it.
+them. Each returns at most ``limit`` bytes (what the format declares); a stream that is
+not valid is CorruptImage; a missing codec module is Unsupported naming it. A stream that
+ends early returns what it holds: formats differ on what that means (btrfs fills the rest
+of an extent with zeros; others call it corrupt), so the caller decides.
 """
 
 from __future__ import annotations
@@ -25,28 +27,22 @@ def _zstd_module():
     return zstd
 
 
-def zstd(data: bytes, size: int, *, what: str, offset: int | None = None) -> bytes:
-    """Exactly ``size`` bytes decompressed from the zstd frame(s) in ``data``."""
+def zstd(data: bytes, limit: int, *, what: str, offset: int | None = None) -> bytes:
+    """At most ``limit`` bytes decompressed from the zstd frame in ``data``."""
     module = _zstd_module()
     decompressor = module.ZstdDecompressor()
     try:
-        out = decompressor.decompress(data, max_length=size)
+        return decompressor.decompress(data, max_length=limit)
     except module.ZstdError as exc:
         raise CorruptImage(f"{what}: bad zstd data ({exc})", offset=offset) from None
-    if len(out) < size:
-        raise CorruptImage(f"{what}: zstd data ends after {len(out)} of {size} bytes", offset=offset)
-    return out
 
 
-def zlib(data: bytes, size: int, *, what: str, offset: int | None = None) -> bytes:
-    """Exactly ``size`` bytes decompressed from the zlib stream in ``data``."""
+def zlib(data: bytes, limit: int, *, what: str, offset: int | None = None) -> bytes:
+    """At most ``limit`` bytes decompressed from the zlib stream in ``data``."""
     import zlib as _zlib
 
     decompressor = _zlib.decompressobj()
     try:
-        out = decompressor.decompress(data, size)
+        return decompressor.decompress(data, limit)
     except _zlib.error as exc:
         raise CorruptImage(f"{what}: bad zlib data ({exc})", offset=offset) from None
-    if len(out) < size:
-        raise CorruptImage(f"{what}: zlib data ends after {len(out)} of {size} bytes", offset=offset)
-    return out

@@ -41,6 +41,9 @@ class Limits(NamedTuple):
     max_symlink_size: int = 4096  # bytes of one symlink target (PATH_MAX)
     max_path_components: int = 256  # components in one path after expansion
     max_file_runs: int = 1 << 20  # extents/block runs mapped for one file
+    max_tree_bytes: int = 64 * MiB  # btrfs tree-block bytes one search or listing visits (cache hits too)
+    max_chunks: int = 1 << 16  # btrfs chunks mapped (a 64 TiB volume of 1 GiB chunks)
+    max_compressed_extent: int = 128 * KiB  # one compressed extent, on disk and decompressed (btrfs's own cap)
     max_map_bytes: int = 16 * MiB  # indirect/extent-tree blocks read to map one file (4 GiB at 1 KiB blocks)
     max_volume_descriptors: int = 64  # ISO 9660 volume descriptors read before the terminator
     max_susp_continuations: int = 64  # ISO 9660 System Use continuation areas (CE) followed for one record

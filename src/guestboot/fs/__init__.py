@@ -16,6 +16,7 @@ from .base import FileSystem, FileType, Node
 PROBES: tuple[tuple[str, str], ...] = (
     ("ext", "guestboot.fs.ext"),
     ("xfs", "guestboot.fs.xfs"),
+    ("btrfs", "guestboot.fs.btrfs"),
     ("iso9660", "guestboot.fs.iso9660"),
     # FAT has no magic number: it is recognised by a plausible BPB, so it goes after
     # the drivers that check one

@@ -108,7 +108,7 @@ class ChunkMap:
             raise LimitExceeded(f"{self.where}: more than {LIMITS.max_chunks} chunks (max_chunks)",
                                 offset=chunk.offset)
         i = bisect.bisect_right(self._starts, chunk.start)
-        if i > 0 and self._chunks[i - 1] == chunk:
+        if i > 0 and self._chunks[i - 1][:-1] == chunk[:-1]:
             return  # the chunk tree repeats the system chunks of the superblock
         if (i > 0 and self._chunks[i - 1].start + self._chunks[i - 1].length > chunk.start) or (
             i < len(self._chunks) and chunk.start + chunk.length > self._starts[i]

@@ -13,11 +13,11 @@ counts the bytes of the blocks it visits against LIMITS.max_tree_bytes.
 from __future__ import annotations
 
 import bisect
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 from ...errors import CorruptImage, LimitExceeded
 from ...limits import LIMITS
+from ..cache import LRU
 from .layout import HEADER_SIZE, ITEM, KEY_PTR, MAX_LEVEL, Header
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class Trees:
         self.nodesize = nodesize
         self.sectorsize = sectorsize
         self.name = source.name
-        self._cache: OrderedDict[int, Block] = OrderedDict()
+        self._cache: LRU[int, Block] = LRU(_BLOCK_CACHE)
 
     def block(self, logical: int, level: int, budget: Budget) -> Block:
         cached = self._cache.get(logical)
@@ -79,7 +79,6 @@ class Trees:
             if cached.level != level:
                 raise CorruptImage(f"btrfs tree block {logical:#x}: level {cached.level}, expected {level}",
                                    where=self.name, offset=cached.physical)
-            self._cache.move_to_end(logical)
             return cached
         if logical % self.sectorsize:
             raise CorruptImage(f"btrfs tree block address {logical:#x} is not sector aligned", where=self.name)
@@ -95,9 +94,7 @@ class Trees:
             except CorruptImage as exc:
                 failure = failure or exc
                 continue
-            self._cache[logical] = block
-            if len(self._cache) > _BLOCK_CACHE:
-                self._cache.popitem(last=False)
+            self._cache.put(logical, block)
             return block
         assert failure is not None
         raise failure
