@@ -160,6 +160,6 @@ class ChunkMap:
             here.append(where)
         if not here:
             raise Unsupported(f"{self.where}: logical address {logical:#x} lives on device "
-                              f"{', '.join(map(str, missing))}, which is missing (multi-device file system)",
+                              f"{', '.join(map(str, sorted(set(missing))))}, which is missing (multi-device file system)",
                               offset=chunk.offset)
         return avail, here

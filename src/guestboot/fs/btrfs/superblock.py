@@ -2,8 +2,9 @@
 
 The primary copy at 64 KiB decides whether the volume is btrfs at all (its magic). When
 the primary is damaged (bad checksum, contradicting fields), a mirror at 64 MiB or 256 GiB
-that lies inside the volume, belongs to the same file system (same fsid) and says where it
-lives (bytenr) is used instead, with a warning. GRUB reads the copies the same way and
+that lies inside the volume, passes its own checks and says where it lives (bytenr) is
+used instead, with a warning. Beside a good primary, a mirror counts only when it belongs
+to the same file system (fsid): a larger, older file system may have left one behind. GRUB reads the copies the same way and
 takes the newest generation among the good ones; so do we.
 """
 
@@ -110,7 +111,7 @@ def read_superblock(source: ByteSource) -> Volume | None:
             break
         raw = source.pread(offset, SUPER_SIZE)
         mirror = Superblock.from_bytes(raw)
-        if mirror.magic != SUPER_MAGIC or mirror.fsid != primary_fsid:
+        if mirror.magic != SUPER_MAGIC or (damage is None and mirror.fsid != primary_fsid):
             continue  # a stale copy of an earlier file system, or none
         try:
             sb, checker = _check(raw, offset, source)
