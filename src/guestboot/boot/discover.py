@@ -95,6 +95,10 @@ FORMATS: tuple[Format, ...] = (
         "guestboot.boot.legacy",
         _files("/boot/grub/menu.lst", "/boot/grub/grub.conf", "/grub/menu.lst", "/grub/grub.conf"),
     ),
+    # GRUB 2 inside a btrfs subvolume "@" (Ubuntu's and Debian's installers: GRUB's prefix
+    # is (hdX,Y)/@/boot/grub and paths resolve from the top-level subvolume). pygrub
+    # does not look there; after its paths, so that every image it boots boots the same.
+    Format("grub2", "guestboot.boot.grub2", _files("/@/boot/grub/grub.cfg", "/@/boot/grub2/grub.cfg")),
 )
 
 
