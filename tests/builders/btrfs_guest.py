@@ -45,6 +45,12 @@ def _grub_cfg(release: str) -> str:
     u = UBUNTU_UUID
     return f"""# as update-grub writes it on Ubuntu with btrfs root (trimmed)
 set default="0"
+if [ x$feature_menuentry_id = xy ]; then
+  menuentry_id_option="--id"
+else
+  menuentry_id_option=""
+fi
+export menuentry_id_option
 if [ -s $prefix/grubenv ]; then
   load_env
 fi
