@@ -1,15 +1,22 @@
 #!/usr/bin/env python3
 """How fast is extraction? guestboot against cp and against the real pygrub.
 
-Builds once (and caches) two images holding an 8 MiB "kernel" and a 100 MiB "initrd"
+Builds once (and caches) images holding an 8 MiB "kernel" and a 100 MiB "initrd"
 (random bytes from a fixed seed) plus a one-entry /boot/grub/grub.cfg:
   raw  - an ext4 file system filling the image (no partition table, as a PV guest's xvda)
   gpt  - the same file system in partition 2 of a GPT disk (partition 1 is BIOS boot)
+  btrfs - the same tree in a btrfs file system (mkfs.btrfs --rootdir: plain extents)
+  btrfs-zstd - a compressible tree of the same sizes (text-like words, fixed seed) written
+         through a loop mount with compress-force=zstd (as root; left out otherwise)
 then, in one run, times each way of getting those two files into a fresh directory:
   cp                - `cp` of host copies of the same bytes (page cache warm, same fs)
   guestboot         - `guestboot extract IMAGE -o DIR`
   guestboot-pygrub  - `guestboot-pygrub -q --output-directory=DIR IMAGE`
   pygrub            - the real /usr/lib/xen-4.17/bin/pygrub with the same options
+  zstd-codec        - (btrfs-zstd only) the codec alone: a Python process that
+                      decompresses the image's zstd extents, copied out beforehand into
+                      one file, with the same zstd module guestboot uses and writes the
+                      two files (the floor for any reader of those extents)
 Every tool runs once untimed (to warm the page cache), then --reps times; the table shows
 the median and the fastest run, and the median as a multiple of cp's and of pygrub's.
 Each timed run's output is checked (sizes every time, bytes once) so only correct work
@@ -37,7 +44,7 @@ MiB = 1024 * 1024
 KERNEL_SIZE = 8 * MiB
 INITRD_SIZE = 100 * MiB
 SEED = 20240601
-RECIPE = "v1"  # bump when the images below change, so stale caches are rebuilt
+RECIPE = "v2"  # bump when the images below change, so stale caches are rebuilt
 FS_SIZE = 160 * MiB
 GPT_FIRST = 4096  # sector of the file system partition in the GPT image
 SECTOR = 512
@@ -109,6 +116,127 @@ def build(cache: Path) -> tuple[Path, dict[str, Path]]:
     return tree, images
 
 
+def text_bytes(rng: random.Random, size: int) -> bytes:
+    """Compressible bytes: words from a fixed vocabulary (zstd makes about a third)."""
+    vocab = [rng.randbytes(rng.randrange(2, 9)).hex().encode() + b" " for _ in range(4096)]
+    out = bytearray()
+    while len(out) < size:
+        out += b"".join(rng.choices(vocab, k=20000))
+    return bytes(out[:size])
+
+
+def build_btrfs(cache: Path, tree: Path) -> dict[str, tuple[Path, Path]]:
+    """name -> (image, host tree) of the btrfs images (built on first use): "btrfs" from
+    ``tree`` by mkfs.btrfs --rootdir, "btrfs-zstd" from a compressible tree through a
+    compress-force=zstd loop mount (needs root; left out otherwise)."""
+    mkfs = shutil.which("mkfs.btrfs") or shutil.which("mkfs.btrfs", path="/usr/sbin:/sbin")
+    if not mkfs:
+        print("note: mkfs.btrfs not found (btrfs-progs): no btrfs images", file=sys.stderr)
+        return {}
+    found = {}
+    plain = cache / "btrfs.img"
+    if not plain.exists():
+        partial = plain.with_suffix(".partial")
+        with open(partial, "wb") as f:
+            f.truncate(FS_SIZE + 64 * MiB)
+        run([mkfs, "-q", "-f", "--rootdir", str(tree), str(partial)])
+        partial.rename(plain)
+    found["btrfs"] = (plain, tree)
+    text_tree = cache / "tree-text"
+    zstd = cache / "btrfs-zstd.img"
+    if os.geteuid() != 0:
+        print("note: not root: no btrfs-zstd image (it needs a loop mount)", file=sys.stderr)
+        return found
+    if not zstd.exists():
+        shutil.rmtree(text_tree, ignore_errors=True)
+        (text_tree / "boot" / "grub").mkdir(parents=True)
+        rng = random.Random(SEED + 1)
+        (text_tree / "boot" / "vmlinuz-bench").write_bytes(text_bytes(rng, KERNEL_SIZE))
+        with open(text_tree / "boot" / "initrd.img-bench", "wb") as f:
+            for _ in range(INITRD_SIZE // (4 * MiB)):
+                f.write(text_bytes(rng, 4 * MiB))
+        (text_tree / "boot" / "grub" / "grub.cfg").write_text(GRUB_CFG)
+        partial = zstd.with_suffix(".partial")
+        with open(partial, "wb") as f:
+            f.truncate(FS_SIZE + 64 * MiB)
+        run([mkfs, "-q", "-f", str(partial)])
+        mnt = Path(tempfile.mkdtemp(prefix="mnt-", dir=cache))
+        run(["mount", "-o", "loop,compress-force=zstd", str(partial), str(mnt)])
+        try:
+            run(["cp", "-a", f"{text_tree}/.", str(mnt)])
+        finally:
+            run(["umount", str(mnt)])
+            mnt.rmdir()
+        partial.rename(zstd)
+    found["btrfs-zstd"] = (zstd, text_tree)
+    return found
+
+
+def zstd_frames(image: Path, cache: Path) -> Path:
+    """The image's file contents as the zstd-codec row reads them: for each of the two
+    files, its extents in order as (kind, file offset, length, bytes) records (kind z: a
+    zstd frame whose bytes from ``skip`` on are the ``length`` bytes; p: plain bytes; h:
+    zeros; gaps are holes), copied out once
+    with guestboot's own driver."""
+    import struct
+
+    from guestboot.fs import btrfs, path as fspath
+    from guestboot.source import FileSource
+
+    out = cache / "btrfs-zstd.frames"
+    if out.exists():
+        return out
+    fd = os.open(image, os.O_RDONLY)
+    try:
+        fs = btrfs.probe(FileSource(fd, name=image.name))
+        with open(out.with_suffix(".partial"), "wb") as f:
+            for name in ("vmlinuz-bench", "initrd.img-bench"):
+                source = fspath.open_file(fs, f"/boot/{name}")
+                pieces = getattr(source, "extents", ())  # a file with compressed extents
+                f.write(struct.pack("<B", len(name)) + name.encode() + struct.pack("<QI", source.size, len(pieces)))
+                for piece in pieces:
+                    if piece.kind == "compressed":
+                        raw = fs.read_logical(piece.logical, piece.disk_size)
+                        f.write(b"z" + struct.pack("<QQQQ", piece.start, piece.length, piece.skip, len(raw)) + raw)
+                    elif piece.kind == "plain":
+                        raw = fs.read_logical(piece.logical, piece.length)
+                        f.write(b"p" + struct.pack("<QQQQ", piece.start, piece.length, 0, len(raw)) + raw)
+                    else:
+                        f.write(b"h" + struct.pack("<QQQQ", piece.start, piece.length, 0, 0))
+    finally:
+        os.close(fd)
+    out.with_suffix(".partial").rename(out)
+    return out
+
+
+CODEC_SCRIPT = """
+import struct, sys
+try:
+    from compression import zstd
+except ImportError:
+    from backports import zstd
+frames, out = sys.argv[1], sys.argv[2]
+with open(frames, "rb") as f:
+    for _ in range(2):
+        name = f.read(f.read(1)[0]).decode()
+        size, count = struct.unpack("<QI", f.read(12))
+        with open(out + "/" + name, "wb") as dst:
+            for _ in range(count):
+                kind = f.read(1)
+                start, length, skip, stored = struct.unpack("<QQQQ", f.read(32))
+                raw = f.read(stored)
+                dst.seek(start)
+                if kind == b"z":
+                    data = zstd.ZstdDecompressor().decompress(raw, max_length=skip + length)[skip:]
+                    dst.write(data + bytes(length - len(data)))
+                elif kind == b"p":
+                    dst.write(raw)
+                else:
+                    dst.write(bytes(length))
+            dst.truncate(size)
+"""
+
+
 def interpreter_script(name: str) -> list[str]:
     """The console script next to this interpreter (no shell shims), else `python -m`."""
     beside = Path(sys.executable).parent / name
@@ -118,7 +246,7 @@ def interpreter_script(name: str) -> list[str]:
     return [sys.executable, "-m", module]
 
 
-def commands(host: dict[str, Path]) -> dict[str, callable]:
+def commands(host: dict[str, Path], frames: Path | None = None) -> dict[str, callable]:
     """name -> function(image, out_dir) returning the argv to time."""
     found = {
         "cp": lambda image, out: ["cp", str(host["kernel"]), str(host["initrd"]), str(out)],
@@ -126,6 +254,8 @@ def commands(host: dict[str, Path]) -> dict[str, callable]:
         "guestboot-pygrub": lambda image, out: [*interpreter_script("guestboot-pygrub"), "-q",
                                                 f"--output-directory={out}", str(image)],
     }
+    if frames is not None:
+        found["zstd-codec"] = lambda image, out: [sys.executable, "-c", CODEC_SCRIPT, str(frames), str(out)]
     if PYGRUB.is_file():
         found["pygrub"] = lambda image, out: [str(PYGRUB), "-q", f"--output-directory={out}", str(image)]
     else:
@@ -166,11 +296,12 @@ def time_once(argv: list[str]) -> float:
     return elapsed
 
 
-def bench_extract(images: dict[str, Path], host: dict[str, Path], reps: int, work: Path) -> dict:
-    expected = {p.stat().st_size: hashlib.sha256(p.read_bytes()).hexdigest() for p in host.values()}
+def bench_extract(images: dict[str, tuple[Path, dict[str, Path], Path | None]], reps: int, work: Path) -> dict:
+    """``images``: name -> (image, host copies of its two files, zstd frames or None)."""
     results: dict[tuple[str, str], list[float] | str] = {}
-    for image_name, image in images.items():
-        for name, make in commands(host).items():
+    for image_name, (image, host, frames) in images.items():
+        expected = {p.stat().st_size: hashlib.sha256(p.read_bytes()).hexdigest() for p in host.values()}
+        for name, make in commands(host, frames).items():
             times = []
             try:
                 for rep in range(reps + 1):
@@ -200,7 +331,7 @@ def bench_startup(reps: int) -> dict[str, list[float]]:
 
 
 def table(results: dict, images: dict) -> str:
-    rows = [("image", "tool", "median s", "best s", "MB/s", "x cp", "x pygrub")]
+    rows = [("image", "tool", "median s", "best s", "MB/s", "x cp", "x pygrub", "x codec")]
     total_mb = (KERNEL_SIZE + INITRD_SIZE) / 1e6
     failures = []
     for image_name in images:
@@ -210,16 +341,19 @@ def table(results: dict, images: dict) -> str:
         cp = statistics.median(cp)
         pygrub = results.get((image_name, "pygrub"))
         pygrub_median = statistics.median(pygrub) if isinstance(pygrub, list) else None
+        codec = results.get((image_name, "zstd-codec"))
+        codec_median = statistics.median(codec) if isinstance(codec, list) else None
         for (img, name), times in results.items():
             if img != image_name:
                 continue
             if isinstance(times, str):
-                rows.append((image_name, name, "-", "-", "-", "-", "-"))
+                rows.append((image_name, name, "-", "-", "-", "-", "-", "-"))
                 failures.append(f"{name} on {image_name}: {times}")
                 continue
             median = statistics.median(times)
             rows.append((image_name, name, f"{median:.3f}", f"{min(times):.3f}", f"{total_mb / median:.0f}",
-                         f"{median / cp:.2f}", f"{median / pygrub_median:.2f}" if pygrub_median else "-"))
+                         f"{median / cp:.2f}", f"{median / pygrub_median:.2f}" if pygrub_median else "-",
+                         f"{median / codec_median:.2f}" if codec_median else "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join(failures + [""] * bool(failures) + [
         "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
@@ -244,11 +378,17 @@ def main(argv: list[str] | None = None) -> int:
 
     compileall.compile_dir(Path(guestboot.__file__).parent, quiet=1)
     cache = cache_dir(args.cache)
-    tree, images = build(cache)
-    host = {"kernel": tree / "boot" / "vmlinuz-bench", "initrd": tree / "boot" / "initrd.img-bench"}
+    tree, ext_images = build(cache)
+
+    def host_of(top: Path) -> dict[str, Path]:
+        return {"kernel": top / "boot" / "vmlinuz-bench", "initrd": top / "boot" / "initrd.img-bench"}
+
+    images = {name: (path, host_of(tree), None) for name, path in ext_images.items()}
+    for name, (path, top) in build_btrfs(cache, tree).items():
+        images[name] = (path, host_of(top), zstd_frames(path, cache) if name == "btrfs-zstd" else None)
     work = Path(tempfile.mkdtemp(prefix="runs-", dir=cache))  # same fs as the host copies
     try:
-        results = bench_extract(images, host, args.reps, work)
+        results = bench_extract(images, args.reps, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"extracting an {KERNEL_SIZE // MiB} MiB kernel + {INITRD_SIZE // MiB} MiB initrd, "

@@ -16,6 +16,7 @@ import random
 import shutil
 import subprocess
 import tempfile
+import uuid
 from pathlib import Path
 
 # Around every boundary that matters: empty, inline (max_inline is 2048 with 4 KiB sectors),
@@ -25,7 +26,10 @@ MANY_ENTRIES = 600  # several leaves of directory items: a tree of more than one
 BIG_SIZE = 3 * 1024 * 1024 + 123
 FRAGMENTS = 64  # extents of the fragmented file (mounted variants)
 LABEL = "gb-btrfs"
-UUID = "6c1f0e2a-9b3d-4c5e-8f70-1a2b3c4d5e6f"
+# One fsid per test process: the kernel keeps a registry of btrfs devices by fsid, so two
+# runs (or a multi-device image scanned earlier) mounting images of one fsid at once would
+# write into each other's devices. Tests compare with this value.
+UUID = str(uuid.uuid4())
 
 
 def _text(rng: random.Random, size: int) -> bytes:
@@ -217,3 +221,56 @@ def image(factory, variant: str, kind: str = "full") -> Path:
     if key not in _IMAGES:
         _IMAGES[key] = build_image(tree(factory, kind), factory.mktemp(f"btrfs-{key}") / "disk.img", variant)
     return _IMAGES[key]
+
+
+# --- multi-device file systems --------------------------------------------------------------------
+# mkfs.btrfs --rootdir takes one device only: these are made on loop devices and filled
+# through a mount of all of them. guestboot opens one device (a disk image) at a time.
+
+MULTI: dict[str, tuple[int, str, str]] = {  # name -> (devices, data profile, metadata profile)
+    "raid1": (2, "raid1", "raid1"),
+    "raid1c3": (3, "raid1c3", "raid1c3"),
+    "raid0": (2, "raid0", "raid1"),  # metadata mirrored, so the trees read from either device
+    "raid10": (4, "raid10", "raid10"),
+}
+
+
+def build_multi(tree: Path, workdir: Path, name: str, size_mib: int = 256) -> list[Path]:
+    """The device images of multi-device variant ``name``, holding ``tree``."""
+    count, data, metadata = MULTI[name]
+    images = []
+    loops: list[str] = []
+    try:
+        for i in range(count):
+            image = workdir / f"{name}-dev{i + 1}.img"
+            with open(image, "wb") as f:
+                f.truncate(size_mib * 1024 * 1024)
+            images.append(image)
+            loops.append(subprocess.run(["losetup", "-f", "--show", str(image)], check=True, capture_output=True,
+                                        text=True).stdout.strip())
+        fsid = str(uuid.uuid4())  # its own: these devices are registered with the kernel
+        subprocess.run(["mkfs.btrfs", "-q", "-f", "-L", LABEL, "-U", fsid, "-d", data, "-m", metadata, *loops],
+                       check=True, capture_output=True)
+        subprocess.run(["btrfs", "device", "scan", *loops], check=True, capture_output=True)
+        options = ",".join(f"device={loop}" for loop in loops[1:])
+        mnt = Path(tempfile.mkdtemp(prefix="gb-btrfs-mnt-"))
+        subprocess.run(["mount", "-o", options, loops[0], str(mnt)], check=True, capture_output=True)
+        try:
+            _copy_tree(tree, mnt)
+        finally:
+            subprocess.run(["umount", str(mnt)], check=True, capture_output=True)
+            mnt.rmdir()
+    finally:
+        for loop in loops:  # unregistered before the loop device goes, then detached
+            subprocess.run(["btrfs", "device", "scan", "--forget", loop], capture_output=True)
+            subprocess.run(["losetup", "-d", loop], capture_output=True)
+    return images
+
+
+_MULTI_IMAGES: dict[str, list[Path]] = {}
+
+
+def multi_images(factory, name: str) -> list[Path]:
+    if name not in _MULTI_IMAGES:
+        _MULTI_IMAGES[name] = build_multi(tree(factory, "small"), factory.mktemp(f"btrfs-{name}"), name)
+    return _MULTI_IMAGES[name]

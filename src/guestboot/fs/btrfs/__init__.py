@@ -10,9 +10,8 @@ into them as GRUB's do; the root is the top-level subvolume, as in upstream GRUB
 default subvolume; inline, regular and preallocated extents, holes (no_holes or not);
 zlib, LZO (btrfs's per-sector segments) and zstd compression per extent.
 
-Checksums verified: the superblock and every tree block (CRC-32C, SHA-256 or BLAKE2b, as
-the superblock says; xxhash64 volumes are read with a warning that they are not). Data
-checksums (the csum tree) are not verified, as GRUB does not verify them either; every
+Checksums verified: the superblock and every tree block (CRC-32C, XXH64, SHA-256 or
+BLAKE2b, as the superblock says). Data checksums (the csum tree) are not verified, as GRUB does not verify them either; every
 read is still bounded and checked against the device.
 
 Refused: unknown incompatible features and zoned, extent_tree_v2 and raid_stripe_tree

@@ -159,7 +159,8 @@ class ChunkMap:
                                    f"({where + avail:#x} > {self.device_size:#x})", offset=chunk.offset)
             here.append(where)
         if not here:
-            raise Unsupported(f"{self.where}: logical address {logical:#x} lives on device "
-                              f"{', '.join(map(str, sorted(set(missing))))}, which is missing (multi-device file system)",
-                              offset=chunk.offset)
+            ids = sorted(set(missing))
+            which = f"device {ids[0]}, which is" if len(ids) == 1 else f"devices {', '.join(map(str, ids))}, which are"
+            raise Unsupported(f"{self.where}: logical address {logical:#x} lives on {which} missing"
+                              " (multi-device file system)", offset=chunk.offset)
         return avail, here

@@ -153,6 +153,11 @@ class ExtentFile(ByteSource):
         self._starts = [p.start for p in pieces]
         self._cache: LRU[tuple[int, int], bytes] = LRU(_EXTENT_CACHE)
 
+    @property
+    def extents(self) -> tuple[Piece, ...]:
+        """The file's pieces in file order (holes between them are left out)."""
+        return tuple(self._pieces)
+
     def _segments(self, offset: int, length: int) -> Iterator[tuple[int, int, Piece | None]]:
         """(file offset, length, piece or None for a hole) covering the range."""
         pieces = self._pieces
