@@ -478,3 +478,54 @@ def test_random_resealed_damage_campaign(plain):
     worst, outcomes = done.stdout.split(" ", 1)
     assert float(worst) < 5.0, done.stdout
     assert "CorruptImage" in outcomes, done.stdout
+
+
+@pytest.fixture(scope="module")
+def lzo_image(tmp_path_factory) -> Pristine:
+    if why := builder.can_mount():
+        unavailable(why)
+    image = Pristine(builder.image(tmp_path_factory, "lzo", "small"))
+    yield image
+    os.close(image.fd)
+
+
+@pytest.mark.timeout(60)
+def test_mutated_lzo_extents(lzo_image, small_tree):
+    """Our LZO1X decoder on real kernel-written extents with bytes flipped, cut or
+    zeroed: CorruptImage (naming lzo) or data, never another exception, never more than
+    the extent declares, each read well within 5 s."""
+    import time
+
+    from guestboot import lzo
+
+    fs = lzo_image.fs
+    node = fspath.resolve(fs, "/big.bin")
+    pieces = [p for p in fs.open(node).extents if p.kind == "compressed" and p.compression == 2]
+    assert pieces, "the image holds LZO extents"
+    raw = fs.read_logical(pieces[0].logical, pieces[0].disk_size)
+    segment = raw[8 : 8 + int.from_bytes(raw[4:8], "little")]  # the first LZO1X stream
+    assert lzo.decompress(segment, 4096) == (small_tree / "big.bin").read_bytes()[:4096]
+    rng = random.Random(44)
+    outcomes = {"data": 0, "corrupt": 0}
+    for case in range(400):
+        data = bytearray(segment)
+        kind = case % 4
+        if kind == 0:
+            data[rng.randrange(len(data))] ^= rng.randrange(1, 256)
+        elif kind == 1:
+            del data[rng.randrange(len(data)) :]
+        elif kind == 2:
+            start = rng.randrange(len(data))
+            data[start : start + 64] = bytes(min(64, len(data) - start))
+        else:
+            data[rng.randrange(len(data))] = rng.choice([0, 16, 17, 32, 64, 255])
+        started = time.monotonic()
+        try:
+            out = lzo.decompress(bytes(data), 4096, what="lzo case")
+            assert len(out) <= 4096
+            outcomes["data"] += 1
+        except CorruptImage as exc:
+            assert "lzo case" in str(exc)
+            outcomes["corrupt"] += 1
+        assert time.monotonic() - started < 5
+    assert outcomes["corrupt"] > 100
