@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from prereq import unavailable
+from prereq import need_real_pygrub, unavailable
 
 from builders import btrfs as fs_builder
 from builders.boot import boot, debian_kernel, qemu_available
@@ -26,7 +25,6 @@ from builders.initramfs import ToolMissing
 pytestmark = pytest.mark.slow
 
 CLI_TIMEOUT = 120
-PYGRUB = Path("/usr/lib/xen-4.17/bin/pygrub")
 
 
 @pytest.fixture(scope="session")
@@ -81,10 +79,9 @@ def test_extract_recovery_entry(ubuntu, tmp_path):
 
 def test_real_pygrub_fails_where_guestboot_pygrub_succeeds(ubuntu, tmp_path):
     """pygrub's libfsimage has no btrfs: it cannot find the kernel's partition."""
-    if not PYGRUB.is_file():
-        unavailable(f"{PYGRUB} not found (apt-get install xen-utils-4.17)")
+    pygrub = need_real_pygrub()
     results = {}
-    for who, command in (("pygrub", [str(PYGRUB)]), ("ours", [sys.executable, "-m", "guestboot.cli.pygrub"])):
+    for who, command in (("pygrub", [str(pygrub)]), ("ours", [sys.executable, "-m", "guestboot.cli.pygrub"])):
         out_dir = tmp_path / who
         out_dir.mkdir()
         result = out_dir / "result"
