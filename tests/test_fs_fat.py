@@ -232,3 +232,22 @@ def test_small_fat32_is_read_as_fat32_like_linux_and_grub(tmp_path):
     tags = subprocess.run(["blkid", "-p", "-o", "export", str(path)], check=True, capture_output=True, text=True).stdout
     assert "VERSION=FAT32" in tags.splitlines()
     assert builder.grub(path, "ls", "/") == b"\n"
+
+
+@pytest.mark.parametrize("name", ["lower.txt", "lowbase.TXT", "UPBASE.txt", "README.TXT", "NOEXT", "exactly8.123"])
+def test_short_names_carry_their_case_in_the_nt_bits(tmp_path_factory, name):
+    """Names that fit 8.3 in one case per part get no long name from mtools: the entry
+    before the short entry is not a long-name entry, so the case we show comes from the
+    NT case bits alone (and equals the host tree's)."""
+    path = builder.image(tmp_path_factory, "fat16")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fs = fat.probe(FileSource(fd, name=path.name))
+        node = fspath.resolve(fs, f"/names/{name}")
+        assert dict(fs.readdir(fspath.resolve(fs, "/names")))[name.encode()] == node
+        before = os.pread(fd, 32, node.ino - 32)
+        assert before[11] & 0x3F != 0x0F, name  # not ATTR_LONG_NAME
+        short = os.pread(fd, 32, node.ino)
+        assert short[:11] == short[:11].upper()  # stored in upper case, as 8.3 names are
+    finally:
+        os.close(fd)

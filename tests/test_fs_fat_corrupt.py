@@ -259,6 +259,24 @@ def test_directory_chain_loop_and_bounds(images, monkeypatch):
 
 
 @pytest.mark.timeout(30)
+def test_chain_walks_are_bounded(fat12, monkeypatch):
+    """max_map_bytes bounds the FAT entries read for one chain, max_file_runs its
+    fragments (the fragmented file has one per filler hole)."""
+    from guestboot.fs.fat import table
+
+    source = fspath.open_file(fat.probe(fat12.source), "/" + builder.FRAGMENTED)
+    assert len(list(source.runs())) > 3
+    monkeypatch.setattr(table, "LIMITS", table.LIMITS._replace(max_file_runs=3))
+    data = fspath.open_file(fat.probe(fat12.source), "/" + builder.FRAGMENTED)
+    with pytest.raises(LimitExceeded, match="max_file_runs"):
+        data.pread(0, data.size)
+    monkeypatch.setattr(table, "LIMITS", table.LIMITS._replace(max_map_bytes=16))
+    data = fspath.open_file(fat.probe(fat12.source), "/EFI/debian/vmlinuz")
+    with pytest.raises(LimitExceeded, match="max_map_bytes"):
+        data.pread(0, data.size)
+
+
+@pytest.mark.timeout(30)
 def test_a_directory_that_never_ends(fat32, monkeypatch):
     """A directory chain through every cluster of the volume and no end marker in its
     entries: every cluster after the first filled with copies of one valid entry. The scan

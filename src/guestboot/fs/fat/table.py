@@ -76,7 +76,8 @@ class Table:
         needs; a longer chain is not read further, a shorter one is CorruptImage).
 
         The caller checked ``first`` with check_start. Each step reads one FAT entry: the
-        entries read for one chain count against LIMITS.max_map_bytes."""
+        entries read for one chain count against LIMITS.max_map_bytes, its fragments
+        against LIMITS.max_file_runs."""
         kind = self.type
         last = self.g.clusters + FIRST_CLUSTER  # one past the highest cluster number
         budget = LIMITS.max_map_bytes * 8 // kind.bits
@@ -84,6 +85,7 @@ class Table:
         seen.add(first)
         run_start = current = first
         run_length = 1
+        runs = 0
         done = 1
         while clusters is None or done < clusters:
             if done > budget:
@@ -106,6 +108,10 @@ class Table:
             if value == current + 1:
                 run_length += 1
             else:
+                runs += 1
+                if runs >= LIMITS.max_file_runs:  # each run is kept by the MappedFile reading it
+                    raise LimitExceeded(f"{what}: more than {LIMITS.max_file_runs} fragments (max_file_runs)",
+                                        where=self.source.name)
                 yield run_start, run_length
                 run_start, run_length = value, 1
             current = value
@@ -115,7 +121,8 @@ class Table:
 
 class _Visited:
     """The clusters one chain walk has passed, as a sparse bitmap of 4 KiB pages: memory
-    grows with how widely the chain spreads, at most one bit per cluster of the volume."""
+    grows with how widely the chain spreads, at most one bit per cluster of the volume
+    (32 MiB for the largest FAT32; a walk is also bounded by max_map_bytes steps)."""
 
     __slots__ = ("pages",)
 
