@@ -18,9 +18,9 @@ PROBES: tuple[tuple[str, str], ...] = (
     ("xfs", "guestboot.fs.xfs"),
     ("btrfs", "guestboot.fs.btrfs"),
     ("iso9660", "guestboot.fs.iso9660"),
+    ("exfat", "guestboot.fs.exfat"),
     # FAT has no magic number: it is recognised by a plausible BPB, so it goes after
     # the drivers that check one
-    ("exfat", "guestboot.fs.exfat"),
     ("fat", "guestboot.fs.fat"),
 )
 

@@ -41,7 +41,6 @@ class Signature(NamedTuple):
 MD_MAGIC = b"\xfc\x4e\x2b\xa9"  # 0xa92b4efc little-endian (Linux md_p.h MD_SB_MAGIC)
 
 SIGNATURES: tuple[Signature, ...] = (
-    Signature("exFAT file system", ((3, b"EXFAT   "),)),  # exFAT spec 3.1.2: FileSystemName
     Signature("NTFS file system", ((3, b"NTFS    "),)),  # NTFS boot sector OEM ID
     Signature("squashfs file system", ((0, b"hsqs"),)),  # squashfs superblock s_magic 0x73717368
     Signature("f2fs file system", ((1 * KiB, b"\x10\x20\xf5\xf2"),)),  # f2fs superblock F2FS_SUPER_MAGIC
