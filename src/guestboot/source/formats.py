@@ -16,7 +16,9 @@ from .base import ByteSource
 from .opener import REFUSE, Opener
 from . import signatures
 
-READERS: tuple[tuple[str, str], ...] = ()
+READERS: tuple[tuple[str, str], ...] = (
+    ("vhd", "guestboot.source.vhd"),
+)
 
 RAW = "raw"
 

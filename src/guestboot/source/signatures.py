@@ -16,14 +16,6 @@ def _at(source: ByteSource, offset: int, magic: bytes) -> bool:
     return 0 <= offset and offset + len(magic) <= source.size and source.pread(offset, len(magic)) == magic
 
 
-def _vhd(source: ByteSource) -> bool:
-    # VHD spec (Microsoft, 2006) "Hard Disk Footer Format": the footer's cookie "conectix"
-    # is in the last 512 bytes (511 in images made by old tools); dynamic and differencing
-    # disks keep a copy of the footer at offset 0
-    size = source.size
-    return _at(source, 0, b"conectix") or _at(source, size - 512, b"conectix") or _at(source, size - 511, b"conectix")
-
-
 def _vmdk(source: ByteSource) -> bool:
     # VMware Virtual Disk Format 5.0: "KDMV" hosted sparse extents (monolithicSparse,
     # streamOptimized), "COWD" ESX sparse extents, or a text descriptor file
@@ -45,7 +37,6 @@ SIGNATURES: tuple[ImageSignature, ...] = (
     ImageSignature("vhdx", "VHDX image", lambda s: _at(s, 0, b"vhdxfile")),  # MS-VHDX 2.2.1: file type identifier
     ImageSignature("vdi", "VDI image", lambda s: _at(s, 0x40, b"\x7f\x10\xda\xbe")),  # VirtualBox VDI header signature
     ImageSignature("vmdk", "VMDK image", _vmdk),
-    ImageSignature("vhd", "VHD image", _vhd),
 )
 
 
