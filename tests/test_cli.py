@@ -453,3 +453,35 @@ def test_pygrub_full_stdout_removes_the_files_it_wrote(disk, tmp_path):
     assert proc.returncode == 8
     assert "No space left on device" in one_line_error(proc, "guestboot-pygrub")
     assert list(outdir.iterdir()) == []
+
+
+def test_a_guest_of_two_disks(tmp_path):
+    """hd0 holds grub.cfg, which finds the kernel's file system on hd1 by UUID (GRUB's
+    `search`): --disk gives the second disk, in order."""
+    uuid = "0b8f6c1e-5d4a-4c3b-9a2f-7e6d5c4b3a21"
+    config_tree, kernel_tree = tmp_path / "t0", tmp_path / "t1"
+    (config_tree / "boot" / "grub").mkdir(parents=True)
+    (config_tree / "boot" / "grub" / "grub.cfg").write_text(
+        f"search --no-floppy --fs-uuid --set=root {uuid}\nmenuentry 'On hd1' {{\n linux /vmlinuz ro\n}}\n")
+    kernel_tree.mkdir()
+    (kernel_tree / "vmlinuz").write_bytes(b"kernel on the second disk" * 100)
+    disk0, disk1 = tmp_path / "disk0.img", tmp_path / "disk1.img"
+    for tree, image, extra in ((config_tree, disk0, []), (kernel_tree, disk1, ["-U", uuid])):
+        subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-T", "default", *extra, "-d", str(tree), str(image), "8M"],
+                       check=True, capture_output=True)
+    devices = guestboot("ls", str(disk0), "--disk", str(disk1)).stdout.decode().splitlines()
+    assert [row.split()[0] for row in devices] == ["(hd0)", "(hd1)"]
+    assert f"uuid={uuid}" in devices[1]
+    out = tmp_path / "o"
+    proc = guestboot("extract", str(disk0), "--disk", str(disk1), "-o", str(out), "--json")
+    assert json.loads(proc.stdout)["source"]["kernel"] == "(hd1)/vmlinuz"
+    assert (out / "kernel").read_bytes() == (kernel_tree / "vmlinuz").read_bytes()
+    alone = guestboot("extract", str(disk0), "-o", str(tmp_path / "o2"), check_rc=None)
+    assert alone.returncode != 0 and not (tmp_path / "o2").exists()
+    one_line_error(alone)
+
+
+def test_format_option(disk):
+    assert guestboot("list", "--format", "raw", str(disk)).stdout.startswith(b"(hd0)/boot/grub/grub.cfg")
+    proc = guestboot("list", "--format", "no-such-format", str(disk), check_rc=4)
+    assert "no-such-format" in one_line_error(proc)

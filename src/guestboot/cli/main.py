@@ -37,7 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("image", help="guest disk image (raw file or block device)")
+        sp.add_argument("image", help="guest disk image (an image file or a block device): GRUB's hd0")
+        sp.add_argument("--disk", action="append", default=[], metavar="IMAGE",
+                        help="another disk of the same guest: hd1, hd2, … in the order given")
+        sp.add_argument("--format", dest="image_format", metavar="FORMAT",
+                        help="the images' format (default: detected by content, raw when nothing else matches)")
         sp.add_argument("--offset", type=_offset, metavar="BYTES",
                         help="a file system starts at this byte (decimal, or hex with 0x); no partition table is read")
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
@@ -78,17 +82,34 @@ def main(argv: list[str] | None = None) -> int:
     return guarded(PROG, lambda: handler(args), debug=args.debug)
 
 
-def _run(args, action: str, image_fd: int | None = None, **fields):
-    """pipeline.run on the image named in ``args``; warnings are shown before anything else."""
+def _open_disks(args) -> list[tuple[int, str]]:
+    """The guest's disks, opened in order (hd0 = IMAGE, then each --disk)."""
+    disks: list[tuple[int, str]] = []
+    try:
+        for path in [args.image, *args.disk]:
+            disks.append((open_image_fd(path), os.path.basename(path)))
+    except BaseException:
+        _close(disks)
+        raise
+    return disks
+
+
+def _close(disks: list[tuple[int, str]]) -> None:
+    for fd, _name in disks:
+        os.close(fd)
+
+
+def _run(args, action: str, disks: list[tuple[int, str]] | None = None, **fields):
+    """pipeline.run on the disks named in ``args``; warnings are shown before anything else."""
     from ..pipeline import Request, run
 
-    fd = open_image_fd(args.image) if image_fd is None else image_fd
+    opened = _open_disks(args) if disks is None else disks
     try:
-        request = Request(action, ((fd, os.path.basename(args.image)),), offset=args.offset, **fields)
+        request = Request(action, tuple(opened), offset=args.offset, image_format=args.image_format, **fields)
         result = run(request)
     finally:
-        if image_fd is None:
-            os.close(fd)
+        if disks is None:
+            _close(opened)
     warn(PROG, result["warnings"], " (guestboot list --json lists them all)")
     return result
 
@@ -141,7 +162,7 @@ def cmd_extract(args) -> int:
     from ..errors import OutputError
     from ..extract import OutputDir
 
-    image_fd = open_image_fd(args.image)  # before the directory: a wrong image creates nothing
+    disks = _open_disks(args)  # before the directory: a wrong image creates nothing
     try:
         with OutputDir(args.output_dir) as out:
             if not args.force:
@@ -151,7 +172,7 @@ def cmd_extract(args) -> int:
                     err.message += " (--force replaces it)"
                     raise
             temps = {name: out.temporary(name) for name in OUTPUTS}
-            result = _run(args, "extract", image_fd, entry=args.entry,
+            result = _run(args, "extract", disks, entry=args.entry,
                           kernel_fd=temps["kernel"], initrd_fd=temps["initrd"])
             _name_entry(result)
             if result["kernel_format"] == "unknown":
@@ -178,7 +199,7 @@ def cmd_extract(args) -> int:
             out.commit(["kernel", "initrd"] if result["initrd"] else ["kernel"], replace=args.force,
                        drop=[] if result["initrd"] else ["initrd"])
     finally:
-        os.close(image_fd)
+        _close(disks)
     return 0
 
 
