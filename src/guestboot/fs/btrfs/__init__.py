@@ -20,29 +20,39 @@ Refused: unknown incompatible features and zoned, extent_tree_v2 and raid_stripe
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...errors import CorruptImage
 from ...source import ByteSource
 from ..base import FileSystem
-from .chunks import ChunkMap, parse_chunk, sys_chunks
-from .filesystem import BtrfsFileSystem
-from .layout import (
-    CHUNK_ITEM_KEY,
-    FIRST_CHUNK_TREE_OBJECTID,
-    MAX_KEY_OFFSET,
-    OFF_SYS_CHUNK_ARRAY_SIZE,
-    SYS_CHUNK_ARRAY_OFFSET,
-)
 from .superblock import read_superblock
-from .tree import Budget, Trees
+
+if TYPE_CHECKING:
+    from .filesystem import BtrfsFileSystem
 
 __all__ = ["probe", "BtrfsFileSystem"]
 
 
+def __getattr__(name: str):
+    if name == "BtrfsFileSystem":
+        from .filesystem import BtrfsFileSystem
+
+        return BtrfsFileSystem
+    raise AttributeError(name)
+
+
 def probe(source: ByteSource) -> FileSystem | None:
-    """A BtrfsFileSystem over ``source``; None when there is no btrfs superblock."""
+    """A BtrfsFileSystem over ``source``; None when there is no btrfs superblock. The
+    trees and the file reader are imported only for a volume that is btrfs."""
     volume = read_superblock(source)
     if volume is None:
         return None
+    from .chunks import ChunkMap, parse_chunk, sys_chunks
+    from .filesystem import BtrfsFileSystem
+    from .layout import CHUNK_ITEM_KEY, FIRST_CHUNK_TREE_OBJECTID, MAX_KEY_OFFSET, OFF_SYS_CHUNK_ARRAY_SIZE, \
+        SYS_CHUNK_ARRAY_OFFSET
+    from .tree import Budget, Trees
+
     sb = volume.sb
     name = source.name
     chunks = ChunkMap(volume.dev.devid, source.size, name)

@@ -10,11 +10,9 @@ doc/xxhash_spec.md, "XXH64"), about 2 ms per 16 KiB tree block.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from typing import Callable
 
-from ... import crc32c
 from .layout import CSUM_BLAKE2, CSUM_CRC32C, CSUM_NAMES, CSUM_SHA256, CSUM_SIZE, CSUM_XXHASH
 
 _U32 = struct.Struct("<I")
@@ -73,14 +71,20 @@ def _xxhash(data: bytes) -> bytes:
 
 
 def _crc32c(data: bytes) -> bytes:
+    from ... import crc32c  # lazily: probing a volume that is not btrfs needs none of this
+
     return _U32.pack(crc32c.crc32c(data))
 
 
 def _sha256(data: bytes) -> bytes:
+    import hashlib  # lazily: loading OpenSSL costs start-up time most volumes never need
+
     return hashlib.sha256(data).digest()
 
 
 def _blake2b(data: bytes) -> bytes:
+    import hashlib
+
     return hashlib.blake2b(data, digest_size=32).digest()
 
 
