@@ -229,6 +229,16 @@ def test_subvolumes_snapshots_and_default(tmp_path_factory, btrfs_tree):
         default_root = fs.subvolume_root(default)
         assert fs.lookup(default_root, b"small.txt") == fs.lookup(snapshot, b"small.txt")
         assert fs.subvolume_root(ids["@"]) == fspath.resolve(fs, "/@")
+        # where each subvolume is linked: the paths ``btrfs subvolume list`` prints
+        assert fs.subvolume_path(5) == b"/"
+        for path, tree in ids.items():
+            assert fs.subvolume_path(tree) == b"/" + path.encode(), path
+        assert fs.subvolume_path(default) == b"/.snapshots/1/snapshot"
+        # seen from the default subvolume, as SUSE's GRUB resolves paths
+        view = fs.view(default)
+        assert fspath.read_bytes(view, "/small.txt", 100) == (btrfs_tree / "small.txt").read_bytes()
+        assert fspath.read_bytes(view, "/home/user.txt", 100) == b"in a nested subvolume\n"
+        assert fspath.resolve(view, "/../..") == view.root()
     finally:
         os.close(fd)
 

@@ -31,13 +31,17 @@ from .layout import (
     FS_TREE_OBJECTID,
     INODE_ITEM_KEY,
     INODE_ITEM_SIZE,
+    INODE_REF,
+    INODE_REF_KEY,
     MAX_KEY_OFFSET,
     MAX_LEVEL,
+    ROOT_BACKREF_KEY,
     ROOT_ITEM_KEY,
     ROOT_ITEM_LEVEL_OFFSET,
     ROOT_ITEM_MIN_SIZE,
     ROOT_ITEM_TREE,
     ROOT_ITEM_TREE_OFFSET,
+    ROOT_REF,
     ROOT_TREE_DIR_OBJECTID,
     S_IFDIR,
     S_IFLNK,
@@ -137,6 +141,59 @@ class BtrfsFileSystem(FileSystem):
                                                ROOT_TREE_DIR_OBJECTID, b"default"):
             return location[0]
         return FS_TREE_OBJECTID
+
+    def subvolume_path(self, tree: int) -> bytes:
+        """Where subvolume ``tree`` is linked, as a path from the top-level subvolume
+        (b"/" for 5, b"/@/.snapshots/1/snapshot" …): its ROOT_BACKREF (parent subvolume,
+        directory, name) and the INODE_REFs of that directory up to the parent's top,
+        repeated up to subvolume 5; bounded by LIMITS.max_path_components. NotFound for
+        a subvolume that is linked nowhere (deleted, or never given a name)."""
+        bytenr, level = self._root_tree
+        parts: list[bytes] = []
+        seen: set[int] = set()
+        while tree != FS_TREE_OBJECTID:
+            if tree in seen or len(parts) > LIMITS.max_path_components:
+                raise LimitExceeded(f"btrfs: the path of subvolume {tree} is longer than"
+                                    f" {LIMITS.max_path_components} components (max_path_components)",
+                                    where=self.source.name)
+            seen.add(tree)
+            found = self.trees.first(bytenr, level, (tree, ROOT_BACKREF_KEY, 0), (tree, ROOT_BACKREF_KEY, MAX_KEY_OFFSET),
+                                     f"{self.source.name}: root tree")
+            if found is None:
+                raise NotFound(f"btrfs: subvolume {tree} is linked in no directory", where=self.source.name)
+            (_tree, _type, parent), raw, offset = found
+            dirid, _sequence, name_len = ROOT_REF.unpack_from(raw) if len(raw) >= ROOT_REF.size else (0, 0, 1 << 16)
+            if ROOT_REF.size + name_len > len(raw) or name_len == 0:
+                raise CorruptImage(f"btrfs: root back reference of subvolume {tree} does not fit",
+                                   where=self.source.name, offset=offset)
+            parts.append(raw[ROOT_REF.size : ROOT_REF.size + name_len])
+            parent_root = self.subvolume(parent)
+            while dirid != parent_root.dirid:  # up the parent's directories to its top
+                if len(parts) > LIMITS.max_path_components:
+                    raise LimitExceeded(f"btrfs: the path of subvolume {tree} is longer than"
+                                        f" {LIMITS.max_path_components} components (max_path_components)",
+                                        where=self.source.name)
+                ref = self.trees.first(parent_root.bytenr, parent_root.level, (dirid, INODE_REF_KEY, 0),
+                                       (dirid, INODE_REF_KEY, MAX_KEY_OFFSET),
+                                       f"{self.source.name}: subvolume {parent}")
+                if ref is None:
+                    raise CorruptImage(f"btrfs: directory {dirid} of subvolume {parent} has no name",
+                                       where=self.source.name)
+                (_dir, _type, up), raw, offset = ref
+                _index, name_len = INODE_REF.unpack_from(raw) if len(raw) >= INODE_REF.size else (0, 1 << 16)
+                if INODE_REF.size + name_len > len(raw) or name_len == 0 or up == dirid:
+                    raise CorruptImage(f"btrfs: name of directory {dirid} of subvolume {parent} does not fit",
+                                       where=self.source.name, offset=offset)
+                parts.append(raw[INODE_REF.size : INODE_REF.size + name_len])
+                dirid = up
+            tree = parent
+        return b"/" + b"/".join(reversed(parts))
+
+    def view(self, tree: int) -> "SubvolumeView":
+        """This file system seen from subvolume ``tree``: its root() is that subvolume's top
+        (what SUSE's GRUB does with the default subvolume when btrfs_relative_path is set)."""
+        self.subvolume_root(tree)  # exists, and is a directory
+        return SubvolumeView(self, tree)
 
     def subvolume_root(self, tree: int) -> Node:
         """The top directory of subvolume ``tree``."""
@@ -278,3 +335,33 @@ class BtrfsFileSystem(FileSystem):
             raise LimitExceeded(f"symlink inode {inode.objectid}: target of {inode.item.size} bytes (max_symlink_size)",
                                 where=self.source.name)
         return self._contents(inode).pread(0, inode.item.size)
+
+
+class SubvolumeView(FileSystem):
+    """A BtrfsFileSystem whose root is one subvolume's top directory; everything else is
+    the file system's own (paths may still cross into other subvolumes below it)."""
+
+    kind = "btrfs"
+
+    def __init__(self, fs: BtrfsFileSystem, tree: int):
+        self.fs = fs
+        self.tree = tree
+        self.source = fs.source
+        self.uuid = fs.uuid
+        self.label = fs.label
+        self.warnings = fs.warnings
+
+    def root(self) -> Node:
+        return self.fs.subvolume_root(self.tree)
+
+    def lookup(self, directory: Node, name: bytes) -> Node | None:
+        return self.fs.lookup(directory, name)
+
+    def readdir(self, directory: Node) -> Iterator[tuple[bytes, Node]]:
+        return self.fs.readdir(directory)
+
+    def readlink(self, node: Node) -> bytes:
+        return self.fs.readlink(node)
+
+    def open(self, node: Node) -> ByteSource:
+        return self.fs.open(node)

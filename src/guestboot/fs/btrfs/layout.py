@@ -248,6 +248,11 @@ ROOT_ITEM_LEVEL_OFFSET = 238
 ROOT_ITEM_MIN_SIZE = 239
 
 
+# --- "Root ref" (struct btrfs_root_ref, then the name): where a subvolume is linked ------
+ROOT_REF = struct.Struct("<QQH")  # dirid (directory in the parent tree), sequence, name_len
+# --- "Inode ref" (struct btrfs_inode_ref, then the name): a name of an inode in its parent --
+INODE_REF = struct.Struct("<QH")  # index, name_len
+
 # --- "Dir item" (struct btrfs_dir_item, then name, then data) -----------------------------------
 DIR_ITEM = struct.Struct("<QBQQHHB")  # location key, transid, data_len, name_len, type
 FT_REG_FILE, FT_DIR, FT_SYMLINK = 1, 2, 7
