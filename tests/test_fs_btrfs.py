@@ -297,7 +297,7 @@ def _probe_path(path: Path):
     return fd, btrfs.probe(FileSource(fd, name=path.name))
 
 
-@pytest.mark.parametrize("profile", ["raid1", "raid1c3"])
+@pytest.mark.parametrize("profile", ["raid1", "raid1c3", "raid1c4"])
 def test_mirrored_profiles_read_from_any_one_device(tmp_path_factory, profile):
     """Every chunk has a copy on each device: any device alone reads back the whole tree,
     and ``btrfs inspect-internal`` confirms the profile."""

@@ -230,6 +230,7 @@ def image(factory, variant: str, kind: str = "full") -> Path:
 MULTI: dict[str, tuple[int, str, str]] = {  # name -> (devices, data profile, metadata profile)
     "raid1": (2, "raid1", "raid1"),
     "raid1c3": (3, "raid1c3", "raid1c3"),
+    "raid1c4": (4, "raid1c4", "raid1c4"),
     "raid0": (2, "raid0", "raid1"),  # metadata mirrored, so the trees read from either device
     "raid10": (4, "raid10", "raid10"),
 }
