@@ -26,7 +26,10 @@ if TYPE_CHECKING:
     from .checksum import Checker
 
 Key = tuple[int, int, int]  # (objectid, type, offset): the order of the tree
-_BLOCK_CACHE = 512
+# Blocks kept parsed: about 2 MiB of tree blocks (a parsed block holds its keys too, some
+# 150 bytes per item: ~15 MiB in all whatever the node size)
+_CACHE_BYTES = 2 * 1024 * 1024
+_CACHE_MIN_BLOCKS = 16
 
 
 class Block(NamedTuple):
@@ -70,7 +73,7 @@ class Trees:
         self.nodesize = nodesize
         self.sectorsize = sectorsize
         self.name = source.name
-        self._cache: LRU[int, Block] = LRU(_BLOCK_CACHE)
+        self._cache: LRU[int, Block] = LRU(max(_CACHE_MIN_BLOCKS, _CACHE_BYTES // nodesize))
 
     def block(self, logical: int, level: int, budget: Budget) -> Block:
         cached = self._cache.get(logical)
