@@ -126,3 +126,18 @@ def test_lru_keeps_the_most_recently_used():
     assert 2 not in cache and cache.get(1) == "a" and cache.get(3) == "c"
     assert len(cache) == 2
     assert cache.get(2) is None
+
+
+def test_lru_bounds_the_weight_it_holds():
+    cache: LRU[int, bytes] = LRU(100, weigh=len, max_weight=10)
+    cache.put(1, b"aaaa")
+    cache.put(2, b"bbbb")
+    assert cache.weight == 8
+    cache.put(3, b"cccc")  # 12 > 10: the least recently used goes
+    assert 1 not in cache and cache.weight == 8
+    cache.put(2, b"bb")  # replacing an item replaces its weight
+    assert cache.weight == 6
+    cache.put(4, b"x" * 11)  # heavier than the whole cache: not kept, nothing evicted
+    assert 4 not in cache and len(cache) == 2 and cache.weight == 6
+    with pytest.raises(ValueError):
+        LRU(4, weigh=len)

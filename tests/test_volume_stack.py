@@ -195,3 +195,14 @@ def test_two_stacked_volumes_of_one_name_are_corrupt(halves, monkeypatch, tmp_pa
     monkeypatch.setattr(volume, "STACKS", (("fake", "fake_stack"), ("again", "fake_stack")))
     with pytest.raises(CorruptImage, match=r"two volumes are both called \(fake/boot\)"):
         _open(*halves, *copies)
+
+
+def test_disk_count_is_bounded_before_anything_is_read(halves, monkeypatch):
+    from guestboot import image as image_stage
+    from guestboot.errors import NotFound
+
+    monkeypatch.setattr(image_stage, "LIMITS", limits.LIMITS._replace(max_disks=1))
+    with pytest.raises(LimitExceeded, match="2 disk images given \\(max_disks\\)"):
+        open_disks([(-1, "a.img"), (-1, "b.img")])  # no descriptor is touched
+    with pytest.raises(NotFound, match="no disk image given"):
+        open_disks([])
