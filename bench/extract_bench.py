@@ -6,6 +6,7 @@ Builds once (and caches) images holding an 8 MiB "kernel" and a 100 MiB "initrd"
   raw  - an ext4 file system filling the image (no partition table, as a PV guest's xvda)
   gpt  - the same file system in partition 2 of a GPT disk (partition 1 is BIOS boot)
   btrfs - the same tree in a btrfs file system (mkfs.btrfs --rootdir: plain extents)
+  xfs  - the same tree in an XFS v5 file system (mkfs.xfs defaults, protofile: plain extents)
   btrfs-zstd - a compressible tree of the same sizes (text-like words, fixed seed) written
          through a loop mount with compress-force=zstd (as root; left out otherwise)
 then, in one run, times each way of getting those two files into a fresh directory:
@@ -22,8 +23,8 @@ the median and the fastest run, and the median as a multiple of cp's and of pygr
 Each timed run's output is checked (sizes every time, bytes once) so only correct work
 is timed. Last, interpreter start-up: `python3 -c pass` against `guestboot --help`.
 
-Not a test: run it by hand (see bench/README.md). Needs e2fsprogs, gdisk, and for the
-pygrub column xen-utils-4.17.
+Not a test: run it by hand (see bench/README.md). Needs e2fsprogs, gdisk, xfsprogs (for
+the xfs row), and for the pygrub column xen-utils-4.17.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ INITRD_SIZE = 100 * MiB
 SEED = 20240601
 RECIPE = "v2"  # bump when the images below change, so stale caches are rebuilt
 FS_SIZE = 160 * MiB
+XFS_SIZE = 320 * MiB  # mkfs.xfs refuses less than 300 MB
 GPT_FIRST = 4096  # sector of the file system partition in the GPT image
 SECTOR = 512
 PYGRUB = Path("/usr/lib/xen-4.17/bin/pygrub")
@@ -114,6 +116,42 @@ def build(cache: Path) -> tuple[Path, dict[str, Path]]:
              str(partial), f"{FS_SIZE // 1024}k"])
         partial.rename(path)
     return tree, images
+
+
+def build_xfs(cache: Path, tree: Path) -> dict[str, Path]:
+    """{"xfs": image} made by mkfs.xfs with a protofile (mkfs.xfs(8), "-p") describing
+    ``tree`` (built on first use); empty without xfsprogs."""
+    mkfs = shutil.which("mkfs.xfs") or shutil.which("mkfs.xfs", path="/usr/sbin:/sbin")
+    if not mkfs:
+        print("note: mkfs.xfs not found (xfsprogs): no xfs image", file=sys.stderr)
+        return {}
+    image = cache / "xfs.img"
+    if image.exists():
+        return {"xfs": image}
+    lines = ["bench", "0 0", "d--755 0 0"]
+
+    def walk(directory: Path, depth: int) -> None:
+        for entry in sorted(directory.iterdir()):
+            if entry.is_dir():
+                lines.append(f"{' ' * depth}{entry.name} d--755 0 0")
+                walk(entry, depth + 1)
+                lines.append(f"{' ' * depth}$")
+            else:
+                lines.append(f"{' ' * depth}{entry.name} ---644 0 0 {entry}")
+
+    walk(tree, 1)
+    lines.append("$")
+    proto = cache / "xfs.proto"
+    proto.write_text("\n".join(lines) + "\n")
+    partial = image.with_suffix(".partial")
+    with open(partial, "wb") as f:
+        f.truncate(XFS_SIZE)
+    # two allocation groups of 160 MiB: mkfs.xfs 6.1's protofile writes a file only as far
+    # as the free space of one AG reaches and leaves the rest a hole (GRUB and xfs_db agree)
+    run([mkfs, "-q", "-f", "-d", "agcount=2", "-p", str(proto), str(partial)])
+    proto.unlink()
+    partial.rename(image)
+    return {"xfs": image}
 
 
 def text_bytes(rng: random.Random, size: int) -> bytes:
@@ -384,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
         return {"kernel": top / "boot" / "vmlinuz-bench", "initrd": top / "boot" / "initrd.img-bench"}
 
     images = {name: (path, host_of(tree), None) for name, path in ext_images.items()}
+    for name, path in build_xfs(cache, tree).items():
+        images[name] = (path, host_of(tree), None)
     for name, (path, top) in build_btrfs(cache, tree).items():
         images[name] = (path, host_of(top), zstd_frames(path, cache) if name == "btrfs-zstd" else None)
     work = Path(tempfile.mkdtemp(prefix="runs-", dir=cache))  # same fs as the host copies

@@ -228,13 +228,13 @@ def test_btrees_holes_unwritten_and_shared_extents(tmp_path_factory, variant):
         assert b"".join(_run_bytes(fd, r) for r in runs) == (tree / "sparse-many").read_bytes()
         mapped = [r for r in runs if r.fd is not None]
         bs = fs.block_size
-        expected = [(e[1] * bs, e[2] * bs) for e in _bmap(path, "sparse-many")]
-        merged = []  # xfs_db prints extents; contiguous runs may come out in one piece from us
-        for offset, length in expected:
-            if merged and merged[-1][0] + merged[-1][1] == offset:
-                merged[-1] = (merged[-1][0], merged[-1][1] + length)
+        merged = []  # (file block, volume block, blocks): xfs_db's extents, joined where they
+        for logical, physical, count, _flag in _bmap(path, "sparse-many"):  # continue each other
+            if merged and merged[-1][0] + merged[-1][2] == logical and merged[-1][1] + merged[-1][2] == physical:
+                merged[-1] = (merged[-1][0], merged[-1][1], merged[-1][2] + count)
             else:
-                merged.append((offset, length))
+                merged.append((logical, physical, count))
+        merged = [(physical * bs, count * bs) for _logical, physical, count in merged]
         assert [(r.offset, r.length) for r in mapped][: len(merged)] == merged[: len(mapped)]
         # prealloc: an unwritten extent reads as zeros (flag 1 in xfs_db)
         assert any(e[3] == 1 for e in _bmap(path, "prealloc"))
@@ -364,5 +364,39 @@ def test_probe_ignores_other_data(tmp_path):
     fd = os.open(tiny, os.O_RDONLY)
     try:
         assert xfs.probe(FileSource(fd, name="tiny.img")) is None
+    finally:
+        os.close(fd)
+
+
+class CountingSource(FileSource):
+    """A FileSource that counts the bytes it is asked for."""
+
+    def __init__(self, fd: int, name: str):
+        super().__init__(fd, name)
+        self.bytes_read = 0
+
+    def _pread(self, offset: int, length: int) -> bytes:
+        self.bytes_read += length
+        return super()._pread(offset, length)
+
+
+@pytest.mark.parametrize("variant", ["v5-4k", "v4-4k-noftype", "v5-1k", "mount-v5-4k"])
+def test_hash_index_lookup_reads_only_its_path(tmp_path_factory, variant):
+    path = _build(tmp_path_factory, variant)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        source = CountingSource(fd, path.name)
+        fs = xfs.probe(source)
+        for directory in ("leafdir", "nodedir"):
+            node = fspath.resolve(fs, directory)
+            before = source.bytes_read
+            assert fs.lookup(node, b"entry-00123").ino == _xfs_db_ls(path, directory)[b"entry-00123"]
+            assert fs.lookup(node, b"entry-99999") is None
+            spent = source.bytes_read - before
+            # the index root, at most one node level more, a leaf, one data block, the
+            # found inode, the extent-tree blocks of the directory: far less than the directory
+            assert spent < 10 * fs.g.dir_block_size + 8 * fs.block_size, (directory, spent)
+            if directory == "nodedir":
+                assert spent < node.size // 4
     finally:
         os.close(fd)

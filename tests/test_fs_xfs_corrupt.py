@@ -532,3 +532,83 @@ def test_random_flips_under_a_memory_cap(v5, v4, tmp_path):
     results = dict(line.split() for line in done.stdout.splitlines())
     assert int(results["v5"]) > 150  # flips in checksummed, live metadata are caught
     assert float(results["worst"]) < 5
+
+
+# --- the hash index of leaf and node directories ---------------------------------------------
+
+
+def _index_root(image: Pristine, rel: str) -> int:
+    from guestboot.fs.xfs import dirindex
+
+    node = image.node(rel)
+    return dirindex.index_source(image.fs, node.private).volume_offset(32 << 30)
+
+
+def _lookup(source: ByteSource, rel: str, name: bytes):
+    fs = xfs.probe(source)
+    return fs.lookup(fspath.resolve(fs, rel), name)
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize("rel", ["leafdir", "nodedir"])
+@pytest.mark.parametrize("byte", [8, 12, 20, 40, 56, 64, 70, 100])
+def test_index_block_flip_is_caught_by_its_checksum(v5, rel, byte):
+    root = _index_root(v5, rel)
+    with pytest.raises(CorruptImage, match="magic" if byte == 8 else "checksum"):
+        _lookup(v5.flip(root + byte), rel, b"entry-00123")
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize("image_name", ["v5", "v4"])
+@pytest.mark.parametrize("rel", ["leafdir", "nodedir"])
+@pytest.mark.parametrize("case", ["magic", "count", "order", "level", "pointer", "address", "forward"])
+def test_forged_index_blocks(request, image_name, rel, case):
+    image = request.getfixturevalue(image_name)
+    root = _index_root(image, rel)
+    size = image.fs.g.dir_block_size
+    raw = image.source.pread(root, size)
+    header = 64 if image.crc else 16
+    counts = 56 if image.crc else 12
+    magic = int.from_bytes(raw[8:10], "big")
+    is_node = magic in (0xFEBE, 0x3EBE)
+    if case in ("level", "pointer") and not is_node:
+        pytest.skip("a leaf directory's index is one leaf block")
+    if case == "forward" and is_node:
+        pytest.skip("the root of a node directory has no forward link")
+    count = int.from_bytes(raw[counts : counts + 2], "big")
+    assert count > 2
+    first = header  # first entry: (hash, address or child)
+    cases = {
+        "magic": ({root + 8: b"\x12\x34"}, "magic"),
+        "count": ({root + counts: b"\xff\xff"}, "claims"),
+        "order": ({root + first: b"\xff\xff\xff\xff"}, "out of order"),
+        "level": ({root + counts + 2: b"\x00\x09"}, "claims|level"),
+        "pointer": ({root + first + 4: b"\x00\x00\x00\x07"}, "outside the leaf section"),
+        "address": ({}, "past the data section"),
+        "forward": ({root: (99999999).to_bytes(4, "big")}, "outside the leaf section|hole"),
+    }
+    patch, match = cases[case]
+    name = b"entry-00123"
+    if case == "address":
+        if is_node:
+            pytest.skip("data addresses live in the leaves")
+        # point every entry with the name's hash past the data section
+        from guestboot.fs.xfs.dahash import hashname
+
+        target = hashname(name)
+        for i in range(count):
+            at = root + header + 8 * i
+            if int.from_bytes(raw[header + 8 * i : header + 8 * i + 4], "big") == target:
+                patch[at + 4] = (0x7FFFFFFF).to_bytes(4, "big")
+        assert patch
+    if case == "forward":  # the run of the last hash continues into a bogus next leaf
+        from guestboot.fs.xfs.dahash import hashname
+
+        before_last = int.from_bytes(raw[header + 8 * (count - 2) : header + 8 * (count - 2) + 4], "big")
+        # a name whose hash sorts after the second-to-last entry's: the last entry (made
+        # stale, given that hash) keeps the order, and the run goes on past the block
+        name = next(n for n in (f"long-name-{i:07d}".encode() for i in range(1_000_000)) if hashname(n) >= before_last)
+        patch[root + header + 8 * (count - 1)] = hashname(name).to_bytes(4, "big") + bytes(4)
+    source = image.forged(root, size, 12, patch)
+    with pytest.raises(CorruptImage, match=match):
+        _lookup(source, rel, name)

@@ -16,6 +16,7 @@ import os
 import random
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 FILE_SIZES = (0, 1, 100, 335, 336, 337, 511, 512, 513, 1023, 1024, 1025, 4095, 4096, 4097, 65535, 65536, 65537,
@@ -158,7 +159,16 @@ def populate_mounted(tree: Path, image: Path) -> None:
     """Copy ``tree`` into the XFS in ``image`` through a loop mount (root only)."""
     mnt = image.parent / "mnt"
     mnt.mkdir()
-    subprocess.run(["mount", "-o", "loop", str(image), str(mnt)], check=True, capture_output=True)
+    # nouuid: every fixture image carries the same UUID; the loop devices are shared with
+    # whatever else runs on the machine, so a busy moment is retried
+    for attempt in range(5):
+        done = subprocess.run(["mount", "-o", "loop,nouuid", str(image), str(mnt)], capture_output=True, text=True)
+        if done.returncode == 0:
+            break
+        time.sleep(1 + attempt)
+    else:
+        mnt.rmdir()
+        raise RuntimeError(f"mount -o loop {image} failed: {done.stderr.strip()}")
     try:
         extras = {"sparse-many", "frag-a", "frag-b", "prealloc", "big-reflink.bin"}
         for entry in tree.iterdir():

@@ -18,7 +18,7 @@ from ..base import FileSystem, FileType, Node
 from ..budget import EntryBudget, ScanTotal
 from ..cache import LRU
 from ..mapped import MappedFile
-from . import directory
+from . import directory, dirindex
 from .bmap import extents
 from .layout import (
     BIGTIME_EPOCH_OFFSET,
@@ -74,6 +74,7 @@ class XfsFileSystem(FileSystem):
         self._dirs: LRU[int, MappedFile] = LRU(_DIR_CACHE)
         self._dir_names: LRU[int, dict[bytes, int]] = LRU(_BLOCK_CACHE)  # by byte offset of the block
         self._scanned = ScanTotal()
+        self.index_blocks: LRU[int, object] = LRU(_BLOCK_CACHE)  # parsed hash-index blocks, by byte offset
 
     # --- checksums --------------------------------------------------------------------------
 
@@ -154,7 +155,8 @@ class XfsFileSystem(FileSystem):
 
     # --- file contents ---------------------------------------------------------------------
 
-    def _mapped(self, inode: Inode, size: int, name: str) -> MappedFile:
+    def mapped(self, inode: Inode, size: int, name: str) -> MappedFile:
+        """The first ``size`` bytes of the inode's data fork as a lazily mapped byte source."""
         if inode.flags & DIFLAG_REALTIME:
             raise Unsupported(f"inode {inode.ino}: data on the realtime device", where=self.source.name)
         return MappedFile(self.source, size, self.block_size, self._runs(inode), name)
@@ -177,7 +179,7 @@ class XfsFileSystem(FileSystem):
         if inode.format not in (FMT_EXTENTS, FMT_BTREE):
             raise CorruptImage(f"inode {inode.ino}: regular file in {FORMAT_NAMES.get(inode.format, inode.format)}"
                                " format", where=self.source.name, offset=inode.offset + 5)
-        return self._mapped(inode, inode.size, name)
+        return self.mapped(inode, inode.size, name)
 
     def readlink(self, node: Node) -> bytes:
         inode: Inode = node.private
@@ -198,7 +200,7 @@ class XfsFileSystem(FileSystem):
             raise CorruptImage(f"{where}: {FORMAT_NAMES.get(inode.format, inode.format)} format",
                                where=self.source.name, offset=inode.offset + 5)
         if not self.g.crc:
-            return self._mapped(inode, inode.size, f"{self.source.name}:{where}").pread(0, inode.size)
+            return self.mapped(inode, inode.size, f"{self.source.name}:{where}").pread(0, inode.size)
         return self._remote_symlink_v5(inode, where)
 
     def _remote_symlink_v5(self, inode: Inode, where: str) -> bytes:
@@ -254,7 +256,7 @@ class XfsFileSystem(FileSystem):
             if size % self.g.dir_block_size or size > DIR2_LEAF_OFFSET:
                 raise CorruptImage(f"directory {inode.ino}: size {size} is not whole directory blocks",
                                    where=self.source.name, offset=inode.offset + 56)
-            source = self._mapped(inode, size, f"{self.source.name}:directory {inode.ino}")
+            source = self.mapped(inode, size, f"{self.source.name}:directory {inode.ino}")
             self._dirs.put(inode.ino, source)
         return source
 
@@ -265,18 +267,28 @@ class XfsFileSystem(FileSystem):
             raise CorruptImage(f"directory {inode.ino}: {FORMAT_NAMES.get(inode.format, inode.format)} format",
                                where=self.source.name, offset=inode.offset + 5)
         source = self.directory_source(inode)
+        for index in range(source.size // self.g.dir_block_size):
+            names = self._names_of(inode, source, index, budget, scan=True)
+            if names is not None:
+                yield names
+
+    def _names_of(self, inode: Inode, source: MappedFile, index: int, budget: EntryBudget,
+                  scan: bool) -> dict[bytes, int] | None:
+        """name -> inode of data block ``index`` (None: a freed block, a hole), parsed once
+        while it stays in the cache. Reading and parsing a block is charged to ``budget``;
+        a cached block only when ``scan`` (a linear scan visits every block)."""
         size = self.g.dir_block_size
-        count = source.size // size
-        for index in range(count):
+        offset = source.volume_offset(index * size)
+        if offset is None:  # a freed data block of a leaf or node directory
+            return None
+        names = self._dir_names.get(offset)
+        if names is None:
             budget.scan(size)
-            offset = source.volume_offset(index * size)
-            if offset is None:  # a freed data block of a leaf or node directory
-                continue
-            names = self._dir_names.get(offset)
-            if names is None:
-                names = self._parse_dir_block(inode, source, index, offset, count)
-                self._dir_names.put(offset, names)
-            yield names
+            names = self._parse_dir_block(inode, source, index, offset, source.size // size)
+            self._dir_names.put(offset, names)
+        elif scan:
+            budget.scan(size)
+        return names
 
     def _parse_dir_block(self, inode: Inode, source: MappedFile, index: int, offset: int, count: int) -> dict[bytes, int]:
         g = self.g
@@ -324,6 +336,18 @@ class XfsFileSystem(FileSystem):
                 budget.entry()
                 if entry == name:
                     return self.node(ino)
+            return None
+        if inode.size > self.g.dir_block_size and not self.g.ascii_ci and inode.format in (FMT_EXTENTS, FMT_BTREE):
+            # a leaf or node directory: its hash index says which data blocks to read
+            source = self.directory_source(inode)
+            for address in dirindex.candidates(self, inode, name, budget):
+                names = self._names_of(inode, source, address // self.g.dir_block_size, budget, scan=False)
+                if names is None:
+                    raise CorruptImage(f"directory {inode.ino}: index entry points into a hole",
+                                       where=self.source.name, offset=inode.offset)
+                found = names.get(name)
+                if found is not None:
+                    return self.node(found)
             return None
         for names in self._blocks(inode, budget):
             budget.entry(len(names))

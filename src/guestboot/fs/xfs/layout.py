@@ -173,3 +173,21 @@ SYMLINK_CRC_OFFSET = 12
 SYMLINK_MAXLEN = 1024
 
 CRC_LE = struct.Struct("<I")
+
+# --- "Leaf Directories", "Node Directories" (the hash index of a directory) ----------------
+
+DA_BLKINFO = struct.Struct(">IIHH")  # forw, back, magic, pad
+DA3_BLKINFO = struct.Struct(">IIHH4sQQ16sQ")  # forw, back, magic, pad, crc (le), blkno, lsn, uuid, owner
+DA3_CRC_OFFSET = 12
+DIR2_LEAF1_MAGIC = 0xD2F1
+DIR3_LEAF1_MAGIC = 0x3DF1
+DIR2_LEAFN_MAGIC = 0xD2FF
+DIR3_LEAFN_MAGIC = 0x3DFF
+DA_NODE_MAGIC = 0xFEBE
+DA3_NODE_MAGIC = 0x3EBE
+LEAF_COUNTS = struct.Struct(">HH")  # leaf: count, stale; node: count, level (after the blkinfo)
+DIR2_LEAF_HEADER_SIZE = 16
+DIR3_LEAF_HEADER_SIZE = 64
+LEAF_ENTRY = struct.Struct(">II")  # hashval, address (in 8-byte units of the data section)
+NODE_ENTRY = struct.Struct(">II")  # hashval, before (directory block, in file-system blocks)
+DA_NODE_MAXDEPTH = 5  # the kernel's XFS_DA_NODE_MAXDEPTH

@@ -21,6 +21,7 @@ from .layout import (
     SB_MAGIC,
     SUPERBLOCK,
     SUPERBLOCK_FIELDS,
+    VERSION_BORGBIT,
     VERSION_DIRV2BIT,
     VERSION_MOREBITSBIT,
     VERSION_NUMBITS,
@@ -45,6 +46,7 @@ class Geometry(NamedTuple):
     crc: bool  # v5: CRC-32C on every metadata block, v3 inodes
     ftype: bool  # directory entries carry the file type
     meta_uuid: bytes  # the UUID stamped in v5 metadata headers
+    ascii_ci: bool  # "-n version=ci": names hash case-insensitively (lookups scan instead)
 
     def fsb_to_block(self, fsb: int) -> int | None:
         """The linear block of a file-system block number (agno << agblklog | agbno), or
@@ -154,7 +156,7 @@ def read_superblock(source: ByteSource) -> Volume | None:
         block_size=block, block_log=sb["blocklog"], sector_size=sector, inode_size=inode,
         inode_log=sb["inodelog"], inodes_per_block_log=sb["inopblog"], ag_blocks=ag_blocks, ag_block_log=ag_log,
         ag_count=ag_count, data_blocks=dblocks, dir_block_size=dir_block, root_ino=sb["rootino"], crc=crc,
-        ftype=ftype, meta_uuid=meta,
+        ftype=ftype, meta_uuid=meta, ascii_ci=bool(sb["versionnum"] & VERSION_BORGBIT),
     )
     if geometry.inode_offset(sb["rootino"]) is None:
         raise corrupt(f"root inode {sb['rootino']} outside the volume", 56)
