@@ -16,6 +16,7 @@ import random
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -142,10 +143,23 @@ def can_mount() -> str | None:
     return None
 
 
+def _retry(argv: list[str], attempts: int = 3) -> subprocess.CompletedProcess:
+    """Run a command that takes a free loop device: another process may take the same one
+    between the lookup and the attach (EBUSY), so try again a few times."""
+    for attempt in range(attempts):
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode == 0 or attempt == attempts - 1:
+            break
+        time.sleep(0.5 + attempt)
+    if done.returncode != 0:
+        raise subprocess.CalledProcessError(done.returncode, argv, done.stdout, done.stderr)
+    return done
+
+
 @contextlib.contextmanager
 def mounted(image: Path, options: str):
     mnt = Path(tempfile.mkdtemp(prefix="gb-btrfs-mnt-"))
-    subprocess.run(["mount", "-o", f"loop,{options}", str(image), str(mnt)], check=True, capture_output=True)
+    _retry(["mount", "-o", f"loop,{options}", str(image), str(mnt)])
     try:
         yield mnt
     finally:
@@ -247,8 +261,7 @@ def build_multi(tree: Path, workdir: Path, name: str, size_mib: int = 256) -> li
             with open(image, "wb") as f:
                 f.truncate(size_mib * 1024 * 1024)
             images.append(image)
-            loops.append(subprocess.run(["losetup", "-f", "--show", str(image)], check=True, capture_output=True,
-                                        text=True).stdout.strip())
+            loops.append(_retry(["losetup", "-f", "--show", str(image)]).stdout.strip())
         fsid = str(uuid.uuid4())  # its own: these devices are registered with the kernel
         subprocess.run(["mkfs.btrfs", "-q", "-f", "-L", LABEL, "-U", fsid, "-d", data, "-m", metadata, *loops],
                        check=True, capture_output=True)
