@@ -1,6 +1,7 @@
 """Decompressors shared by the drivers, each bounded by the size the format declares.
 
-zlib and lzma come from the standard library; zstd from the standard library's
+zlib and lzma (xz and the legacy lzma-alone format) come from the standard library; lz4
+blocks from the lz4 package; LZO from our own lzo.py; zstd from the standard library's
 compression.zstd on Python >= 3.14 and from the backports.zstd package before (the same
 module, backported). Imports are lazy: a run that meets no compressed data loads none of
 them. Each returns at most ``limit`` bytes (what the format declares); a stream that is
@@ -46,3 +47,40 @@ def zlib(data: bytes, limit: int, *, what: str, offset: int | None = None) -> by
         return decompressor.decompress(data, limit)
     except _zlib.error as exc:
         raise CorruptImage(f"{what}: bad zlib data ({exc})", offset=offset) from None
+
+
+def _lzma(data: bytes, limit: int, fmt: str, what: str, offset: int | None) -> bytes:
+    import lzma as _lzma_module
+
+    decompressor = _lzma_module.LZMADecompressor(getattr(_lzma_module, fmt))
+    try:
+        return decompressor.decompress(data, limit)
+    except _lzma_module.LZMAError as exc:
+        raise CorruptImage(f"{what}: bad {fmt[7:].lower()} data ({exc})", offset=offset) from None
+
+
+def xz(data: bytes, limit: int, *, what: str, offset: int | None = None) -> bytes:
+    """At most ``limit`` bytes decompressed from the xz stream in ``data``."""
+    return _lzma(data, limit, "FORMAT_XZ", what, offset)
+
+
+def lzma_alone(data: bytes, limit: int, *, what: str, offset: int | None = None) -> bytes:
+    """At most ``limit`` bytes from a legacy .lzma ("lzma-alone") stream: what squashfs's
+    "lzma" compressor writes."""
+    return _lzma(data, limit, "FORMAT_ALONE", what, offset)
+
+
+def lz4_block(data: bytes, limit: int, *, what: str, offset: int | None = None) -> bytes:
+    """The raw LZ4 block in ``data`` (no frame, no size prefix), decoded by the lz4
+    package's LZ4_decompress_safe into a buffer of ``limit`` bytes. A block that needs
+    more room is CorruptImage, like any bad block: LZ4 reports both alike."""
+    try:
+        import lz4.block as _lz4
+    except ImportError as exc:
+        raise Unsupported("lz4 decompression needs the lz4 package") from exc
+    if limit <= 0:
+        raise CorruptImage(f"{what}: bad lz4 data (no room)", offset=offset)
+    try:
+        return _lz4.decompress(data, uncompressed_size=limit)
+    except _lz4.LZ4BlockError as exc:
+        raise CorruptImage(f"{what}: bad lz4 data or more than {limit} bytes ({exc})", offset=offset) from None

@@ -44,6 +44,7 @@ class Limits(NamedTuple):
     max_tree_bytes: int = 64 * MiB  # btrfs tree-block bytes one search or listing visits (cache hits too)
     max_chunks: int = 1 << 16  # btrfs chunks mapped (a 64 TiB volume of 1 GiB chunks)
     max_compressed_extent: int = 128 * KiB  # one compressed extent, on disk and decompressed (btrfs's own cap)
+    max_decompressed_block: int = 1 * MiB  # one compressed block decoded (squashfs allows 1 MiB blocks)
     max_map_bytes: int = 16 * MiB  # indirect/extent-tree blocks read to map one file (4 GiB at 1 KiB blocks)
     max_volume_descriptors: int = 64  # ISO 9660 volume descriptors read before the terminator
     max_susp_continuations: int = 64  # ISO 9660 System Use continuation areas (CE) followed for one record

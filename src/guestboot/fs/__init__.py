@@ -17,6 +17,7 @@ PROBES: tuple[tuple[str, str], ...] = (
     ("ext", "guestboot.fs.ext"),
     ("xfs", "guestboot.fs.xfs"),
     ("btrfs", "guestboot.fs.btrfs"),
+    ("squashfs", "guestboot.fs.squashfs"),
     ("iso9660", "guestboot.fs.iso9660"),
     ("exfat", "guestboot.fs.exfat"),
     # FAT has no magic number: it is recognised by a plausible BPB, so it goes after

@@ -42,7 +42,6 @@ MD_MAGIC = b"\xfc\x4e\x2b\xa9"  # 0xa92b4efc little-endian (Linux md_p.h MD_SB_M
 
 SIGNATURES: tuple[Signature, ...] = (
     Signature("NTFS file system", ((3, b"NTFS    "),)),  # NTFS boot sector OEM ID
-    Signature("squashfs file system", ((0, b"hsqs"),)),  # squashfs superblock s_magic 0x73717368
     Signature("f2fs file system", ((1 * KiB, b"\x10\x20\xf5\xf2"),)),  # f2fs superblock F2FS_SUPER_MAGIC
     Signature("LUKS encrypted volume", ((0, b"LUKS\xba\xbe"),)),  # LUKS1 / LUKS2 on-disk format: magic
     Signature("LVM2 physical volume", ((0, b"LABELONE"), (24, b"LVM2 001"))),  # LVM2 label, sectors 0-3
