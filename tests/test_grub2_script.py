@@ -430,10 +430,10 @@ def test_menu_entries_run_like_real_grub() -> None:
     sub_raw = top.ctx.menu[1]
     sub = Interp(shared, top.ctx.copy_exported(shared))
     sub.set("timeout", "0")
-    grubmenu._enter(sub, sub_raw, top)
+    grubmenu.enter_entry(sub, sub_raw, top)
     sub.run_new_scope(sub_raw.source, sub_raw.args)
     inner_raw = sub.ctx.menu[0]
-    grubmenu._enter(sub, inner_raw)
+    grubmenu.enter_entry(sub, inner_raw)
     try:
         sub.run_new_scope(inner_raw.source, inner_raw.args)
     except grubmenu.Halt:
@@ -466,7 +466,7 @@ def test_menuentry_arguments_like_real_grub(line: str) -> None:
     run_config(top, "(host)/grub.cfg", script.encode())
     if top.ctx.menu:
         raw = top.ctx.menu[0]
-        grubmenu._enter(top, raw)
+        grubmenu.enter_entry(top, raw)
         try:
             top.run_new_scope(raw.source, raw.args)
         except grubmenu.Halt:

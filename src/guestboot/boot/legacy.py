@@ -43,6 +43,7 @@ from ..fs.base import FileType
 from ..fs.path import open_file, read_bytes, resolve
 from ..limits import LIMITS
 from .grubnum import legacy_number
+from .grubpath import MissingParen, split_device
 from .model import BootSpec, DefaultRule, FileRef, Menu, MenuEntry, Pick
 
 __all__ = ["FORMAT", "evaluate", "legacy_fallbacks", "legacy_number", "parse", "parse_text"]
@@ -199,13 +200,10 @@ class _Entry:
         return canonical
 
     def _file(self, written: str, current: str, what: str) -> FileRef:
-        device_text = None
-        path = written
-        if written.startswith("("):
-            close = written.find(")")
-            if close < 0:
-                raise ConfigError(f"{self.title!r}: {what} {written!r}: no ')' after the device")
-            device_text, path = written[1:close], written[close + 1 :]
+        try:
+            device_text, path = split_device(written)
+        except MissingParen:
+            raise ConfigError(f"{self.title!r}: {what} {written!r}: no ')' after the device") from None
         if not path.startswith("/"):
             raise Unsupported(f"{self.title!r}: {what} {written!r} is not an absolute path (a blocklist?)")
         device = self._where(device_text, current)

@@ -8,6 +8,7 @@ from ...errors import LimitExceeded
 from ...limits import LIMITS
 from ..model import FileRef
 from . import errors as E
+from . import files
 from .errors import GrubError
 from .interp import BootNow, Interp, Loaded
 from .parser import Block
@@ -20,7 +21,7 @@ def _linux(name: str) -> Command:
         it.loaded = None
         if not args:
             raise GrubError(E.BAD_ARGUMENT, "filename expected")
-        it.loaded = Loaded(name, it.loader_ref(args[0]), list(args[1:]))
+        it.loaded = Loaded(name, files.loader_ref(it, args[0]), list(args[1:]))
         return 0
 
     return run
@@ -34,7 +35,7 @@ def _initrd(kernels: tuple[str, ...]) -> Command:
             raise GrubError(E.BAD_ARGUMENT, "you need to load the kernel first")
         if len(args) > LIMITS.max_initrds:
             raise LimitExceeded(f"more than {LIMITS.max_initrds} initrd files on one line")
-        refs: list[FileRef] = [it.loader_ref(a) for a in args]
+        refs: list[FileRef] = [files.loader_ref(it, a) for a in args]
         it.loaded.initrds = refs
         return 0
 
@@ -56,7 +57,7 @@ def _other_loader(name: str, needs_file: bool) -> Command:
             raise GrubError(E.BAD_ARGUMENT, "filename expected")
         target = args[0].partition(")")[2] if args[0].startswith("(") else args[0]
         if needs_file and not target.startswith("+"):  # "+1" is a block list, not a file
-            it.open_ref(args[0])
+            files.open_ref(it, args[0])
         it.loaded = Loaded(name, None, list(args[1:]), unsupported=name)
         return 0
 

@@ -8,6 +8,7 @@ from ...errors import ConfigError, LimitExceeded
 from ...limits import LIMITS
 from .. import grubenv
 from . import errors as E
+from . import files
 from .errors import GrubError
 from .interp import Interp, MenuReplaced, RawEntry
 from .parser import Block
@@ -92,7 +93,7 @@ def read_config(it: Interp, name: str) -> None:
     if it.source_depth >= LIMITS.max_source_depth:
         raise LimitExceeded(f"source/configfile nested more than {LIMITS.max_source_depth} deep at {name}")
     try:
-        data = it.read_file(name, LIMITS.max_config_bytes)
+        data = files.read_file(it, name, LIMITS.max_config_bytes)
     except GrubError as exc:
         it.warn(f"error: {exc.message} (ignored, as GRUB does)")
         return
@@ -159,7 +160,7 @@ def cmd_load_env(it: Interp, args: list[str], block: Block | None) -> int:
         if prefix is None:
             raise GrubError(E.FILE_NOT_FOUND, "variable `prefix' isn't set")
         name = prefix + "/grubenv"
-    data = it.read_file(name, LIMITS.max_env_block_bytes)
+    data = files.read_file(it, name, LIMITS.max_env_block_bytes)
     try:
         pairs = grubenv.parse(data, where=name)
     except ConfigError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...errors import GuestbootError
 from . import errors as E
+from . import files
 from .errors import GrubError
 from .interp import Interp
 from .parser import Block
@@ -48,7 +49,7 @@ def search(it: Interp, kind: str, key: str, var: str | None, hints: list[str], n
             hit = fs.label is not None and fs.label == key
         else:
             try:
-                it.open_ref(f"({name}){key}")
+                files.open_ref(it, f"({name}){key}")
                 hit = True
             except (GrubError, GuestbootError):
                 hit = False
@@ -109,7 +110,7 @@ def cmd_probe(it: Interp, args: list[str], block: Block | None) -> int:
     if not rest:
         raise GrubError(E.BAD_ARGUMENT, "device name required")
     name = rest[0][1:-1] if rest[0].startswith("(") and rest[0].endswith(")") else rest[0]
-    _, fs = it.device(name)
+    _, fs = files.device(it, name)
     if "fs-uuid" in state:
         value = fs.uuid
     elif "label" in state:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ...fs.base import FileType
 from ...limits import LIMITS
 from . import errors as E
+from . import files
 from .errors import GrubError
 from .interp import Interp
 from .parser import Block
@@ -31,7 +32,7 @@ def _test_parse(it: Interp, args: list[str], pos: list[int], depth: list[int]) -
         state["invert"] = False
 
     def exists(path: str) -> tuple[bool, bool, int | None]:
-        node = it.file_info(path)
+        node = files.file_info(it, path)
         if node is None:
             return False, False, None
         return True, node.type is FileType.DIR, node.mtime
@@ -88,7 +89,7 @@ def _test_parse(it: Interp, args: list[str], pos: list[int], depth: list[int]) -
                 continue
             if op == "-s":
                 try:
-                    _, node, _ = it.open_ref(b)
+                    _, node, _ = files.open_ref(it, b)
                     update(node.size != 0)
                 except GrubError:
                     update(False)

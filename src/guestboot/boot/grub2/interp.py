@@ -1,4 +1,5 @@
-"""The GRUB 2 script evaluator: grub-core/script/execute.c's rules over our parse tree.
+"""The GRUB 2 script executor: grub-core/script/execute.c's rules over our parse tree.
+(What it holds is in state.py; how commands reach guest files, in files.py.)
 
 What it keeps from GRUB, on purpose:
 
@@ -19,11 +20,9 @@ What it keeps from GRUB, on purpose:
 
 from __future__ import annotations
 
-from ...errors import GuestbootError, LimitExceeded, NotFound
-from ...fs import path as fspath
-from ...fs.base import FileSystem, FileType, Node
+from ...errors import LimitExceeded
 from ...limits import LIMITS
-from ..model import FileRef
+from ..grubnum import BLANKS
 from . import errors as E
 from .errors import GrubError
 from .lexer import DQSTR, DQVAR, GETTEXT, SQSTR, TEXT, VAR, Part, Source
@@ -33,7 +32,7 @@ from .state import BootNow, Context, Loaded, MenuReplaced, RawEntry, Shared
 
 __all__ = ["BootNow", "Context", "Interp", "Loaded", "MenuReplaced", "RawEntry", "Shared"]
 
-_SPACE = " \t\n\r\f\v"
+_SPACE = BLANKS  # grub_isspace: a variable's value is split into words on these
 
 
 class Interp:
@@ -418,91 +417,6 @@ class Interp:
             return str(len(self.scope))
         return self.get(name) or ""
 
-    # --- files on guest devices ------------------------------------------------------
-    def split_path(self, text: str) -> tuple[str, str]:
-        """(device as written or $root, path) for a GRUB file name."""
-        if text.startswith("("):
-            close = text.find(")")
-            if close < 0:
-                raise GrubError(E.BAD_FILENAME, f"missing `)' in `{text}'")
-            return text[1:close], text[close + 1 :]
-        root = self.get("root")
-        if not root:
-            raise GrubError(E.UNKNOWN_DEVICE, "no device is set ($root is empty)")
-        return root, text
-
-    def device(self, name: str) -> tuple[str, FileSystem]:
-        canonical = self.sh.devices.canonical(name)
-        if canonical is None:
-            raise GrubError(E.UNKNOWN_DEVICE, f"disk `{name}' not found")
-        fs = self.sh.devices.get(canonical).fs
-        if fs is None:
-            raise GrubError(E.UNKNOWN_FS, f"unknown filesystem on ({canonical})")
-        return canonical, fs
-
-    def open_ref(self, text: str) -> tuple[FileRef, Node, FileSystem]:
-        """A regular file named the GRUB way; GrubError as grub_file_open fails."""
-        dev, path = self.split_path(text)
-        canonical, fs = self.device(dev)
-        if not path.startswith("/"):
-            raise GrubError(E.BAD_FILENAME, f"invalid file name `{text}'")
-        try:
-            node = fspath.resolve(fs, path)
-        except NotFound:
-            raise GrubError(E.FILE_NOT_FOUND, f"file `{text}' not found") from None
-        except GuestbootError as exc:
-            raise GrubError(E.BAD_FS, f"{text}: {exc}") from None
-        if node.type is not FileType.REG:
-            raise GrubError(E.BAD_FILE_TYPE, f"`{text}' is not a regular file")
-        return FileRef(canonical, _normalise(path), text), node, fs
-
-    def loader_ref(self, text: str) -> FileRef:
-        """The file a loader command names: opened as GRUB does, or, when the config is
-        evaluated on its own (``check_files`` off), only named."""
-        if self.sh.check_files:
-            return self.open_ref(text)[0]
-        dev, path = self.split_path(text)
-        if not path.startswith("/"):
-            raise GrubError(E.BAD_FILENAME, f"invalid file name `{text}'")
-        return FileRef(self.sh.devices.canonical(dev) or dev, _normalise(path), text)
-
-    def read_file(self, text: str, limit: int) -> bytes:
-        ref, node, fs = self.open_ref(text)
-        if node.size > limit:  # refused: the command fails, the script goes on
-            raise GrubError(E.OUT_OF_RANGE, f"{ref}: {node.size} bytes, more than the {limit} guestboot reads")
-        try:
-            return fs.open(node).pread(0, node.size)
-        except GuestbootError as exc:
-            raise GrubError(E.FILE_READ_ERROR, f"{text}: {exc}") from None
-
-    def file_info(self, text: str) -> Node | None:
-        """test's get_fileinfo: the directory entry of the last component (not followed
-        when it is a symlink) or None; a device alone is its root directory."""
-        if text.startswith("("):
-            close = text.find(")")
-            dev = text[1:close] if close >= 0 else text[1:]
-            path = text[close + 1 :] if close >= 0 else ""
-        else:
-            dev, path = self.get("root") or "", text
-        try:
-            _, fs = self.device(dev)
-        except GrubError:
-            return None
-        path = path.rstrip("/")
-        try:
-            if not path:
-                return fs.root()
-            slash = path.rfind("/")
-            parent, name = (path[: slash + 1], path[slash + 1 :]) if slash >= 0 else ("/", path)
-            if not parent.startswith("/"):
-                return None  # GRUB's file systems only list absolute directories
-            directory = fspath.resolve(fs, parent)
-            if directory.type is not FileType.DIR:
-                return None
-            return fs.lookup(directory, name.encode("utf-8", "surrogateescape"))
-        except GuestbootError:
-            return None
-
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\")
@@ -537,19 +451,6 @@ def _split(value: str) -> list[str]:
     if word:
         out.append("".join(word))
     return out
-
-
-def _normalise(path: str) -> str:
-    parts: list[str] = []
-    for comp in path.split("/"):
-        if comp in ("", "."):
-            continue
-        if comp == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(comp)
-    return "/" + "/".join(parts)
 
 
 def _lines(text: str) -> list[str]:

@@ -102,7 +102,7 @@ def _build(it: Interp, origin: str, depth: int) -> Menu:
     )
 
 
-def _enter(it: Interp, raw: RawEntry, outer: Interp | None = None) -> None:
+def enter_entry(it: Interp, raw: RawEntry, outer: Interp | None = None) -> None:
     """What grub_menu_execute_entry sets before running a body: ``chosen`` gets the
     entry's id appended (``>`` doubled), ``default`` loses its first ``a>`` level, or is
     unset when it has none (Debian 2.06, seen with grub-emu)."""
@@ -133,7 +133,7 @@ def _submenu(parent: Interp, raw: RawEntry, origin: str, depth: int) -> Menu:
     sub = Interp(parent.sh, parent.ctx.copy_exported(parent.sh), where=f"{origin}: submenu '{raw.title}'")
     sub.loaded = parent.loaded.copy() if parent.loaded is not None else None
     sub.set("timeout", "0")  # entered by default (auto_boot), the way guestboot picks entries
-    _enter(sub, raw, parent)
+    enter_entry(sub, raw, parent)
     sub = _run_top(sub, lambda i: i.run_new_scope(raw.source, raw.args), f"submenu '{raw.title}'")
     return _build(sub, f"{origin}>{raw.title}", depth)
 
@@ -170,7 +170,7 @@ def _runner(snap: _Snapshot, raw: RawEntry):
         )
         r = Interp(shared, Context(snap.variables, snap.exported, []), where=where)
         r.loaded = snap.loaded.copy() if snap.loaded is not None else None
-        _enter(r, raw)
+        enter_entry(r, raw)
         try:
             err = r.run_new_scope(raw.source, raw.args)
         except BootNow:
