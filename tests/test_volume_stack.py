@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from builders.disk import sgdisk_image, table_of
+from prereq import unavailable
 
 import fake_stack
 from guestboot import limits, volume
@@ -56,12 +58,12 @@ def _member_sectors(data: bytes) -> int:
     return (DATA_OFFSET + len(data) // 2) // 512
 
 
-def _write_member(disk: Path, number: int, index: int, data: bytes) -> None:
+def _write_member(disk: Path, number: int, index: int, data: bytes, name: str = "boot") -> None:
     half = len(data) // 2
     start = next(p.start for p in table_of(disk)[1] if p.number == number)
     with open(disk, "r+b") as f:
         f.seek(start)
-        f.write(fake_stack.header("boot", index, 2, DATA_OFFSET))
+        f.write(fake_stack.header(name, index, 2, DATA_OFFSET))
         f.seek(start + DATA_OFFSET)
         f.write(data[index * half : (index + 1) * half])
 
@@ -206,3 +208,51 @@ def test_disk_count_is_bounded_before_anything_is_read(halves, monkeypatch):
         open_disks([(-1, "a.img"), (-1, "b.img")])  # no descriptor is touched
     with pytest.raises(NotFound, match="no disk image given"):
         open_disks([])
+
+
+def test_grub_names_the_disks_in_the_same_order(halves):
+    """grub-fstest -c 2 calls the images loop0 and loop1 in the order given: the bytes
+    GRUB finds under (loopN,gptK) are those we find under (hdN,gptK), whole partitions."""
+    import zlib
+
+    if shutil.which("grub-fstest") is None:
+        unavailable("grub-fstest (package grub-common) is not installed")
+    image, fds = _open(*halves)
+    checked = 0
+    for device in image.devices:
+        v = device.volume
+        if not v.number:
+            continue
+        sectors = v.size // 512
+        grub = subprocess.run(
+            ["grub-fstest", "-c", "2", *map(str, halves), "crc", f"(loop{v.disk[2:]},{v.grub_name})0+{sectors}"],
+            check=True, capture_output=True, text=True, timeout=60).stdout.strip()
+        assert grub == f"{zlib.crc32(v.source.pread(0, v.size)):08x}", device.name
+        checked += 1
+    assert checked == 3
+    for fd in fds:
+        os.close(fd)
+
+
+def test_a_stacked_volume_may_hold_a_partition_table(boot_tree, registered, tmp_path):
+    """Like an md array partitioned inside: the joined volume is a GPT disk (sgdisk) whose
+    partition holds ext4 (mke2fs -d); discovery scans it like a disk: (fake/arr,gpt1)."""
+    inner = sgdisk_image(tmp_path / "inner.img", 12 * MiB, ["-n1:2048:0"])
+    part = table_of(inner)[1][0]
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-T", "default", "-d", str(boot_tree), "-E",
+                    f"offset={part.start}", str(inner), f"{part.size // 1024}k"], check=True, capture_output=True,
+                   timeout=60)
+    data = inner.read_bytes()
+    sectors = _member_sectors(data)
+    outer = sgdisk_image(tmp_path / "outer.img", 16 * MiB, [f"-n1:2048:+{sectors}", f"-n2:0:+{sectors}"])
+    _write_member(outer, 1, 0, data, "arr")
+    _write_member(outer, 2, 1, data, "arr")
+    image, fds = _open(outer)
+    devices = image.devices
+    assert devices.names() == ["hd0", "hd0,gpt1", "hd0,gpt2", "fake/arr", "fake/arr,gpt1"]
+    assert devices.get("(fake/arr,1)").volume.start == part.start
+    assert devices.get("fake/arr,gpt1").volume.uuid == part.uuid.lower()
+    kernel = devices.open("(fake/arr,gpt1)", "/vmlinuz")
+    assert kernel.pread(0, kernel.size) == (boot_tree / "vmlinuz").read_bytes()
+    assert load_menu(devices).origin == "fake/arr,gpt1:/grub/grub.cfg"
+    os.close(fds[0])
