@@ -499,25 +499,6 @@ menuentry --users bob Second { linux /vmlinuz }
     assert (second.title, second.users) == ("Second", "bob")
 
 
-def test_submenu_context_is_a_copy(tree) -> None:
-    cfg = """
-set shared=outer
-submenu 'S' {
-  set shared=inner
-  set timeout=1
-  menuentry "in: $shared" { linux /vmlinuz $shared }
-}
-menuentry "out: $shared" { linux /vmlinuz $shared }
-set timeout=7
-"""
-    menu = tree(cfg)
-    sub, out = menu.entries
-    assert out.title == "out: outer" and out.run().args == "outer"
-    assert sub.submenu.entries[0].title == "in: inner"
-    assert sub.submenu.entries[0].run().args == "inner"  # runs in the submenu's context
-    assert (menu.timeout, sub.submenu.timeout) == ("7", "1")
-
-
 def test_search_variants(tree) -> None:
     cfg = """
 search --fs-uuid 1234-abcd --set=u
@@ -531,20 +512,6 @@ menuentry "$u|$lab|$f|$g|$n|$?" { true }
     menu = tree(cfg)
     assert menu.entries[0].title == "hd0,msdos1|hd0,msdos1|hd0,msdos1|hd0,msdos1||0"
     assert any("no such device: NOPE" in w for w in menu.warnings)
-
-
-def test_root_forms(tree) -> None:
-    cfg = """
-menuentry a { set root=(hd0,1); linux /vmlinuz }
-menuentry b { set root=hd0,msdos1; linux (hd0,msdos1)/vmlinuz }
-menuentry c { linux ($root)/vmlinuz }
-menuentry d { set root=(hd1,1); linux /vmlinuz }
-"""
-    menu = tree(cfg)
-    for entry in menu.entries[:3]:
-        assert (entry.run().kernel.device, entry.run().kernel.path) == ("hd0,msdos1", "/vmlinuz")
-    with pytest.raises(NotFound, match="hd1,1"):
-        menu.entries[3].run()
 
 
 def test_initrd_several_files_and_needs_a_kernel(tree) -> None:
