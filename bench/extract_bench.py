@@ -7,6 +7,8 @@ Builds once (and caches) images holding an 8 MiB "kernel" and a 100 MiB "initrd"
   gpt  - the same file system in partition 2 of a GPT disk (partition 1 is BIOS boot)
   btrfs - the same tree in a btrfs file system (mkfs.btrfs --rootdir: plain extents)
   xfs  - the same tree in an XFS v5 file system (mkfs.xfs defaults, protofile: plain extents)
+  fat32 / fat32-512 - the same tree on FAT32 (mkfs.fat + mcopy) with 4 KiB clusters (an
+         ESP as installers make it) and with 512-byte clusters (the longest cluster chains)
   btrfs-zstd - a compressible tree of the same sizes (text-like words, fixed seed) written
          through a loop mount with compress-force=zstd (as root; left out otherwise)
 then, in one run, times each way of getting those two files into a fresh directory:
@@ -210,6 +212,27 @@ def build_btrfs(cache: Path, tree: Path) -> dict[str, tuple[Path, Path]]:
     return found
 
 
+def build_fat(cache: Path, tree: Path) -> dict[str, tuple[Path, Path]]:
+    """name -> (image, host tree) of the FAT32 images (built on first use with mkfs.fat
+    and mtools' mcopy)."""
+    mkfs = shutil.which("mkfs.fat") or shutil.which("mkfs.fat", path="/usr/sbin:/sbin")
+    if not mkfs or not shutil.which("mcopy"):
+        print("note: mkfs.fat or mcopy not found (dosfstools, mtools): no FAT images", file=sys.stderr)
+        return {}
+    found = {}
+    for name, per_cluster in (("fat32", "8"), ("fat32-512", "1")):
+        path = cache / f"{name}.img"
+        if not path.exists():
+            partial = path.with_suffix(".partial")
+            partial.unlink(missing_ok=True)
+            run([mkfs, "-C", "-F", "32", "-s", per_cluster, str(partial), str((FS_SIZE + 64 * MiB) // 1024)])
+            run(["mcopy", "-s", "-i", str(partial), str(tree / "boot"), "::/"],
+                env=dict(os.environ, MTOOLS_SKIP_CHECK="1"))
+            partial.rename(path)
+        found[name] = (path, tree)
+    return found
+
+
 def zstd_frames(image: Path, cache: Path) -> Path:
     """The image's file contents as the zstd-codec row reads them: for each of the two
     files, its extents in order as (kind, file offset, length, bytes) records (kind z: a
@@ -403,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=5, help="timed runs per tool and image (default 5)")
     parser.add_argument("--cache", help="where the images are kept (default $GUESTBOOT_TEST_CACHE or "
                                         "~/.cache/guestboot-tests, subfolder bench-" + RECIPE + ")")
+    parser.add_argument("--images", nargs="+", metavar="NAME", help="time only these images (default: all)")
     args = parser.parse_args(argv)
     if args.reps < 1:
         parser.error("--reps must be at least 1")
@@ -424,8 +448,15 @@ def main(argv: list[str] | None = None) -> int:
     images = {name: (path, host_of(tree), None) for name, path in ext_images.items()}
     for name, path in build_xfs(cache, tree).items():
         images[name] = (path, host_of(tree), None)
+    for name, (path, top) in build_fat(cache, tree).items():
+        images[name] = (path, host_of(top), None)
     for name, (path, top) in build_btrfs(cache, tree).items():
         images[name] = (path, host_of(top), zstd_frames(path, cache) if name == "btrfs-zstd" else None)
+    if args.images:
+        unknown = set(args.images) - set(images)
+        if unknown:
+            parser.error(f"no such image: {', '.join(sorted(unknown))} (have: {', '.join(images)})")
+        images = {name: value for name, value in images.items() if name in args.images}
     work = Path(tempfile.mkdtemp(prefix="runs-", dir=cache))  # same fs as the host copies
     try:
         results = bench_extract(images, args.reps, work)

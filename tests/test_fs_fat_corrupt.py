@@ -359,3 +359,22 @@ def test_random_flips_in_metadata(images, seed):
             start, size = rng.choice(places)
             patches[start + rng.randrange(size)] = bytes([rng.randrange(256)])
         survives(image.patched(patches))
+
+
+def test_first_name_byte_rules(fat16):
+    """Section 6.1 on a real entry without a long name: 0x05 stands for a first byte 0xE5
+    (code page 437: "σ"), 0xE5 marks it deleted, 0x00 ends the directory there."""
+    image = fat16
+    names = image.node("/names")
+    listing = list(image.fs.readdir(names))
+    node = image.node("/names/NOEXT")
+    position = [n for n, _ in listing].index(b"NOEXT")
+    escaped = fat.probe(image.patched({node.ino: b"\x05"}))
+    renamed = dict(escaped.readdir(fspath.resolve(escaped, "/names")))
+    assert "\u03c3OEXT".encode() in renamed and b"NOEXT" not in renamed
+    assert fspath.read_bytes(escaped, "/names/\u03c3OEXT", 100) == b"NOEXT\n"
+    deleted = fat.probe(image.patched({node.ino: b"\xe5"}))
+    assert [n for n, _ in deleted.readdir(fspath.resolve(deleted, "/names"))] == [
+        n for n, _ in listing if n != b"NOEXT"]
+    ended = fat.probe(image.patched({node.ino: b"\x00"}))
+    assert [n for n, _ in ended.readdir(fspath.resolve(ended, "/names"))] == [n for n, _ in listing[:position]]
