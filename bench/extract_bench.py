@@ -220,12 +220,13 @@ def build_fat(cache: Path, tree: Path) -> dict[str, tuple[Path, Path]]:
         print("note: mkfs.fat or mcopy not found (dosfstools, mtools): no FAT images", file=sys.stderr)
         return {}
     found = {}
-    for name, per_cluster in (("fat32", "8"), ("fat32-512", "1")):
+    # mtools refuses FAT32 below 65525 clusters: 4 KiB clusters need a larger volume
+    for name, per_cluster, size in (("fat32", "8", 320 * MiB), ("fat32-512", "1", FS_SIZE + 64 * MiB)):
         path = cache / f"{name}.img"
         if not path.exists():
             partial = path.with_suffix(".partial")
             partial.unlink(missing_ok=True)
-            run([mkfs, "-C", "-F", "32", "-s", per_cluster, str(partial), str((FS_SIZE + 64 * MiB) // 1024)])
+            run([mkfs, "-C", "-F", "32", "-s", per_cluster, str(partial), str(size // 1024)])
             run(["mcopy", "-s", "-i", str(partial), str(tree / "boot"), "::/"],
                 env=dict(os.environ, MTOOLS_SKIP_CHECK="1"))
             partial.rename(path)

@@ -25,13 +25,14 @@ from .layout import (
 
 class Geometry(NamedTuple):
     """Where everything is, in bytes from the start of the volume (the names the FAT
-    chain reader of fs/fat/table.py uses: fat_type, fat_offset, clusters)."""
+    chain reader of fs/fat/table.py uses: fat_type, fat_offset, fat_bytes, clusters)."""
 
     fat_type: FatType
     sector_size: int
     cluster_size: int
     clusters: int  # valid cluster numbers are 2 .. clusters + 1
     fat_offset: int  # the active FAT
+    fat_bytes: int
     data_offset: int  # the cluster heap: byte offset of cluster 2
     root_cluster: int
     volume_bytes: int
@@ -99,6 +100,7 @@ def read_boot_sector(source: ByteSource) -> Geometry | None:
         cluster_size=cluster_size,
         clusters=boot.cluster_count,
         fat_offset=(boot.fat_offset + active * boot.fat_length) * sector,
+        fat_bytes=boot.fat_length * sector,
         data_offset=boot.heap_offset * sector,
         root_cluster=boot.root_cluster,
         volume_bytes=boot.volume_length * sector,
