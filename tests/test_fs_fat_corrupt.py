@@ -378,3 +378,14 @@ def test_first_name_byte_rules(fat16):
         n for n, _ in listing if n != b"NOEXT"]
     ended = fat.probe(image.patched({node.ino: b"\x00"}))
     assert [n for n, _ in ended.readdir(fspath.resolve(ended, "/names"))] == [n for n, _ in listing[:position]]
+
+
+def test_short_names_no_path_can_name_are_left_out(fat16):
+    """A damaged short name that is empty or holds "/" or NUL is not listed (no path could
+    reach it); the rest of the directory is."""
+    image = fat16
+    listing = [n for n, _ in image.fs.readdir(image.node("/names"))]
+    node = image.node("/names/NOEXT")
+    for raw in (b" " * 11, b"A/B        ", b"AB\0\0\0\0\0\0TXT"):
+        fs = fat.probe(image.patched({node.ino: raw}))
+        assert [n for n, _ in fs.readdir(fspath.resolve(fs, "/names"))] == [n for n in listing if n != b"NOEXT"]

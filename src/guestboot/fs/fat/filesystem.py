@@ -91,8 +91,11 @@ class FatFileSystem(FileSystem):
         return Node(entry.offset, FileType.REG, entry.entry.size, mode, entry.mtime, private=entry.cluster)
 
     def _visible(self, directory: Node) -> Iterator[dirent.Entry]:
+        """Files and directories: not the label, ".", "..", nor a short name that no path
+        can name (empty, or holding "/" or NUL: bytes only a damaged entry has)."""
         for entry in self._entries(directory):
-            if entry.entry.attr & ATTR_VOLUME_ID or entry.name in (b".", b".."):
+            name = entry.name
+            if entry.entry.attr & ATTR_VOLUME_ID or name in (b"", b".", b"..") or b"/" in name or b"\0" in name:
                 continue
             yield entry
 
