@@ -1,6 +1,8 @@
-"""Hostile GRUB 2 configs against the evaluator's resource bounds: configs that stay
-inside every count in limits.py but would make a naive evaluator use gigabytes or
-minutes. Each runs in a child process under an address-space limit and a wall clock."""
+"""Hostile boot configs, grouped by the part they attack: the GRUB 2 evaluator's resource
+bounds (configs inside every count in limits.py that would make a naive evaluator use
+gigabytes or minutes: run in a child under an address-space limit and a wall clock), its
+own bounds, GRUB 2 positional parameters, and GRUB legacy device names (cases from an
+adversarial review). Each ends in a GuestbootError or a clean result."""
 
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from dirfs import DirFileSystem, device_map
+from guestboot.boot import legacy
 from guestboot.boot.grub2.interp import Context, Interp, Shared
 from guestboot.devices import DeviceMap
-from guestboot.errors import LimitExceeded
+from guestboot.errors import ConfigError, LimitExceeded, Unsupported
 from guestboot.limits import LIMITS
 
 TESTS = Path(__file__).parent
@@ -79,7 +83,7 @@ def test_submenus_over_many_exported_variables_hit_the_copy_budget(tmp_path):
         sys.path.insert(0, {str(TESTS)!r})
         from dirfs import DirFileSystem, device_map
         from guestboot.boot.grub2 import evaluate
-        from guestboot.errors import LimitExceeded
+        from guestboot.errors import ConfigError, LimitExceeded, Unsupported
 
         try:
             evaluate(device_map(hd0=DirFileSystem({str(tmp_path)!r})), "hd0", "/boot/grub/grub.cfg")
@@ -116,3 +120,42 @@ def test_test_nesting_is_grubs_error_at_the_bound():
     assert _run(nested(LIMITS.max_test_nesting)) == ([], "yes")
     warnings, result = _run(nested(LIMITS.max_test_nesting + 1))
     assert result == "no" and any("max recursion depth exceeded" in w for w in warnings)
+
+
+# --- GRUB legacy device names ---------------------------------------------------------------
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize(
+    "device, error",
+    [
+        ("(hd0,\u00b2)", Unsupported),  # str.isdigit() is true for a superscript two; int() refuses it
+        ("(hd0," + "1" * 5000 + ")", ConfigError),  # int() refuses more than 4300 digits
+        ("(hd0,2147483648)", ConfigError),  # past GRUB's MAXINT
+        ("(hd\u0663,0)", ConfigError),  # a non-ASCII digit is no drive number
+    ],
+    ids=["superscript-digit", "5000-digits", "past-maxint", "arabic-indic-drive"],
+)
+def test_legacy_hostile_partition_numbers_are_typed_errors(tmp_path, device, error):
+    (tmp_path / "vmlinuz").write_bytes(b"")
+    config = f"title x\n  root {device}\n  kernel /vmlinuz\n"
+    menu = legacy.parse_text(config, device_map(hd0=DirFileSystem(tmp_path)), "hd0", "/menu.lst")
+    with pytest.raises(error):
+        menu.entries[0].run()
+
+
+# --- GRUB 2 positional parameters ----------------------------------------------------------
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize(
+    "reference, expected",
+    [("$" + "1" * 5000, ""), ("${" + "0" * 5000 + "2}", "b"), ("${10}", ""), ("$02", "b"), ("$0", "")],
+    ids=["5000-digits", "5000-zeros-then-2", "past-the-arguments", "leading-zero", "zero"],
+)
+def test_grub2_long_positional_parameters(reference, expected):
+    """int() refuses strings of more than 4300 digits: a ValueError escaped from a
+    function body that names a positional parameter with 5000 digits."""
+    shared = Shared(DeviceMap(), [])
+    Interp(shared, Context()).run_text(f"function f {{ echo {reference}; }}\nf a b\n", config_file=True)
+    assert "".join(shared.output) == expected + "\n"
