@@ -89,6 +89,20 @@ def test_ls_shows_the_esp_and_its_files(esp, esp_tree):
         esp_tree / "EFI" / "BOOT" / "BOOTX64.EFI").read_bytes()
 
 
+@pytest.mark.parametrize("esp", [512], indirect=True)  # grub-fstest's loop disk has 512-byte sectors
+def test_grub_reads_the_esp_partition_as_we_do(esp, esp_tree):
+    """GRUB's partition code and FAT driver on the same disk: ``(loop0,gpt1)`` lists and
+    reads what ``gpt1:`` gives us."""
+    for directory in ("/", "/EFI", "/EFI/debian", "/loader/entries"):
+        grub = subprocess.run(["grub-fstest", str(esp), "ls", f"(loop0,gpt1){directory}"], capture_output=True,
+                              timeout=60, check=True).stdout.decode().split()
+        ours = run("guestboot", "ls", str(esp), f"gpt1:{directory}").stdout.decode().splitlines()[1:]
+        assert sorted(g.lower() for g in grub) == sorted(line.split()[-1].lower() for line in ours), directory
+    grub_cfg = subprocess.run(["grub-fstest", str(esp), "cat", "(loop0,gpt1)/GRUB/GRUB.CFG"], capture_output=True,
+                              timeout=60, check=True).stdout
+    assert grub_cfg == run("guestboot", "cat", str(esp), "gpt1:/GRUB/GRUB.CFG").stdout == GRUB_CFG.encode()
+
+
 def test_list_and_extract_from_the_esp(esp, esp_tree, tmp_path):
     menu = json.loads(run("guestboot", "list", "--json", str(esp)).stdout)
     assert [e["title"] for e in menu["entries"]] == ["Debian GNU/Linux", "Debian, paths in another case"]

@@ -9,12 +9,14 @@ import os
 import random
 import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from prereq import unavailable
 
 import corrupt_child as child
+from builders import disk
 from builders import exfat as builder
 from builders.initramfs import ToolMissing
 from corrupt_child import Patched
@@ -224,3 +226,23 @@ def test_random_flips_in_metadata(pristine, seed):
         start, size = rng.choice(places)
         patches[start + rng.randrange(size)] = bytes([rng.randrange(256)])
     child.survives(exercise, Patched(source, patches))
+
+
+def test_exfat_partition_through_the_cli(built, tmp_path):
+    """The same volume in partition 1 of a GPT disk (sgdisk, type 0700) as a user sees it."""
+    tree, path = built
+    image = disk.sgdisk_image(tmp_path / "disk.img", builder.SIZE + 4 * 1024 * 1024,
+                              ["-n", f"1:2048:{2048 + builder.SIZE // 512 - 1}", "-t", "1:0700"])
+    disk.place_image(image, 2048 * 512, path)
+
+    def guestboot(*argv: str) -> bytes:
+        done = subprocess.run([sys.executable, "-m", "guestboot", *argv], capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr.decode()
+        return done.stdout
+
+    devices = guestboot("ls", str(image)).decode().splitlines()
+    line = next(d for d in devices if d.startswith("(hd0,gpt1)"))
+    assert line.split()[1] == "exfat" and line.endswith(f"uuid={builder.UUID} label='{builder.LABEL}'")
+    listing = guestboot("ls", str(image), "gpt1:/names").decode().splitlines()[1:]
+    assert sorted(row.split(None, 2)[2] for row in listing) == sorted(os.listdir(tree / "names"))
+    assert guestboot("cat", str(image), "gpt1:/efi/boot/bootx64.efi") == (tree / "EFI/BOOT/BOOTX64.EFI").read_bytes()
