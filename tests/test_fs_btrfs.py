@@ -337,3 +337,25 @@ def test_striped_data_on_one_device_is_unsupported_by_name(tmp_path_factory, pro
                 fspath.read_bytes(fs, "/big.bin", 1 << 24)
         finally:
             os.close(fd)
+
+
+def test_cli_warns_when_a_mirror_stands_in_for_the_superblock(tmp_path_factory, tmp_path):
+    """Through the whole pipeline: a damaged primary superblock is read from its mirror,
+    and the user is told on stderr."""
+    _needs("rootdir")
+    path = builder.image(tmp_path_factory, "rootdir")
+    copy = tmp_path / "damaged.img"
+    subprocess.run(["cp", "--sparse=always", str(path), str(copy)], check=True)
+    with open(copy, "r+b") as f:
+        f.seek(0x10000 + 0x94)
+        byte = f.read(1)[0]
+        f.seek(0x10000 + 0x94)
+        f.write(bytes([byte ^ 0x11]))
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "guestboot", "cat", str(copy), "/small.txt"], capture_output=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"hello from the btrfs reference tree\n"
+    assert (b"warning: (hd0): btrfs: primary superblock damaged (btrfs superblock: crc32c checksum mismatch);"
+            b" using the copy at 0x4000000") in done.stderr

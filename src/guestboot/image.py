@@ -54,7 +54,10 @@ class GuestImage:
         )
 
 
-def _probe_into(devices: DeviceMap, volume: Volume, role: str | None = None) -> None:
+def _probe_into(devices: DeviceMap, volume: Volume, role: str | None = None,
+                warnings: list[str] | None = None) -> None:
+    """Probe ``volume`` and add its device; what the file system warns about (a mirror
+    used for a damaged superblock, a journal not replayed) goes into ``warnings``."""
     name = volume.device
     if role is not None:  # a member of a stacked volume: that is what it holds
         devices.add(name, volume=volume, problem=role)
@@ -69,6 +72,8 @@ def _probe_into(devices: DeviceMap, volume: Volume, role: str | None = None) -> 
         devices.add(name, volume=volume, problem=err if err.where else err.located(f"({name})"))
         return
     devices.add(name, volume=volume, fs=found)
+    if warnings is not None:
+        warnings.extend(f"({name}): {found.kind}: {warning}" for warning in getattr(found, "warnings", ()))
 
 
 def _what_else(source: ByteSource, name: str) -> str | GuestbootError:
@@ -118,11 +123,12 @@ def open_disks(
         first = sources[0]
         source = SliceSource(first, offset, first.size - offset, name=f"{first.name}@{offset}")
         volume = Volume(grub_name="", number=0, start=offset, source=source, disk=DISK)
-        _probe_into(devices, volume)
-        return GuestImage(sources, [volume], devices)
+        warnings: list[str] = []
+        _probe_into(devices, volume, warnings=warnings)
+        return GuestImage(sources, [volume], devices, warnings)
     found = discover([(disk_name(i), source) for i, source in enumerate(sources)], STACKS)
     for volume in found.volumes:
-        _probe_into(devices, volume, found.roles.get(volume.device))
+        _probe_into(devices, volume, found.roles.get(volume.device), found.warnings)
     return GuestImage(sources, found.volumes, devices, found.warnings)
 
 
