@@ -366,6 +366,7 @@ def test_forged_bmap_root(v5):
         # the root pointing at the inode's own block: wrong magic, not a loop
         ({ptr_at: ((start // v5.fs.block_size)).to_bytes(8, "big")}, "magic"),
         ({fork: b"\x00\x02"}, "level"),  # the child is a leaf, not level 1
+        ({start + 76: (1).to_bytes(4, "big")}, "declares"),  # fewer extents than the tree holds
     ]
     for patch, match in cases:
         damaged(v5.forged(start, size, INODE_CRC_OFFSET, patch), match=match)

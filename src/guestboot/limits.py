@@ -33,6 +33,8 @@ class Limits(NamedTuple):
     # --- file systems -----------------------------------------------------------------
     max_block_groups: int = 1 << 20  # ext group descriptors read
     max_extent_depth: int = 5  # ext4 extent tree depth (the kernel's own bound is 5)
+    max_dir_cache_bytes: int = 4 * MiB  # directory blocks whose parsed names one file system keeps
+    max_cached_extents: int = 1 << 16  # extent-map runs kept by one file system's cached directory maps
     max_bmap_depth: int = 10  # XFS bmap B+tree levels (2^48 extents in 1 KiB blocks need fewer)
     max_dir_entries: int = 100_000  # entries read from one directory
     max_dir_bytes: int = 64 * MiB  # bytes of directory data scanned in one directory

@@ -128,6 +128,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "v4-1k-dir8k-i512": ("-m", "crc=0", "-b", "size=1024", "-n", "size=8192", "-i", "size=512"),
     "mount-v5-4k": (),
     "mount-v5-1k": ("-b", "size=1024"),
+    "mount-v5-64k": ("-b", "size=65536"),  # blocks larger than the page: kernel 6.12 and later
 }
 
 

@@ -70,9 +70,9 @@ def extents(fs: XfsFileSystem, inode: Inode) -> Iterator[Extent]:
         if inode.nextents * BMBT_REC.size > len(inode.fork):
             raise CorruptImage(f"{what}: {inode.nextents} extents do not fit in the inode", offset=inode.offset)
         raw = _records(inode.fork, 0, inode.nextents)
-        source = _checked(fs, what, _from_records(raw, inode.nextents, inode.fork_offset), budget)
+        source = _checked(fs, inode, what, _from_records(raw, inode.nextents, inode.fork_offset), budget)
     elif inode.format == FMT_BTREE:
-        source = _checked(fs, what, _from_root(fs, inode, what, budget), budget)
+        source = _checked(fs, inode, what, _from_root(fs, inode, what, budget), budget)
     else:
         raise CorruptImage(
             f"{what}: data fork format {FORMAT_NAMES.get(inode.format, inode.format)} has no extents",
@@ -90,12 +90,17 @@ def _from_records(raw: bytes, count: int, base: int) -> Iterator[tuple[Extent, i
         yield unpack_extent(raw, i * BMBT_REC.size), base + i * BMBT_REC.size
 
 
-def _checked(fs: XfsFileSystem, what: str, records: Iterator[tuple[Extent, int]], budget: _Budget) -> Iterator[Extent]:
-    """Order, overlap and range checks on the records, in the order they come."""
+def _checked(fs: XfsFileSystem, inode: Inode, what: str, records: Iterator[tuple[Extent, int]],
+             budget: _Budget) -> Iterator[Extent]:
+    """Order, overlap and range checks on the records, in the order they come; no more
+    of them than the inode declares."""
     g = fs.g
     next_free = 0
+    declared = inode.nextents
     for extent, offset in records:
         budget.record()
+        if budget.records > declared:
+            raise CorruptImage(f"{what}: more extents than the {declared} the inode declares", offset=offset)
         if extent.count == 0:
             raise CorruptImage(f"{what}: extent of zero blocks", offset=offset)
         if extent.logical < next_free:

@@ -59,7 +59,7 @@ class IndexBlock:
 
 def index_source(fs: XfsFileSystem, inode: Inode) -> MappedFile:
     """The directory's data and leaf sections as one byte source (holes read as zeros)."""
-    return fs.mapped(inode, FREE_OFFSET, f"{fs.source.name}:directory {inode.ino} index")
+    return fs.directory_map(inode, "index", FREE_OFFSET)
 
 
 def read_block(fs: XfsFileSystem, inode: Inode, source: MappedFile, da: int, budget: EntryBudget,

@@ -71,10 +71,17 @@ class XfsFileSystem(FileSystem):
         self.warnings = warnings
         self.block_size = geometry.block_size
         self._inodes: LRU[int, Inode] = LRU(_INODE_CACHE)
-        self._dirs: LRU[int, MappedFile] = LRU(_DIR_CACHE)
-        self._dir_names: LRU[int, dict[bytes, int]] = LRU(_BLOCK_CACHE)  # by byte offset of the block
+        # held memory bounded by weight: a directory map by the extents its inode declares,
+        # parsed blocks (names, index entries) by the size of the block they came from
+        # (the extent count is checked against what the map yields: see bmap.extents)
+        self._dirs: LRU[tuple[int, str], tuple[MappedFile, int]] = LRU(
+            2 * _DIR_CACHE, weigh=lambda item: max(1, item[1]), max_weight=LIMITS.max_cached_extents)
+        block = geometry.dir_block_size
+        self._dir_names: LRU[int, dict[bytes, int]] = LRU(  # by byte offset of the block
+            _BLOCK_CACHE, weigh=lambda _names: block, max_weight=LIMITS.max_dir_cache_bytes)
         self._scanned = ScanTotal()
-        self.index_blocks: LRU[int, object] = LRU(_BLOCK_CACHE)  # parsed hash-index blocks, by byte offset
+        self.index_blocks: LRU[int, object] = LRU(  # parsed hash-index blocks, by byte offset
+            _BLOCK_CACHE, weigh=lambda _block: block, max_weight=LIMITS.max_dir_cache_bytes)
 
     # --- checksums --------------------------------------------------------------------------
 
@@ -250,15 +257,20 @@ class XfsFileSystem(FileSystem):
 
     def directory_source(self, inode: Inode) -> MappedFile:
         """The data section of a block, leaf or node directory as a byte source (cached)."""
-        source = self._dirs.get(inode.ino)
-        if source is None:
-            size = inode.size
-            if size % self.g.dir_block_size or size > DIR2_LEAF_OFFSET:
-                raise CorruptImage(f"directory {inode.ino}: size {size} is not whole directory blocks",
-                                   where=self.source.name, offset=inode.offset + 56)
-            source = self.mapped(inode, size, f"{self.source.name}:directory {inode.ino}")
-            self._dirs.put(inode.ino, source)
-        return source
+        size = inode.size
+        if size % self.g.dir_block_size or size > DIR2_LEAF_OFFSET:
+            raise CorruptImage(f"directory {inode.ino}: size {size} is not whole directory blocks",
+                               where=self.source.name, offset=inode.offset + 56)
+        return self.directory_map(inode, "data", size)
+
+    def directory_map(self, inode: Inode, section: str, size: int) -> MappedFile:
+        """The first ``size`` bytes of a directory as a byte source, kept in a cache bounded
+        by the extents the inodes declare (``section`` names the view)."""
+        item = self._dirs.get((inode.ino, section))
+        if item is None:
+            item = (self.mapped(inode, size, f"{self.source.name}:directory {inode.ino} {section}"), inode.nextents)
+            self._dirs.put((inode.ino, section), item)
+        return item[0]
 
     def _blocks(self, inode: Inode, budget: EntryBudget) -> Iterator[dict[bytes, int]]:
         """name -> inode of each data block of a block, leaf or node directory, in order
