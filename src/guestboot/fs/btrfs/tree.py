@@ -91,8 +91,8 @@ class Trees:
         failure: CorruptImage | None = None
         for physical in copies:
             budget.spend(self.nodesize, physical)
-            raw = self.source.pread(physical, self.nodesize)
             try:
+                raw = self.source.pread(physical, self.nodesize)  # a cut image: try the next copy
                 block = self._parse(raw, logical, physical, level)
             except CorruptImage as exc:
                 failure = failure or exc
