@@ -109,7 +109,7 @@ def test_uuid_label_match_blkid_and_superblock(volume):
     out = subprocess.run(["blkid", "-p", "-o", "export", str(path)], check=True, capture_output=True, text=True)
     tags = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
     assert fs.kind == tags["TYPE"] == "btrfs"
-    assert fs.uuid == tags["UUID"] == builder.UUID
+    assert fs.uuid == tags["UUID"] == builder.uuid_of(f"{name}:{path}")
     assert fs.label == tags["LABEL"] == builder.LABEL
     dump = subprocess.run(["btrfs", "inspect-internal", "dump-super", str(path)], check=True, capture_output=True,
                           text=True).stdout

@@ -27,10 +27,15 @@ MANY_ENTRIES = 600  # several leaves of directory items: a tree of more than one
 BIG_SIZE = 3 * 1024 * 1024 + 123
 FRAGMENTS = 64  # extents of the fragmented file (mounted variants)
 LABEL = "gb-btrfs"
-# One fsid per test process: the kernel keeps a registry of btrfs devices by fsid, so two
-# runs (or a multi-device image scanned earlier) mounting images of one fsid at once would
-# write into each other's devices. Tests compare with this value.
-UUID = str(uuid.uuid4())
+# One fsid per image and test process: the kernel keeps a registry of btrfs devices by
+# fsid (even after umount), so two images of one fsid mounted one after the other, or by
+# two runs at once, could be taken for devices of one file system. Tests compare with
+# uuid_of(variant).
+_RUN = uuid.uuid4()
+
+
+def uuid_of(variant: str) -> str:
+    return str(uuid.uuid5(_RUN, variant))
 
 
 def _text(rng: random.Random, size: int) -> bytes:
@@ -165,6 +170,7 @@ def mounted(image: Path, options: str):
     finally:
         subprocess.run(["umount", str(mnt)], check=True, capture_output=True)
         mnt.rmdir()
+        subprocess.run(["btrfs", "device", "scan", "--forget"], capture_output=True)  # stale registrations
 
 
 def _copy_tree(tree: Path, dest: Path) -> None:
@@ -177,7 +183,7 @@ def build_image(tree: Path, image: Path, variant: str, size_mib: int = 256) -> P
     args, options, layout = VARIANTS[variant]
     with open(image, "wb") as f:
         f.truncate(size_mib * 1024 * 1024)
-    command = ["mkfs.btrfs", "-q", "-f", "-L", LABEL, "-U", UUID, *args]
+    command = ["mkfs.btrfs", "-q", "-f", "-L", LABEL, "-U", uuid_of(f"{variant}:{image}"), *args]
     if options is None:
         command += ["--rootdir", str(tree)]
     subprocess.run([*command, str(image)], check=True, capture_output=True)
