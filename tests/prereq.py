@@ -17,6 +17,25 @@ def unavailable(reason: str):
     pytest.skip(reason)
 
 
+GRUB_VERSIONS_CHECKED = ("2.06", "2.12")  # Debian 12's and Debian 13's GRUB: the peers' answers agree
+
+
+@functools.cache
+def host_grub_version() -> str | None:
+    """The host GRUB's version as its tools print it ("2.06-13+deb12u2" on Debian 12,
+    "2.12-9+deb13u4" on Debian 13), or None without grub-common. Tests that compare with
+    grub-emu, grub-script-check or grub-fstest expect one of GRUB_VERSIONS_CHECKED."""
+    import re
+    import subprocess
+
+    try:
+        done = subprocess.run(["grub-script-check", "--version"], capture_output=True, text=True, timeout=30)
+    except OSError:
+        return None
+    found = re.search(r"\(GRUB\)\s+(\S+)", done.stdout + done.stderr)
+    return found.group(1) if found else None
+
+
 XEN_LIB_GLOB = "/usr/lib/xen-*/bin/pygrub"  # where Debian's xen-utils-<version> puts it
 
 

@@ -11,7 +11,8 @@ Kernel and initrd files are not part of the petitboot trees (its harness never o
 them) while GRUB's ``linux`` fails on a missing file. Each test therefore builds its tree
 from the corpus plus empty files at the paths the expectations name: the tree built is the
 answer expected. Every config is also given to the real ``grub-script-check`` (package
-grub-common) and our syntax verdict must match it.
+grub-common) and our syntax verdict must match it: the same verdicts from Debian 12's
+2.06 and Debian 13's 2.12 (prereq.GRUB_VERSIONS_CHECKED).
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def run_as(dialect, text: str) -> tuple[str, list[str], int]:
 
 
 def test_debian_dialect_is_debians_grub():
-    """Debian's GRUB 2.06 (grub-emu) prints the same errors and $? values as ours."""
+    """Debian's GRUB (grub-emu 2.06 on Debian 12, 2.12 on 13) prints the same errors and $? values as ours."""
     if shutil.which("grub-emu") is None:
         unavailable("grub-emu is not installed (package grub-emu)")
     from test_grub2_script import real_grub
