@@ -195,7 +195,8 @@ def test_cat_config_and_ls_boot_partition(any_image):
     done = ok(guestboot("cat", str(any_image.path), any_image.config))
     assert done.stdout == (any_image.trees[partition] / config.lstrip("/")).read_bytes()
 
-    listing = ok(guestboot("ls", str(any_image.path), f"{partition}:/")).stdout.decode().splitlines()
+    header, *listing = ok(guestboot("ls", str(any_image.path), f"{partition}:/")).stdout.decode().splitlines()
+    assert header == f"(hd0,{partition})/:"  # which device was listed
     names = {line.split(None, 2)[2].split(" -> ")[0].rstrip("/") for line in listing}
     expected = set(os.listdir(any_image.trees[partition])) | {"lost+found"}
     assert names == expected
