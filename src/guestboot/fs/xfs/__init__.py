@@ -3,21 +3,23 @@
 Supported: v4 and v5 (CRC) superblocks; blocks of 512 bytes to 64 KiB, any sector size,
 directory blocks up to 64 KiB; v1/v2/v3 inodes of 256 bytes to 2 KiB; ftype on and off;
 bigtime and nrext64 inodes; sparse inodes; short-form, block, leaf and node directories
-(listed and looked up through their data blocks); extent lists and bmap B+trees of any
+(listed through their data blocks; leaf and node directories looked up through their hash
+index, block directories by scanning their one block); extent lists and bmap B+trees of any
 depth up to LIMITS.max_bmap_depth; unwritten (preallocated) extents and holes read as
 zeros; reflinked (shared) extents, which are plain extents to a reader; local and remote
 symlinks. File data maps straight into the volume (``runs``), so extraction is zero-copy.
 
 Checksums (v5, CRC-32C) verified before anything in the block is used, each a
 CorruptImage on mismatch: the superblock, every inode read, bmap B+tree blocks,
-directory data blocks (block and data forms) and remote symlink blocks; each of those
-also has its owner, own disk address and file-system UUID checked. Not read, so not
-verified: AG headers (AGF, AGI, AGFL), free-space, inode, reverse-map and refcount
-B+trees, directory leaf, node and free-index blocks (lookups scan data blocks), extended
-attributes and the log.
+directory data blocks (block and data forms), directory hash-index blocks (leaf, leafn
+and da node blocks) and remote symlink blocks; each of those also has its owner, own
+disk address and file-system UUID checked. Not read, so not verified: AG headers (AGF,
+AGI, AGFL), free-space, inode, reverse-map and refcount B+trees, directory free-index
+blocks, extended attributes and the log.
 
 Refused: a realtime device (Unsupported at probe time), unknown incompatible feature
-bits (Unsupported naming them), version 1 directories. A volume whose log is dirty is
+bits (Unsupported naming them), version 1 directories. ASCII case-insensitive volumes
+("-n version=ci") are read with exact-name lookups (their names are scanned, not hashed). A volume whose log is dirty is
 read as it is on disk (a reader cannot tell without replaying the log); one marked
 "needsrepair" carries a warning.
 """
