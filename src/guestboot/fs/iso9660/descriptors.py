@@ -11,6 +11,7 @@ spaces dropped; the UUID is its modification date as GRUB prints it,
 
 from __future__ import annotations
 
+import encodings.utf_16_be  # noqa: F401 (Joliet names: loaded before a sandbox drops privileges)
 from typing import NamedTuple
 
 from ...errors import CorruptImage, LimitExceeded, Unsupported

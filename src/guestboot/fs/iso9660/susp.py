@@ -170,7 +170,7 @@ def rock_ridge(items: Iterator[SuspEntry], where: str) -> RockRidge:
 
 
 def _show(signature: bytes) -> str:
-    return signature.decode("latin-1").encode("unicode_escape").decode()
+    return repr(signature)[2:-1]
 
 
 __all__ = ["SuspEntry", "entries", "sp_skip", "RockRidge", "rock_ridge"]
