@@ -30,6 +30,7 @@ from guestboot.fs.iso9660 import susp
 from guestboot.fs.iso9660.layout import BLOCK_SIZE, FLAG_MULTI_EXTENT, SUSP_CE
 from guestboot.limits import LIMITS
 from guestboot.source import BytesSource, FileSource
+from prereq import unavailable
 
 MEMORY_CAP = 512 * 1024 * 1024  # RLIMIT_AS of the child
 PER_IMAGE = 5.0  # seconds for one damaged image: probe and read everything
@@ -293,3 +294,55 @@ def test_probe_ignores_other_data(tmp_path):
         assert iso9660.probe(FileSource(fd, name="text")) is None
     finally:
         os.close(fd)
+
+
+def test_rereading_huge_directories_is_bounded_in_total(monkeypatch, tmp_path):
+    """Directories too large to keep are parsed again on each lookup: the records parsed in
+    all are bounded, so a config that looks names up again and again stops."""
+    top = tmp_path / "tree"
+    for name in ("a", "b"):
+        (top / name).mkdir(parents=True)
+        for i in range(300):
+            (top / name / f"f{i:05d}").touch()
+    image = builder.build(tmp_path / "huge.iso", top, ["-R"])
+    fs = iso9660.probe(BytesSource(image.read_bytes()))
+    monkeypatch.setattr("guestboot.fs.iso9660.filesystem.LISTING_CACHE_ENTRIES", 100)
+    monkeypatch.setattr("guestboot.fs.iso9660.filesystem.LIMITS", LIMITS._replace(max_dir_entries_total=2_000))
+    assert fspath.resolve(fs, "/a/f00299") is not None
+    assert fspath.resolve(fs, "/a/f00001") is not None  # the last large listing is kept
+    with pytest.raises(LimitExceeded, match="max_dir_entries_total"):
+        for _round in range(10):
+            fspath.resolve(fs, "/a/f00001")
+            fspath.resolve(fs, "/b/f00001")
+
+
+@pytest.fixture(scope="module")
+def bootable(tmp_path_factory, small_tree) -> Pristine:
+    if not builder.ISOLINUX_BIN.is_file():
+        unavailable(f"{builder.ISOLINUX_BIN} not found (apt-get install isolinux)")
+    return Pristine(builder.hybrid(tmp_path_factory.mktemp("iso-boot") / "boot.iso", small_tree, None))
+
+
+def test_damaged_boot_catalog(bootable, tmp_path):
+    """The catalog is read only when asked for; damage there is CorruptImage or
+    LimitExceeded from boot_catalog(), and the files stay readable."""
+    assert [image.platform for image in bootable.fs.boot_catalog()] == ["x86"]
+    catalog = bootable.fs.descriptors.boot_catalog * BLOCK_SIZE
+    record = next(16 + i for i in range(8) if bootable.data[(16 + i) * BLOCK_SIZE] == 0) * BLOCK_SIZE
+    cases = {
+        "header": {catalog: b"\x02"},
+        "checksum": {catalog + 4: b"\x01"},
+        "key": {catalog + 30: b"\x00"},
+        "indicator": {catalog + 32: b"\x42"},
+        "endless-section": {catalog + 64: struct.pack("<BBH", 0x91, 0xEF, 0xFFFF),
+                            **{catalog + 96 + 32 * i: b"\x88" for i in range(60)}},
+        "far-catalog": {record + 71: struct.pack("<I", 0x7FFFFFF0)},
+    }
+    paths = [bootable.write(tmp_path / f"catalog-{name}.iso", patches) for name, patches in cases.items()]
+    results = run_damaged(paths)
+    for name, (outcome, message) in results.items():
+        assert outcome in ("CorruptImage", "LimitExceeded") and "boot catalog" in message, (name, message)
+    damaged = iso9660.probe(BytesSource((tmp_path / "catalog-header.iso").read_bytes()))
+    assert fspath.read_bytes(damaged, "/MixedCase.TXT", 100) == b"Mixed case name\n"
+    with pytest.raises(CorruptImage, match="validation entry"):
+        damaged.boot_catalog()

@@ -39,6 +39,7 @@ class Limits(NamedTuple):
     max_dir_entries: int = 100_000  # entries read from one directory
     max_dir_bytes: int = 64 * MiB  # bytes of directory data scanned in one directory
     max_dir_bytes_total: int = 512 * MiB  # … in all directories of one file system, one run
+    max_dir_entries_total: int = 1_000_000  # directory entries parsed in one file system, one run (ISO 9660)
     max_symlink_hops: int = 40  # symlinks followed while resolving one path (Linux: 40)
     max_symlink_size: int = 4096  # bytes of one symlink target (PATH_MAX)
     max_path_components: int = 256  # components in one path after expansion

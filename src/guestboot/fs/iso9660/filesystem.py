@@ -12,7 +12,9 @@ to case. Joliet and Rock Ridge names keep their case and match exactly; a ";vers
 cut from Joliet names too.
 
 Guest data decides nothing unbounded: directory bytes and entries count against the
-directory-scan budgets (max_dir_bytes, max_dir_entries, max_dir_bytes_total), a
+directory-scan budgets (max_dir_bytes, max_dir_entries, max_dir_bytes_total, and the
+records parsed in all against max_dir_entries_total: a listing is parsed once and kept
+while small, so only hostile directories are read again and again), a
 multi-extent chain against max_file_runs, continuation areas against
 max_susp_continuations, directory depth against max_path_components; a directory record
 that points at the extent of an enclosing directory (a cycle) is CorruptImage.
@@ -49,8 +51,8 @@ S_IFDIR = 0o040000
 S_IFREG = 0o100000
 S_IFLNK = 0o120000
 _DEFAULT_MODE = {FileType.DIR: S_IFDIR | 0o555, FileType.REG: S_IFREG | 0o444}
-_LISTING_CACHE = 64  # directories whose parsed listing is kept
-_LISTING_CACHE_ENTRIES = 4096  # … when they have at most this many entries
+LISTING_CACHE = 64  # directories whose parsed listing is kept
+LISTING_CACHE_ENTRIES = 4096  # … when they have at most this many entries
 
 NAMES_ROCK_RIDGE = "rock ridge"
 NAMES_JOLIET = "joliet"
@@ -121,7 +123,9 @@ class IsoFileSystem(FileSystem):
         self.descriptors = found
         self.warnings = []
         self._scanned = ScanTotal()
-        self._listings: LRU[int, Listing] = LRU(_LISTING_CACHE)
+        self._listings: LRU[int, Listing] = LRU(LISTING_CACHE)
+        self._big: tuple[int, Listing] | None = None  # the last listing too large for the cache
+        self._parsed = 0  # entries parsed in all directories (max_dir_entries_total)
         self.rock_ridge = False
         self.susp_skip = 0
         vd = found.primary
@@ -224,6 +228,10 @@ class IsoFileSystem(FileSystem):
                 if record is None:
                     break
                 budget.entry()
+                self._parsed += 1
+                if self._parsed > LIMITS.max_dir_entries_total:
+                    raise LimitExceeded(f"{where}: more than {LIMITS.max_dir_entries_total} directory records read in"
+                                        " all (max_dir_entries_total)", where=self.source.name)
                 yield record
                 pos += record.length
 
@@ -237,9 +245,13 @@ class IsoFileSystem(FileSystem):
         cached = self._listings.get(key)
         if cached is not None:
             return cached
+        if self._big is not None and self._big[0] == key:
+            return self._big[1]
         listing = Listing(list(self._parse(directory)))
-        if len(listing.entries) <= _LISTING_CACHE_ENTRIES:
+        if len(listing.entries) <= LISTING_CACHE_ENTRIES:
             self._listings.put(key, listing)
+        else:
+            self._big = (key, listing)
         return listing
 
     def _parse(self, directory: Node) -> Iterator[Listed]:
