@@ -8,7 +8,6 @@ Rock Ridge, which we read.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
@@ -25,7 +24,7 @@ from builders import iso as builder
 from guestboot.fs import iso9660
 from guestboot.fs import path as fspath
 from guestboot.source import FileSource
-from prereq import unavailable
+from prereq import need_real_pygrub, unavailable
 
 EFI_CFG = b"search --no-floppy --label GUESTBOOT_ISO --set root\nconfigfile ($root)/boot/grub/grub.cfg\n"
 
@@ -156,10 +155,7 @@ def test_el_torito_catalog_as_xorriso_reports_it(images):
 
 @pytest.fixture(scope="module")
 def pygrub() -> str:
-    found = sorted(glob.glob("/usr/lib/xen-*/bin/pygrub"))
-    if not found:
-        unavailable("the real pygrub not found (apt-get install xen-utils-4.17)")
-    return found[-1]
+    return str(need_real_pygrub())
 
 
 def pygrub_titles(pygrub: str, image: Path) -> subprocess.CompletedProcess:
