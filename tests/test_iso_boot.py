@@ -93,8 +93,11 @@ def test_list_finds_the_isos_grub_cfg(images, name):
     assert [(e["title"], e["id"], e["args"], e["default"]) for e in menu["entries"]] == [
         ("Live system", "live", "boot=live quiet", False),
         ("Live system (safe mode)", "safe", "boot=live nomodeset", True),
+        ("Live system (found by label)", "label", "boot=live", False),
     ]
-    assert menu["entries"][1]["kernel"] == f"({device})/live/vmlinuz"
+    # `search --fs-uuid` with the ISO's date-derived UUID, and `search --label`, find the
+    # ISO (the whole disk first, as GRUB probes it first)
+    assert [e["kernel"] for e in menu["entries"]] == [f"({device})/live/vmlinuz"] * 3
 
 
 @pytest.mark.parametrize("name", ["isohybrid-mbr-no-rock-ridge", "isohybrid-gpt-efi", "iso-in-gpt-partition"])

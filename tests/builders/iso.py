@@ -28,6 +28,12 @@ DEEP = 12  # directory levels below /deep (ISO 9660 level 1-3 allow 8 without Ro
 LONG_TARGET = "/".join(f"component-{i:02d}-" + "t" * 40 for i in range(12))  # > 255 bytes: several SL entries
 
 GRUB_CFG = """\
+if loadfont $prefix/font.pf2 ; then
+	set gfxmode=800x600
+	insmod gfxterm
+	terminal_output gfxterm
+fi
+search --no-floppy --set=root --fs-uuid 2026-12-04-01-02-03-04
 set default=1
 set timeout=5
 menuentry 'Live system' --id live {
@@ -36,6 +42,11 @@ menuentry 'Live system' --id live {
 }
 menuentry 'Live system (safe mode)' --id safe {
 	linux /live/vmlinuz boot=live nomodeset
+	initrd /live/initrd.img
+}
+menuentry 'Live system (found by label)' --id label {
+	search --no-floppy --set=root --label GUESTBOOT_ISO
+	linux /live/vmlinuz boot=live
 	initrd /live/initrd.img
 }
 """
@@ -50,6 +61,9 @@ VARIANTS: dict[str, list[str]] = {
     "level2": ["--norock", "-iso-level", "2"],
     "level3": ["--norock", "-iso-level", "3"],
     "rr-level4": ["-R", "-iso-level", "4"],
+    # ISO 9660:1999: an enhanced volume descriptor (type 2, version 2, no Joliet escapes)
+    # beside the primary; GRUB, and we, read the primary's tree
+    "level4": ["--norock", "-iso-level", "4"],
 }
 
 
