@@ -187,3 +187,25 @@ def test_pygrub_fails_without_rock_ridge_where_we_succeed(pygrub, images):
     ours = guestboot("list", str(images[name]))
     assert ours.returncode == 0, ours.stderr.decode()
     assert "Live system (safe mode)" in ours.stdout.decode()
+
+
+def test_efi_partition_is_the_el_torito_efi_image(images):
+    """-isohybrid-gpt-basdat: the MBR (and GPT) partition of the EFI image points into the
+    ISO, at the block the El Torito EFI entry names; it holds the FAT file system."""
+    path = images["isohybrid-gpt-efi"]
+    done = guestboot("ls", str(path))
+    assert done.returncode == 0, done.stderr.decode()
+    rows = {m.group(1): (m.group(2), int(m.group(3))) for m in
+            re.finditer(r"^\((\S+)\)\s+(\S+)\s+start=(\d+)", done.stdout.decode(), re.M)}
+    assert rows["hd0"] == ("iso9660", 0)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        efi = [image for image in iso9660.probe(FileSource(fd, name=path.name)).boot_catalog()
+               if image.platform == "efi"]
+    finally:
+        os.close(fd)
+    assert len(efi) == 1
+    esp = [name for name, (kind, start) in rows.items() if start == efi[0].load_rba * 2048]
+    assert len(esp) == 1 and rows[esp[0]][0] == "vfat", rows
+    cat = guestboot("cat", str(path), f"({esp[0]})/EFI/BOOT/grub.cfg")
+    assert cat.returncode == 0 and cat.stdout == EFI_CFG, cat.stderr.decode()
