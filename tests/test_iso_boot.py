@@ -209,3 +209,32 @@ def test_efi_partition_is_the_el_torito_efi_image(images):
     assert len(esp) == 1 and rows[esp[0]][0] == "vfat", rows
     cat = guestboot("cat", str(path), f"({esp[0]})/EFI/BOOT/grub.cfg")
     assert cat.returncode == 0 and cat.stdout == EFI_CFG, cat.stderr.decode()
+
+
+def pygrub_extract(command: list[str], image: Path, out: Path, *options: str) -> dict[str, bytes]:
+    """Run a pygrub front end with simple0 output into ``out``; the files it names, read."""
+    out.mkdir(mode=0o777)
+    out.chmod(0o777)  # the --runas child writes through the parent's descriptors, but be plain about it
+    done = subprocess.run([*command, *options, "-q", "--output-format=simple0", f"--output-directory={out}",
+                           str(image)], capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    fields = dict(item.split(b" ", 1) for item in done.stdout.split(b"\0") if b" " in item)
+    return {"kernel": Path(fields[b"kernel"].decode()).read_bytes(),
+            "ramdisk": Path(fields[b"ramdisk"].decode()).read_bytes(), "args": fields[b"args"]}
+
+
+def test_pygrub_and_guestboot_pygrub_extract_the_same_files(pygrub, images, live_tree, tmp_path):
+    theirs = pygrub_extract([pygrub], images["rock-ridge"], tmp_path / "pygrub")
+    ours = pygrub_extract([sys.executable, "-m", "guestboot.cli.pygrub"], images["rock-ridge"], tmp_path / "ours")
+    assert ours == theirs
+    assert ours["kernel"] == (live_tree / "live" / "vmlinuz").read_bytes()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another uid needs root")
+def test_joliet_iso_in_the_deprivileged_child(images, live_tree, tmp_path):
+    """--runas: the child reads Joliet (UCS-2) names after dropping privileges; the codec
+    it needs was loaded before."""
+    ours = pygrub_extract([sys.executable, "-m", "guestboot.cli.pygrub"], images["isohybrid-mbr-no-rock-ridge"],
+                          tmp_path / "ours", "--runas=65534")
+    assert ours["args"] == b"boot=live nomodeset"
+    assert ours["ramdisk"] == (live_tree / "live" / "initrd.img").read_bytes()
