@@ -51,8 +51,9 @@ S_IFDIR = 0o040000
 S_IFREG = 0o100000
 S_IFLNK = 0o120000
 _DEFAULT_MODE = {FileType.DIR: S_IFDIR | 0o555, FileType.REG: S_IFREG | 0o444}
-LISTING_CACHE = 64  # directories whose parsed listing is kept
-LISTING_CACHE_ENTRIES = 4096  # … when they have at most this many entries
+LISTING_CACHE = 64  # directories whose parsed listing is kept …
+LISTING_CACHE_ENTRIES = 256  # … when they have at most this many entries (at most ~16k nodes held);
+# a larger listing is kept alone, until the next large one is parsed
 
 NAMES_ROCK_RIDGE = "rock ridge"
 NAMES_JOLIET = "joliet"
