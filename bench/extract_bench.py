@@ -11,6 +11,8 @@ Builds once (and caches) images holding an 8 MiB "kernel" and a 100 MiB "initrd"
          ESP as installers make it) and with 512-byte clusters (the longest cluster chains)
   btrfs-zstd - a compressible tree of the same sizes (text-like words, fixed seed) written
          through a loop mount with compress-force=zstd (as root; left out otherwise)
+  iso-rr, iso - the same tree as an ISO 9660 image by xorriso, with Rock Ridge, and with
+         Joliet names only (the real pygrub cannot read that one: FAILED)
 then, in one run, times each way of getting those two files into a fresh directory:
   cp                - `cp` of host copies of the same bytes (page cache warm, same fs)
   guestboot         - `guestboot extract IMAGE -o DIR`
@@ -234,6 +236,23 @@ def build_fat(cache: Path, tree: Path) -> dict[str, tuple[Path, Path]]:
     return found
 
 
+def build_iso(cache: Path, tree: Path) -> dict[str, Path]:
+    """name -> image of the ISO 9660 images (built on first use) by xorriso."""
+    xorriso = shutil.which("xorriso")
+    if not xorriso:
+        print("note: xorriso not found: no ISO images", file=sys.stderr)
+        return {}
+    found = {}
+    for name, options in (("iso-rr", ["-R"]), ("iso", ["--norock", "-J"])):  # Joliet keeps the names
+        path = cache / f"{name}.iso"
+        if not path.exists():
+            partial = path.with_suffix(".partial")
+            run([xorriso, "-as", "mkisofs", "-quiet", *options, "-o", str(partial), str(tree)])
+            partial.rename(path)
+        found[name] = path
+    return found
+
+
 def zstd_frames(image: Path, cache: Path) -> Path:
     """The image's file contents as the zstd-codec row reads them: for each of the two
     files, its extents in order as (kind, file offset, length, bytes) records (kind z: a
@@ -451,6 +470,11 @@ def main(argv: list[str] | None = None) -> int:
         images[name] = (path, host_of(tree), None)
     for name, (path, top) in build_fat(cache, tree).items():
         images[name] = (path, host_of(top), None)
+    return found
+
+
+    for name, path in build_iso(cache, tree).items():
+        images[name] = (path, host_of(tree), None)
     for name, (path, top) in build_btrfs(cache, tree).items():
         images[name] = (path, host_of(top), zstd_frames(path, cache) if name == "btrfs-zstd" else None)
     if args.images:
