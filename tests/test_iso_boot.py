@@ -238,3 +238,36 @@ def test_joliet_iso_in_the_deprivileged_child(images, live_tree, tmp_path):
                           tmp_path / "ours", "--runas=65534")
     assert ours["args"] == b"boot=live nomodeset"
     assert ours["ramdisk"] == (live_tree / "live" / "initrd.img").read_bytes()
+
+
+def test_partition_offset_layout_reads_the_iso_twice(tmp_path):
+    """Ubuntu's layout (-partition_offset 16, an appended EFI partition in a GPT): xorriso
+    writes a second descriptor set so that GPT partition 1, 32 KiB into the disk, is an
+    ISO 9660 file system too. Both read, and GRUB lists the same config on both."""
+    for tool, package in (("xorriso", "xorriso"), ("sgdisk", "gdisk")):
+        _need(tool, package)
+    if not disk_builder.ISOHYBRID_MBR.is_file():
+        unavailable(f"{disk_builder.ISOHYBRID_MBR} not found (apt-get install isolinux)")
+    tree = tmp_path / "tree"
+    (tree / "boot" / "grub").mkdir(parents=True)
+    (tree / "boot" / "grub" / "grub.cfg").write_text("menuentry 'Ubuntu' {\n\tlinux /casper/vmlinuz\n}\n")
+    (tree / "casper").mkdir()
+    (tree / "casper" / "vmlinuz").write_bytes(b"not a kernel" * 100)
+    image = disk_builder.hybrid_iso(tmp_path / "ubuntu-like.iso", tree, gpt="appended")
+    done = guestboot("ls", str(image))
+    assert done.returncode == 0, done.stderr.decode()
+    rows = {m.group(1): (m.group(2), int(m.group(3)), m.group(4)) for m in
+            re.finditer(r"^\((\S+)\)\s+(\S+)\s+start=(\d+).*?uuid=(\S+)", done.stdout.decode(), re.M)}
+    assert rows["hd0"][:2] == ("iso9660", 0)
+    assert rows["hd0,gpt1"][:2] == ("iso9660", 32768)
+    assert rows["hd0"][2] == rows["hd0,gpt1"][2]
+    for ours, grubs in (("hd0", "loop0"), ("hd0,gpt1", "loop0,gpt1")):
+        listing = guestboot("ls", str(image), f"({ours})/boot/grub")
+        assert listing.returncode == 0 and b"grub.cfg" in listing.stdout, listing.stderr.decode()
+        if shutil.which("grub-fstest"):
+            grub = subprocess.run(["grub-fstest", str(image), "ls", f"({grubs})/boot/grub/"], capture_output=True,
+                                  check=True)
+            assert grub.stdout.split() == [b"grub.cfg"]
+    menu = json.loads(guestboot("list", "--json", str(image)).stdout)
+    assert menu["config"] == "(hd0)/boot/grub/grub.cfg"
+    assert [e["title"] for e in menu["entries"]] == ["Ubuntu"]

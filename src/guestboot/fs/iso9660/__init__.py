@@ -6,8 +6,9 @@ NM names, PX modes, SL symlinks, CE continuation areas, ER/ST/SP); Joliet UCS-2 
 files over 4 GiB as multi-extent record chains; extended attribute records (skipped, data
 follows them); the El Torito boot catalog (``boot_catalog()``, read on demand). Which tree
 and names are read follows GRUB: Rock Ridge, else Joliet, else plain ISO 9660 (see
-descriptors.py). Image offsets: the volume starts at byte 0 of its source (an isohybrid
-image's whole disk, or a partition that starts at the ISO's first byte).
+descriptors.py). The volume starts at byte 0 of its source: an isohybrid image's whole
+disk, a partition that starts at the ISO's first byte, or the GPT partition of xorriso's
+-partition_offset layout (Ubuntu's), which has a descriptor set of its own.
 
 Refused: logical blocks other than 2048 bytes, and interleaved files, as Unsupported.
 Not read: Rock Ridge relocated directories (CL/PL/RE; xorriso does not relocate, GRUB does
