@@ -350,3 +350,14 @@ def test_damaged_boot_catalog(bootable, tmp_path):
     assert fspath.read_bytes(damaged, "/MixedCase.TXT", 100) == b"Mixed case name\n"
     with pytest.raises(CorruptImage, match="validation entry"):
         damaged.boot_catalog()
+
+
+def test_rock_ridge_name_pieces_are_bounded():
+    """NM pieces join into one name; continuation areas could make it as long as the
+    directory budget: bounded by max_name_bytes."""
+    piece = struct.pack("<2sBBB", b"NM", 5 + 200, 1, 1) + b"n" * 200  # flag CONTINUE: more follows
+    area = piece * (LIMITS.max_name_bytes // 200 + 2)
+    with pytest.raises(LimitExceeded, match="max_name_bytes"):
+        susp.rock_ridge(susp.entries(BytesSource(area), area, 0, None, "test"), "test")
+    short = piece * 2
+    assert susp.rock_ridge(susp.entries(BytesSource(short), short, 0, None, "test"), "test").name == b"n" * 400

@@ -42,6 +42,7 @@ class Limits(NamedTuple):
     max_dir_entries_total: int = 1_000_000  # directory entries parsed in one file system, one run (ISO 9660)
     max_symlink_hops: int = 40  # symlinks followed while resolving one path (Linux: 40)
     max_symlink_size: int = 4096  # bytes of one symlink target (PATH_MAX)
+    max_name_bytes: int = 1024  # bytes of one file name assembled from pieces (Rock Ridge NM entries)
     max_path_components: int = 256  # components in one path after expansion
     max_file_runs: int = 1 << 20  # extents/block runs mapped for one file
     max_tree_bytes: int = 64 * MiB  # btrfs tree-block bytes one search or listing visits (cache hits too)

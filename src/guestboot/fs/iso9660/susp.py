@@ -132,6 +132,9 @@ def rock_ridge(items: Iterator[SuspEntry], where: str) -> RockRidge:
             else:
                 name = bytearray() if name is None else name
                 name += data[5:]
+                if len(name) > LIMITS.max_name_bytes:
+                    raise LimitExceeded(f"{where}: Rock Ridge name longer than {LIMITS.max_name_bytes} bytes"
+                                        " (max_name_bytes)", offset=entry.offset)
         elif sig == b"PX":  # RRIP 4.1.1
             if len(data) < 4 + RRIP_PX_MODE.size:
                 raise CorruptImage(f"{where}: PX entry of {len(data)} bytes", offset=entry.offset)
