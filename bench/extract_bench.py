@@ -470,9 +470,6 @@ def main(argv: list[str] | None = None) -> int:
         images[name] = (path, host_of(tree), None)
     for name, (path, top) in build_fat(cache, tree).items():
         images[name] = (path, host_of(top), None)
-    return found
-
-
     for name, path in build_iso(cache, tree).items():
         images[name] = (path, host_of(tree), None)
     for name, (path, top) in build_btrfs(cache, tree).items():
