@@ -28,6 +28,7 @@ MODULES = (
     "guestboot.volume.mbr",
     "guestboot.fs",
     "guestboot.fs.ext",
+    "guestboot.fs.squashfs",
     "guestboot.fs.path",
     "guestboot.boot.model",
     "guestboot.boot.legacy",
