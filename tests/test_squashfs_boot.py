@@ -177,9 +177,9 @@ def test_grub_fstest_agrees(tmp_path_factory, variant):
     try:
         fs = squashfs.probe(FileSource(fd, name=path.name))
         listing = _grub(path, "ls", "/")
-        if variant not in GRUB_READS:
+        if variant not in GRUB_READS and not listing.stdout.strip():
             # GRUB 2.06's squash4 has no lzma, lz4 or zstd: it lists nothing and opens nothing
-            assert not listing.stdout.strip(), listing
+            # (a later GRUB that reads one is compared below like the others)
             crc = _grub(path, "crc", "/small.txt")
             assert crc.returncode != 0 and b"unknown filesystem" in crc.stderr, crc
             assert fspath.read_bytes(fs, "/small.txt", 100) == b"hello from the squashfs reference tree\n"
