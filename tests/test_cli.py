@@ -381,6 +381,8 @@ def test_cat_and_ls_take_the_device_form_list_prints(disk, tree):
     assert guestboot("ls", str(disk), "/boot").stdout.decode().splitlines()[0] == "(hd0)/boot:"
     proc = guestboot("cat", str(disk), "(hd0,gpt9)/x", check_rc=6)
     assert "no device (hd0,gpt9)" in one_line_error(proc)
+    for wrong, why in (("(hd0/boot", "no closing ')'"), ("hd0:boot", "starts with '/'")):
+        assert why in one_line_error(guestboot("cat", str(disk), wrong, check_rc=2))
 
 
 def test_offset_in_hex_on_both_commands(tmp_path_factory):

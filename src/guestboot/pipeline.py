@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 
 from .boot.model import BootSpec, FileRef, Menu, MenuEntry
 from .devices import DeviceMap
-from .errors import GuestbootError, NotFound, Unsupported
+from .errors import GuestbootError, NotFound, UsageError
 from .source import ByteSource
 
 ACTIONS = ("menu", "plan", "extract", "isconfig", "devices", "ls", "cat")
@@ -195,7 +195,7 @@ def split_target(target: str) -> tuple[str | None, str]:
     if target.startswith("("):
         close = target.find(")")
         if close < 0:
-            raise NotFound(f"{target}: no closing ')' after the device name")
+            raise UsageError(f"{target}: no closing ')' after the device name")
         device, path = target[1:close], target[close + 1 :]
         path = path[1:] if path.startswith(":") else path
         return device, path or "/"
@@ -213,7 +213,7 @@ def locate(devices: DeviceMap, target: str) -> tuple[str, Any, str]:
 
     device, path = split_target(target)
     if not path.startswith("/"):
-        raise NotFound(f"{target}: a path in the guest starts with '/'")
+        raise UsageError(f"{target}: a path in the guest starts with '/'")
     if device is not None:
         fs = devices.filesystem(device)
         return devices.canonical(device) or device, fs, path
