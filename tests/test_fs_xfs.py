@@ -170,7 +170,7 @@ def test_directory_forms_are_what_the_names_say(tmp_path_factory):
     assert sum(1 for b in blocks["nodedir"] if leaf <= b < free) > 2 and max(blocks["nodedir"]) >= free
 
 
-@pytest.mark.parametrize("variant", ["v5-4k", "v5-1k", "v4-512", "v4-4k-noftype", "mount-v5-4k", "mount-v5-1k"])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_contents_and_listings_match_grub(tmp_path_factory, variant):
     path = _build(tmp_path_factory, variant)
     tree = builder.tree(tmp_path_factory, "mount" if variant.startswith("mount-") else "full")
@@ -399,5 +399,25 @@ def test_hash_index_lookup_reads_only_its_path(tmp_path_factory, variant):
             assert spent < 10 * fs.g.dir_block_size + 8 * fs.block_size, (directory, spent)
             if directory == "nodedir":
                 assert spent < node.size // 4
+    finally:
+        os.close(fd)
+
+
+def test_uuid_changed_by_xfs_admin(tmp_path_factory, tmp_path):
+    """xfs_admin -U gives a v5 volume a new UUID and keeps the old one in sb_meta_uuid
+    (the metadata stays stamped with it): we print the new one, as blkid and GRUB do, and
+    check the metadata against the old one."""
+    path = tmp_path / "disk.img"
+    shutil.copyfile(_build(tmp_path_factory, "v5-4k"), path)
+    new = "11111111-2222-4333-8444-555555555555"
+    subprocess.run(["xfs_admin", "-U", new, str(path)], check=True, capture_output=True)
+    grub = subprocess.run(["grub-fstest", str(path), "--", "ls", "-l", "(loop0)"], capture_output=True, text=True)
+    assert f"UUID {new} " in grub.stdout
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fs = xfs.probe(FileSource(fd, name="disk.img"))
+        assert fs.uuid == new
+        assert fs.g.meta_uuid.hex() == builder.UUID.replace("-", "")
+        assert fspath.read_bytes(fs, "nodedir/with-data", 100) == b"found in nodedir\n"
     finally:
         os.close(fd)
