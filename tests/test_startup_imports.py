@@ -29,6 +29,8 @@ MODULES = (
     "guestboot.fs",
     "guestboot.fs.ext",
     "guestboot.fs.squashfs",
+    "guestboot.fs.xfs",  # probed on every disk whose partitions are not all ext
+    "guestboot.fs.xfs.dirindex",
     "guestboot.fs.path",
     "guestboot.boot.model",
     "guestboot.boot.legacy",

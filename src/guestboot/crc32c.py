@@ -18,6 +18,7 @@ Two implementations behind one interface, chosen once at import:
 
 from __future__ import annotations
 
+import os
 import struct
 
 _POLY = 0x82F63B78
@@ -38,14 +39,17 @@ def _make_tables() -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(t) for t in tables)
 
 
-_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7 = _make_tables()
+_TABLES: tuple[tuple[int, ...], ...] = ()  # made on first use (start-up stays cheap)
 
 
 def update_python(crc: int, data: bytes | bytearray | memoryview) -> int:
     """``update`` in pure Python (slicing-by-8); always available, used by the tests as the
     reference for the accelerated path."""
+    global _TABLES
+    if not _TABLES:
+        _TABLES = _make_tables()
     data = bytes(data)
-    t0, t1, t2, t3, t4, t5, t6, t7 = _T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7
+    t0, t1, t2, t3, t4, t5, t6, t7 = _TABLES
     n = len(data)
     whole = n - n % 8
     if whole:
@@ -62,9 +66,36 @@ def update_python(crc: int, data: bytes | bytearray | memoryview) -> int:
     return crc
 
 
+def _load_accelerator():
+    """The crc32c package's C function, or None when the package is not installed.
+
+    The package's ``__init__`` imports importlib.metadata for its version string, which
+    costs ~25 ms of start-up on every run; its extension module alone costs nothing. So
+    the package is found without running it, and only the extension is loaded."""
+    import importlib.machinery
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("crc32c")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for directory in spec.submodule_search_locations:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(directory, "_crc32c" + suffix)
+            if os.path.isfile(path):
+                loader = importlib.machinery.ExtensionFileLoader("crc32c._crc32c", path)
+                module_spec = importlib.util.spec_from_file_location("crc32c._crc32c", path, loader=loader)
+                module = importlib.util.module_from_spec(module_spec)
+                loader.exec_module(module)
+                return module.crc32c
+    return None
+
+
 try:  # optional accelerator (see the docstring); absent means the pure-Python path
-    from crc32c import crc32c as _accelerated
-except ImportError:  # pragma: no cover - depends on the installation
+    _accelerated = _load_accelerator()
+except (ImportError, OSError):  # pragma: no cover - a broken installation reads as absent
     _accelerated = None
 
 
