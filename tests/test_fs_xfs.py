@@ -151,10 +151,12 @@ def test_lookup_every_name(volume):
 
 
 def _bmap(path: Path, rel: str) -> list[tuple[int, int, int, int]]:
-    """(file offset, start block, count, flag) of each extent, as xfs_db's ``bmap`` prints."""
-    out = builder.xfs_db(path, f"path /{rel}", "bmap")
-    return [tuple(int(x) for x in m) for m in
-            re.findall(r"data offset (\d+) startblock (\d+) \(\d+/\d+\) count (\d+) flag (\d)", out)]
+    """(file block, volume block, count, flag) of each extent, as xfs_db's ``bmap`` prints
+    them (its start block is AG-relative: "(AG/block in the AG)")."""
+    out = builder.xfs_db(path, f"path /{rel}", "bmap", "sb 0", "p agblocks")
+    ag_blocks = int(re.search(r"agblocks = (\d+)", out).group(1))
+    return [(int(m[0]), int(m[1]) * ag_blocks + int(m[2]), int(m[3]), int(m[4])) for m in
+            re.findall(r"data offset (\d+) startblock \d+ \((\d+)/(\d+)\) count (\d+) flag (\d)", out)]
 
 
 def test_directory_forms_are_what_the_names_say(tmp_path_factory):
