@@ -28,15 +28,22 @@ from __future__ import annotations
 
 from ...source import ByteSource
 from ..base import FileSystem
-from .filesystem import XfsFileSystem
-from .superblock import Geometry, read_superblock
+from .layout import SB_MAGIC, SUPERBLOCK
 
-__all__ = ["probe", "XfsFileSystem", "Geometry"]
+__all__ = ["probe"]
+
+_MAGIC = SB_MAGIC.to_bytes(4, "big")
 
 
 def probe(source: ByteSource) -> FileSystem | None:
     """An XfsFileSystem over ``source``; None when there is no XFS superblock; Unsupported
-    for features we do not read; CorruptImage for a contradictory superblock."""
+    for features we do not read; CorruptImage for a contradictory superblock. The driver's
+    modules (and the CRC-32C code) are imported only for a volume with XFS magic."""
+    if source.size < SUPERBLOCK.size or source.pread(0, 4) != _MAGIC:
+        return None
+    from .filesystem import XfsFileSystem
+    from .superblock import read_superblock
+
     volume = read_superblock(source)
     if volume is None:
         return None
