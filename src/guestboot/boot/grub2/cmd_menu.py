@@ -89,9 +89,15 @@ def cmd_submenu(it: Interp, args: list[str], block: Block | None) -> int:
 # --- source / configfile (commands/configfile.c, normal/main.c read_config_file) ------
 def read_config(it: Interp, name: str) -> None:
     """read_config_file: run a file in the current context. A file that cannot be read
-    is ignored, as grub_normal_execute clears the error (we keep a warning)."""
+    is ignored, as grub_normal_execute clears the error (we keep a warning).
+
+    Nesting deeper than LIMITS.max_source_depth fails the one ``source``/``configfile``
+    command with GRUB's own recursion error (script/execute.c, "maximum recursion depth
+    exceeded."), and the config goes on running, as real GRUB does when its execution
+    depth bound is reached: a config that sources itself ends with the entries made so
+    far (petitboot's test-grub2-source-recursion-infinite: 11 of them)."""
     if it.source_depth >= LIMITS.max_source_depth:
-        raise LimitExceeded(f"source/configfile nested more than {LIMITS.max_source_depth} deep at {name}")
+        raise GrubError(E.RECURSION_DEPTH, f"maximum recursion depth exceeded ({name} nested {LIMITS.max_source_depth} deep: max_source_depth)")
     try:
         data = files.read_file(it, name, LIMITS.max_config_bytes)
     except GrubError as exc:
