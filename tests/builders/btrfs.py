@@ -29,8 +29,11 @@ FRAGMENTS = 64  # extents of the fragmented file (mounted variants)
 LABEL = "gb-btrfs"
 # One fsid per image and test process: the kernel keeps a registry of btrfs devices by
 # fsid (even after umount), so two images of one fsid mounted one after the other, or by
-# two runs at once, could be taken for devices of one file system. Tests compare with
-# uuid_of(variant).
+# two runs at once, could be taken for devices of one file system. And `mkfs.btrfs -U`
+# exits 1 ("non-unique UUID") while any block device on the machine shows that UUID (a
+# loop device still attached to an image of it): with one fsid for all images, the
+# --mixed image, the first --rootdir variant built after a mounted one (lzo), failed so
+# once. Tests compare with uuid_of(variant).
 _RUN = uuid.uuid4()
 
 
@@ -173,6 +176,14 @@ def mounted(image: Path, options: str):
         subprocess.run(["btrfs", "device", "scan", "--forget"], capture_output=True)  # stale registrations
 
 
+def _checked(argv: list[str]) -> None:
+    """Run a builder command; a failure says what the tool printed (mkfs.btrfs explains
+    itself on stderr, a bare exit status does not)."""
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+
+
 def _copy_tree(tree: Path, dest: Path) -> None:
     subprocess.run(["cp", "-a", "--sparse=always", f"{tree}/.", str(dest)], check=True, capture_output=True)
 
@@ -186,7 +197,7 @@ def build_image(tree: Path, image: Path, variant: str, size_mib: int = 256) -> P
     command = ["mkfs.btrfs", "-q", "-f", "-L", LABEL, "-U", uuid_of(f"{variant}:{image}"), *args]
     if options is None:
         command += ["--rootdir", str(tree)]
-    subprocess.run([*command, str(image)], check=True, capture_output=True)
+    _checked([*command, str(image)])
     if options is None:
         return image
     with mounted(image, options) as mnt:
@@ -269,8 +280,7 @@ def build_multi(tree: Path, workdir: Path, name: str, size_mib: int = 256) -> li
             images.append(image)
             loops.append(_retry(["losetup", "-f", "--show", str(image)]).stdout.strip())
         fsid = str(uuid.uuid4())  # its own: these devices are registered with the kernel
-        subprocess.run(["mkfs.btrfs", "-q", "-f", "-L", LABEL, "-U", fsid, "-d", data, "-m", metadata, *loops],
-                       check=True, capture_output=True)
+        _checked(["mkfs.btrfs", "-q", "-f", "-L", LABEL, "-U", fsid, "-d", data, "-m", metadata, *loops])
         subprocess.run(["btrfs", "device", "scan", *loops], check=True, capture_output=True)
         options = ",".join(f"device={loop}" for loop in loops[1:])
         mnt = Path(tempfile.mkdtemp(prefix="gb-btrfs-mnt-"))
