@@ -17,6 +17,7 @@ import sys
 from typing import Callable, Iterable
 
 from ..errors import GuestbootError, NotFound, OutputError, PermissionDenied, UsageError
+from .render import shown
 
 EXIT_USAGE = 2
 EXIT_OUTPUT = 8
@@ -27,7 +28,9 @@ WARNINGS_SHOWN = 20  # a hostile config can cause thousands; the rest is counted
 
 
 def fail(prog: str, message: str, code: int) -> int:
-    sys.stderr.write(f"{prog}: {message}\n")
+    """One line on stderr: ``message`` may carry guest text (a path, a title), so it is
+    passed through ``shown`` like every human-readable output."""
+    sys.stderr.write(f"{prog}: {shown(message)}\n")
     sys.stderr.flush()
     return code
 
@@ -36,7 +39,7 @@ def warn(prog: str, lines: Iterable[str], more: str = "") -> None:
     """One line per warning, at most WARNINGS_SHOWN; ``more`` says where the rest is."""
     lines = list(lines)
     for line in lines[:WARNINGS_SHOWN]:
-        sys.stderr.write(f"{prog}: warning: {line}\n")
+        sys.stderr.write(f"{prog}: warning: {shown(line)}\n")
     if len(lines) > WARNINGS_SHOWN:
         sys.stderr.write(f"{prog}: warning: … and {len(lines) - WARNINGS_SHOWN} more warnings{more}\n")
     sys.stderr.flush()

@@ -10,6 +10,7 @@ import os
 import sys
 
 from .common import EXIT_USAGE, flush_stdout, guarded, open_image_fd, parse_offset, say, version_text, warn
+from .render import shown
 
 PROG = "guestboot"
 EPILOG = (
@@ -147,7 +148,7 @@ def cmd_list(args) -> int:
             "warnings": result["warnings"],
         })
         return 0
-    say(f"{result['config']} ({result['format']})\n")
+    say(f"{shown(result['config'])} ({result['format']})\n")
     for line in menu_lines(result["rows"]):
         say(line + "\n")
     return 0
@@ -194,7 +195,7 @@ def cmd_extract(args) -> int:
                                "initrds": [r["grub"] for r in result["initrds"]]},
                 })
             else:
-                say(result["cmdline"] + "\n")
+                say(shown(result["cmdline"]) + "\n")  # exact bytes: --json
             flush_stdout()  # a full or closed stdout fails the run before the files appear
             out.commit(["kernel", "initrd"] if result["initrd"] else ["kernel"], replace=args.force,
                        drop=[] if result["initrd"] else ["initrd"])
@@ -209,8 +210,8 @@ def _name_entry(result: dict) -> None:
     if not entry:
         return
     ident = f" [{entry['id']}]" if entry["id"] and entry["id"] != entry["title"] else ""
-    shown = " > ".join(entry["titles"]) or entry["title"]
-    sys.stderr.write(f"{PROG}: entry {entry['path']}: {shown}{ident} from {result['config']}\n")
+    titles = " > ".join(entry["titles"]) or entry["title"]
+    sys.stderr.write(shown(f"{PROG}: entry {entry['path']}: {titles}{ident} from {result['config']}") + "\n")
     sys.stderr.flush()
 
 
@@ -222,19 +223,19 @@ def cmd_ls(args) -> int:
         for row in _run(args, "devices")["devices"]:
             place = f"start={row['start']} size={row['size']}"
             if row["fs"] is None:
-                say(f"({row['name']})  -  {place}  {row['problem']}\n")
+                say(shown(f"({row['name']})  -  {place}  {row['problem']}") + "\n")
                 continue
             label = f" label={row['label']!r}" if row["label"] else ""
-            say(f"({row['name']})  {row['fs']}  {place}  uuid={row['uuid']}{label}\n")
+            say(shown(f"({row['name']})  {row['fs']}  {place}  uuid={row['uuid']}{label}") + "\n")
         return 0
     result = _run(args, "ls", path=args.path)
-    say(f"{result['listed']}:\n")
+    say(f"{shown(result['listed'])}:\n")
     for row in result["files"]:
         kind = {"dir": "d", "file": "-", "link": "l"}.get(row["type"], "?")
-        shown = row["name"] + ("/" if row["type"] == "dir" else "")
+        name = row["name"] + ("/" if row["type"] == "dir" else "")
         if "target" in row:
-            shown += " -> " + row["target"]
-        say(f"{kind} {row['size']:>12} {shown}\n")
+            name += " -> " + row["target"]
+        say(f"{kind} {row['size']:>12} {shown(name)}\n")
     return 0
 
 

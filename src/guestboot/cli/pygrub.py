@@ -335,14 +335,18 @@ def _name_entry(result: dict) -> None:
     entry = result.get("entry")
     if not entry:
         return
+    from .render import shown
+
     ident = f" [{entry['id']}]" if entry["id"] and entry["id"] != entry["title"] else ""
-    shown = " > ".join(entry["titles"]) or entry["title"]
-    sys.stderr.write(f"{PROG}: entry {entry['path']}: {shown}{ident} from {result['config']}\n")
+    titles = " > ".join(entry["titles"]) or entry["title"]
+    sys.stderr.write(shown(f"{PROG}: entry {entry['path']}: {titles}{ident} from {result['config']}") + "\n")
     sys.stderr.flush()
 
 
 def _listing(entries: list[dict]) -> str:
     """pygrub -l's shape: one block per bootable entry (submenu entries as 'a>b' titles)."""
+    from .render import shown
+
     lines = []
     for titles, entry in _bootable(entries, ()):
         lines.append(f"title: {'>'.join(titles)}")
@@ -353,7 +357,7 @@ def _listing(entries: list[dict]) -> str:
         lines.append(f"  kernel: {entry['kernel']['path']}")
         lines.append(f"  args: {entry['args']}")
         lines.append(f"  initrd: {' '.join(r['path'] for r in entry['initrds']) or None}")
-    return "\n".join(lines) + "\n"
+    return "".join(shown(line) + "\n" for line in lines)
 
 
 def _bootable(entries: list[dict], titles: tuple[str, ...]):
@@ -376,10 +380,12 @@ def _print_plain_menu(rows: list[dict]) -> None:
 
 def _isconfig_text(result: dict) -> str:
     """pygrub --isconfig's three lines: kernel, initrd (when there is one), args."""
-    text = f"  kernel: {result['kernel']['path']}\n"
+    from .render import shown
+
+    text = f"  kernel: {shown(result['kernel']['path'])}\n"
     if result["initrds"]:
-        text += f"  initrd: {' '.join(r['path'] for r in result['initrds'])}\n"
-    return text + f"  args: {result['args']}\n"
+        text += f"  initrd: {shown(' '.join(r['path'] for r in result['initrds']))}\n"
+    return text + f"  args: {shown(result['args'])}\n"
 
 
 if __name__ == "__main__":
