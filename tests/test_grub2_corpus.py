@@ -81,7 +81,7 @@ def petitboot_cases() -> list[str]:
     for case in sorted(PETITBOOT.glob("test-grub2-*")):
         data = json.loads((case / "expected.json").read_text())
         if "blscfg" in case.name:
-            continue  # Debian's GRUB 2.06 has no blscfg: see test_blscfg_is_unknown_on_debian
+            continue  # Fedora's blscfg: test_grub2_blscfg.py
         if data.get("subcases"):
             continue  # save_env writes: guestboot never writes, see test_save_env_is_a_no_op
         names.append(case.name)
@@ -548,13 +548,16 @@ def test_uroot_centos_8_blscfg_is_unknown_on_debian(uroot_disks: Path) -> None:
 
 
 def test_uroot_centos_8_is_read_as_fedora(uroot_disks: Path) -> None:
-    """The config calls blscfg, so the image is taken for Fedora's GRUB: blscfg is a
-    command there, not read yet (a warning, no crash); the config's own entries stay."""
+    """The config calls blscfg, so the image is taken for Fedora's GRUB: the BLS entries
+    come first, where blscfg runs (test_grub2_blscfg.py checks what they boot)."""
     menu = uroot_menu(uroot_disks, "CentOS_8_Stream_x86_64_blscfg_sda1")
     assert menu.dialect == "fedora"
     assert not any("can't find command" in w for w in menu.warnings)
-    assert any("blscfg: Boot Loader Specification entries are not read yet" in w for w in menu.warnings)
-    assert shape(menu) == [("tboot 1.10.2", ["CentOS Linux GNU/Linux, with tboot 1.10.2 and Linux 5.18.0"])]
+    assert shape(menu) == [
+        "CentOS Linux (5.18.0) 8",
+        "CentOS Linux (0-rescue-9af7b02ac08149d985841c07c8ff366e) 8",
+        ("tboot 1.10.2", ["CentOS Linux GNU/Linux, with tboot 1.10.2 and Linux 5.18.0"]),
+    ]
 
 
 # --- Xen's pygrub examples ---------------------------------------------------------------

@@ -81,14 +81,6 @@ for _name in ("module", "module2", "kfreebsd_module", "kfreebsd_module_elf", "kn
     COMMANDS[_name] = _module
 
 
-@command("blscfg")
-def cmd_blscfg(it: Interp, args: list[str], block: Block | None) -> int:
-    """Fedora's blscfg makes menu entries from /loader/entries/*.conf; guestboot does not
-    read them yet: the menu holds the config's own entries."""
-    it.warn("blscfg: Boot Loader Specification entries are not read yet; the menu holds only the config's own entries")
-    return 0
-
-
 @command("boot")
 def cmd_boot(it: Interp, args: list[str], block: Block | None) -> int:
     if it.loaded is None:

@@ -7,8 +7,8 @@ evaluator models; the rest is upstream 2.06 as Debian builds it (checked with gr
   grub-emu); ``menuentry --users`` needs a value, so ``--users $grub_users`` with the
   variable unset drops the entry with "missing mandatory option for `users'" (grub-emu).
 * "fedora" -- Fedora, RHEL, CentOS and their rebuilds: the BLS patches add ``blscfg``
-  (which reads /loader/entries; not evaluated yet: a warning says so and the menu holds
-  the config's own entries), ``linuxefi``/``initrdefi`` load like ``linux``/``initrd``,
+  (and its old name ``bls_import``: menu entries from /loader/entries, cmd_blscfg.py),
+  ``linuxefi``/``initrdefi`` load like ``linux``/``initrd``,
   and ``--users`` may come without a value (their grub.cfg writes ``--users
   $grub_users`` on entries and leaves the variable unset).
 * "suse" -- openSUSE and SLES: ``linuxefi``/``initrdefi`` as on Fedora, no ``blscfg``,
@@ -61,7 +61,7 @@ class Dialect(NamedTuple):
 
 
 DEBIAN = Dialect("debian", FEATURES, I386_PC, frozenset(), False)
-FEDORA = Dialect("fedora", FEATURES, I386_PC, frozenset({"blscfg", "linuxefi", "initrdefi"}), True)
+FEDORA = Dialect("fedora", FEATURES, I386_PC, frozenset({"blscfg", "bls_import", "linuxefi", "initrdefi"}), True)
 SUSE = Dialect("suse", FEATURES, I386_PC, frozenset({"linuxefi", "initrdefi"}), False)
 
 DIALECTS = {d.name: d for d in (DEBIAN, FEDORA, SUSE)}

@@ -214,7 +214,8 @@ class Shared:
     counters. ``functions`` is copy on write like a context's variables. Equality is
     identity."""
 
-    __slots__ = ("devices", "warnings", "output", "functions", "steps", "entries", "copies", "check_files", "dialect")
+    __slots__ = ("devices", "warnings", "output", "functions", "steps", "entries", "copies", "check_files", "dialect",
+                 "bls")
 
     def __init__(
         self,
@@ -239,6 +240,7 @@ class Shared:
         self.steps = steps
         self.entries = entries
         self.copies = copies
+        self.bls = None  # blscfg's session state (cmd_blscfg.BlsState), made on first use
 
     def spend_copies(self, count: int) -> None:
         """Count ``count`` variables copied into a new context against the evaluation's
