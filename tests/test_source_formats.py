@@ -22,8 +22,6 @@ GRUB_CFG = "set default=0\nmenuentry 'Linux' {\n    linux /vmlinuz ro\n}\n"
 
 # (qemu-img -O format, -o options, what guestboot says after the image's name)
 CONVERSIONS = [
-    ("qcow2", [], "qcow2 image: not supported yet"),
-    ("qcow2", ["-o", "compat=0.10"], "qcow2 image: not supported yet"),
     ("qed", [], "QED image: not supported yet"),
     ("vhdx", [], "VHDX image: not supported yet"),
     ("vpc", ["-o", "subformat=dynamic"], "VHD image: dynamic disks not supported yet"),
@@ -83,6 +81,9 @@ def test_format_can_be_forced(raw_disk, tmp_path):
     qcow2 = _convert(raw_disk, "qcow2", [], tmp_path / "disk.qcow2")
     # forced raw: the qcow2 file's bytes are taken as the disk (no file system in them)
     assert _open(qcow2, image_format="raw").devices.get("hd0").problem == "no recognised file system"
+    assert _open(qcow2).devices.filesystem("hd0").kind == "ext4"
+    with pytest.raises(CorruptImage, match="no QFI"):
+        _open(raw_disk, image_format="qcow2")
     with pytest.raises(Unsupported, match="^disk.raw: VMDK image: not supported yet$"):
         _open(raw_disk, image_format="VMDK")
     with pytest.raises(Unsupported, match=r"image format 'iso' is not one we know \(raw, .*qcow2"):

@@ -38,6 +38,54 @@ def zstd(data: bytes, limit: int, *, what: str, offset: int | None = None) -> by
         raise CorruptImage(f"{what}: bad zstd data ({exc})", offset=offset) from None
 
 
+def zstd_exact(data: bytes, size: int, *, what: str, offset: int | None = None) -> bytes:
+    """Exactly ``size`` bytes from the zstd frame in ``data`` (a qcow2 compressed
+    cluster): fewer, or a frame that would give more, is CorruptImage."""
+    module = _zstd_module()
+    decompressor = module.ZstdDecompressor()
+    try:
+        out = decompressor.decompress(data, max_length=size)
+        more = b"" if decompressor.eof or len(out) < size else decompressor.decompress(b"", max_length=1)
+    except module.ZstdError as exc:
+        raise CorruptImage(f"{what}: bad zstd data ({exc})", offset=offset) from None
+    return _exactly(out, more, size, what, offset)
+
+
+def deflate_exact(data: bytes, size: int, *, what: str, offset: int | None = None) -> bytes:
+    """Exactly ``size`` bytes from the raw deflate stream (RFC 1951, no zlib header) in
+    ``data`` (a qcow2 cluster of compression type zlib): fewer,
+    or a stream that would give more, is CorruptImage. Bytes after the stream's end are
+    allowed (the format stores whole sectors)."""
+    return _inflate_exact(data, size, -15, what, offset)
+
+
+def zlib_exact(data: bytes, size: int, *, what: str, offset: int | None = None) -> bytes:
+    """As deflate_exact, for a zlib stream (RFC 1950 header and checksum: a VMDK grain)."""
+    return _inflate_exact(data, size, 15, what, offset)
+
+
+def _inflate_exact(data: bytes, size: int, wbits: int, what: str, offset: int | None) -> bytes:
+    import zlib as _zlib
+
+    decompressor = _zlib.decompressobj(wbits)
+    try:
+        out = decompressor.decompress(data, size)
+        more = b""
+        if len(out) == size and not decompressor.eof:
+            more = decompressor.decompress(decompressor.unconsumed_tail, 1)
+    except _zlib.error as exc:
+        raise CorruptImage(f"{what}: bad deflate data ({exc})", offset=offset) from None
+    return _exactly(out, more, size, what, offset)
+
+
+def _exactly(out: bytes, more: bytes, size: int, what: str, offset: int | None) -> bytes:
+    if more:
+        raise CorruptImage(f"{what}: compressed data inflates past its {size} bytes", offset=offset)
+    if len(out) != size:
+        raise CorruptImage(f"{what}: compressed data gives {len(out)} bytes, not {size}", offset=offset)
+    return out
+
+
 def zlib(data: bytes, limit: int, *, what: str, offset: int | None = None) -> bytes:
     """At most ``limit`` bytes decompressed from the zlib stream in ``data``."""
     import zlib as _zlib

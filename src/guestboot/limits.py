@@ -30,6 +30,15 @@ class Limits(NamedTuple):
     max_stack_rounds: int = 8  # rounds of stacked-volume discovery (a partition in an md array in …)
     max_volume_segments: int = 4096  # members/segments joined into one stacked volume
 
+    # --- image formats (qcow2, VHD, VHDX, VMDK) ------------------------------------------
+    max_backing_depth: int = 16  # images below the first in one backing/parent chain
+    max_image_table: int = 32 * MiB  # one L1 table / BAT / grain directory read whole (QEMU's own L1 cap)
+    max_image_cache: int = 32 * MiB  # L2 / grain tables and decompressed clusters one image keeps
+    max_image_cluster: int = 2 * MiB  # one compressed cluster or grain, packed and unpacked (QEMU's qcow2 cap)
+    max_image_block: int = 256 * MiB  # one VHD/VHDX block (VHDX's own maximum)
+    max_image_extents: int = 1024  # extents listed in one VMDK descriptor
+    max_descriptor_bytes: int = 1 * MiB  # one VMDK text descriptor or VHDX metadata item
+
     # --- file systems -----------------------------------------------------------------
     max_block_groups: int = 1 << 20  # ext group descriptors read
     max_extent_depth: int = 5  # ext4 extent tree depth (the kernel's own bound is 5)

@@ -43,7 +43,9 @@ class Request(NamedTuple):
     (hd0, hd1, …). ``entry`` uses GRUB's ``default`` syntax (None: the config's own
     default). ``kernel``/``ramdisk`` are paths the host names instead of reading a config
     (pygrub's --kernel/--ramdisk); ``extra_args`` are appended after one space (--args).
-    ``path`` is what "ls"/"cat" read: "[PART:]/path" or GRUB's "(hd0,gpt2)/path"."""
+    ``path`` is what "ls"/"cat" read: "[PART:]/path" or GRUB's "(hd0,gpt2)/path".
+    ``opener`` opens the files an image names (backing files, parents, extents; see
+    source.opener): None refuses them all."""
 
     action: str
     disks: tuple[tuple[int, str], ...]
@@ -57,6 +59,7 @@ class Request(NamedTuple):
     kernel_fd: int | None = None
     initrd_fd: int | None = None
     out_fd: int | None = None
+    opener: Any = None
 
 
 Result = dict[str, Any]
@@ -96,11 +99,25 @@ def _open(request: Request, warnings: list[str]) -> Any:
     so ``devices`` can report partition starts and sizes)."""
     from .image import open_disks
 
-    image = open_disks(request.disks, offset=request.offset, image_format=request.image_format)
+    image = open_disks(request.disks, offset=request.offset, image_format=request.image_format,
+                       opener=request.opener)
     warnings.extend(image.warnings)
     if request.action == "devices":
         return device_rows(image)
     return image.devices
+
+
+def preopen(request: Request) -> None:
+    """Open now the files the request's images name (backing files, parents, extents),
+    through its opener, which keeps them open: a parent calls this before the sandbox
+    drops privileges, so the child reads only descriptors it inherits."""
+    if request.opener is None or request.action == "isconfig":
+        return
+    from .source import FileSource
+    from .source.formats import open_format
+
+    for fd, name in request.disks:
+        open_format(FileSource(fd, name=name), image_format=request.image_format, opener=request.opener)
 
 
 def load_menu(devices: DeviceMap, *, isconfig: bool = False) -> Menu:

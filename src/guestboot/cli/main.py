@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="another disk of the same guest: hd1, hd2, … in the order given")
         sp.add_argument("--format", dest="image_format", metavar="FORMAT",
                         help="the images' format (default: detected by content, raw when nothing else matches)")
+        sp.add_argument("--allow-backing-dir", metavar="DIR",
+                        help="files an image names (qcow2 backing and data files, VHD/VHDX parents, VMDK"
+                        " extents) may be opened from DIR, and only from it: never outside it, never through"
+                        " a symlink (default: refused)")
         sp.add_argument("--offset", type=_offset, metavar="BYTES",
                         help="a file system starts at this byte (decimal, or hex with 0x); no partition table is read")
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
@@ -105,10 +109,18 @@ def _run(args, action: str, disks: list[tuple[int, str]] | None = None, **fields
     from ..pipeline import Request, run
 
     opened = _open_disks(args) if disks is None else disks
+    opener = None
     try:
-        request = Request(action, tuple(opened), offset=args.offset, image_format=args.image_format, **fields)
+        if args.allow_backing_dir is not None:
+            from ..source.opener import DirectoryOpener
+
+            opener = DirectoryOpener(args.allow_backing_dir)
+        request = Request(action, tuple(opened), offset=args.offset, image_format=args.image_format, opener=opener,
+                          **fields)
         result = run(request)
     finally:
+        if opener is not None:
+            opener.close()
         if disks is None:
             _close(opened)
     warn(PROG, result["warnings"], " (guestboot list --json lists them all)")

@@ -31,7 +31,7 @@ USAGE = (
 LONG_OPTIONS = [
     "quiet", "interactive", "list-entries", "not-really", "help", "output=", "output-format=",
     "output-directory=", "offset=", "runas=", "entry=", "kernel=", "ramdisk=", "args=",
-    "isconfig", "debug", "version",
+    "isconfig", "debug", "version", "allow-backing-dir=",
 ]
 HELP = """
 Read a guest disk image without trusting it, choose the entry its boot loader would boot,
@@ -52,6 +52,8 @@ copy that kernel and ramdisk out and print where they are (a drop-in for Xen's p
       --runas=USER         read the image as this user (a name, or a uid that is also
                            the gid, as libxl passes it); needs root; not with -i
       --isconfig           the image is a config file: print what it would boot
+      --allow-backing-dir=DIR  files the image names (qcow2 backing files, VHD parents,
+                           VMDK extents) may come from DIR only (default: refused)
       --debug              a traceback with errors
       --version            print the version
   -h, --help               this help
@@ -79,6 +81,7 @@ class Options:
         self.isconfig = False
         self.debug = False
         self.image = ""
+        self.backing_dir: str | None = None
 
 
 def _usage() -> None:
@@ -133,6 +136,8 @@ def parse(argv: list[str]) -> Options | int:
             o.interactive = False  # as pygrub: naming the entry implies non-interactive
         elif name == "--isconfig":
             o.isconfig = True
+        elif name == "--allow-backing-dir":
+            o.backing_dir = value
         elif name == "--debug":
             o.debug = True
         elif name == "--output-format":
@@ -247,7 +252,12 @@ def run(o: Options) -> int:
     dir_fd = open_output_dir(o.output_directory) if writes else None
     made: list[str] = []
     kernel_fd = ramdisk_fd = None
+    opener = None
     try:
+        if o.backing_dir is not None:
+            from ..source.opener import DirectoryOpener
+
+            opener = DirectoryOpener(o.backing_dir)
         if writes:
             kernel_fd, kernel_name = create_unique_file(dir_fd, "boot_kernel.")
             made.append(kernel_name)
@@ -257,9 +267,13 @@ def run(o: Options) -> int:
         request = Request(
             action, ((image_fd, os.path.basename(o.image)),), offset=o.offset, entry=o.entry,
             kernel=o.kernel, ramdisk=o.ramdisk, extra_args=o.args, kernel_fd=kernel_fd, initrd_fd=ramdisk_fd,
+            opener=opener,
         )
         if o.uid is not None:
+            from ..pipeline import preopen
             from ..sandbox import run_as
+
+            preopen(request)  # the files the image names, opened before privileges drop
 
             result = run_as(o.uid, o.gid, lambda: run_pipeline(request))
         else:
@@ -290,6 +304,8 @@ def run(o: Options) -> int:
         made.clear()  # success: the files are the caller's now
         return 0
     finally:
+        if opener is not None:
+            opener.close()
         for fd in (kernel_fd, ramdisk_fd):
             if fd is not None:
                 os.close(fd)

@@ -13,10 +13,11 @@ import importlib
 
 from ..errors import Unsupported
 from .base import ByteSource
-from .opener import REFUSE, Opener
+from .opener import REFUSE, Opener, chained
 from . import signatures
 
 READERS: tuple[tuple[str, str], ...] = (
+    ("qcow2", "guestboot.source.qcow2"),
     ("vhd", "guestboot.source.vhd"),
 )
 
@@ -47,3 +48,16 @@ def open_format(image: ByteSource, *, image_format: str | None = None, opener: O
     if found is not None:
         raise Unsupported(f"{found.what}: not supported yet", where=image.name)
     return image
+
+
+def open_related_image(image: ByteSource, requested_name: str, opener: Opener, *, declared_format: str | None,
+                       what: str) -> ByteSource:
+    """The disk held by another image file that ``image`` names (a backing file, a
+    parent): opened through ``opener``'s policy, its chain's depth bounded and loops
+    refused; its format is the one ``image`` declares when we know that name (so that a
+    raw backing file is never probed as something else), else detected by content."""
+    chain = chained(opener, image)
+    related, inner = chain.descend(image, requested_name, what)
+    names = {RAW, *(name for name, _ in READERS)}
+    forced = declared_format.lower() if declared_format and declared_format.lower() in names else None
+    return open_format(related, image_format=forced, opener=inner)

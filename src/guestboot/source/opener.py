@@ -1,16 +1,37 @@
-"""How an image format asks for another file (a qcow2 backing file, a VMDK extent, a VHD
-parent): through one narrow interface, so that the caller decides.
+"""How an image format asks for another file (a qcow2 backing file or external data file,
+a VMDK extent, a VHD/VHDX parent): through one narrow interface, so that the caller decides.
 
-The library never opens a host path by name. A format that needs another file calls
-``opener.open_related(requested_name, by)``; a parent process may open such files before
-it drops privileges and hand over their sources, and a policy may refuse them. The
-default opener refuses every request, naming the file the image asked for.
+The library never opens a host path by name on its own. A format that needs another file
+calls ``opener.open_related(requested_name, by)``:
+
+- ``REFUSE`` (the default) refuses every request, naming the file the image asked for;
+- ``DirectoryOpener(DIR)`` (the CLI's ``--allow-backing-dir DIR``) opens files from DIR and
+  only from it: a relative name is taken relative to DIR, an absolute name must lie inside
+  DIR; no component may be ``..`` or a symlink (each is opened with O_NOFOLLOW beneath
+  the directory's descriptor, so nothing can lead out of it, not even a race); names with
+  a protocol prefix (``json:``, ``nbd://``, ``file:``) are refused, as are anything but
+  regular files and block devices. Files it opened are kept open and reused, so a parent
+  process can open them all before it drops privileges (see ``preopen``) and the
+  deprivileged child only uses the descriptors it inherited.
+
+Images whose related files are images again (backing chains, differencing parents) open
+them through ``open_related_image`` in source.formats, which bounds the chain's depth
+(LIMITS.max_backing_depth) and refuses a file that is already in it (a loop).
 """
 
 from __future__ import annotations
 
-from ..errors import Unsupported
-from .base import ByteSource
+import os
+import re
+import stat
+
+from ..errors import CorruptImage, LimitExceeded, NotFound, PermissionDenied, Unsupported, UsageError
+from ..limits import LIMITS
+from .base import ByteSource, FileSource
+
+# "json:{...}", "nbd://host", "file:/etc/shadow", "http://…": QEMU treats a name with a
+# protocol prefix as a protocol, not a file name (block.c, path_has_protocol)
+_PROTOCOL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
 class Opener:
@@ -26,5 +47,166 @@ class Opener:
             where=by,
         )
 
+    def close(self) -> None:
+        """Close what this opener opened (nothing, here)."""
+
 
 REFUSE = Opener()
+
+
+class DirectoryOpener(Opener):
+    """Files an image names, opened from one directory the host names and from nowhere else."""
+
+    __slots__ = ("directory", "_dir_fd", "_opened")
+
+    def __init__(self, directory: str):
+        try:
+            self._dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise NotFound(f"no such directory: {directory}") from None
+        except NotADirectoryError:
+            raise UsageError(f"{directory} is not a directory") from None
+        except PermissionError:
+            raise PermissionDenied(f"cannot open directory {directory}: permission denied") from None
+        self.directory = directory
+        self._opened: dict[str, FileSource] = {}
+
+    def __enter__(self) -> "DirectoryOpener":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for source in self._opened.values():
+            os.close(source.fd)
+        self._opened.clear()
+        if self._dir_fd >= 0:
+            os.close(self._dir_fd)
+            self._dir_fd = -1
+
+    def _components(self, requested_name: str, by: str) -> list[str]:
+        """The path of the file inside the directory, one component at a time."""
+        shown = repr(requested_name)
+        if not requested_name or "\0" in requested_name:
+            raise CorruptImage(f"the image names another file by an empty or NUL-holding name {shown}", where=by)
+        if _PROTOCOL.match(requested_name):
+            raise Unsupported(f"the image asks for {shown}, a protocol or URL, not a file; refused", where=by)
+        name = requested_name
+        if os.path.isabs(name):
+            inside = None
+            for base in {os.path.abspath(self.directory), os.path.realpath(self.directory)}:
+                if name == base or name.startswith(base.rstrip("/") + "/"):
+                    inside = name[len(base):]
+                    break
+            if inside is None:
+                raise PermissionDenied(
+                    f"the image asks for {shown}, outside the directory allowed for related files"
+                    f" ({self.directory}); refused",
+                    where=by,
+                )
+            name = inside
+        parts = [part for part in name.split("/") if part not in ("", ".")]
+        if not parts or ".." in parts:
+            raise PermissionDenied(
+                f"the image asks for {shown}, which is not a file name inside the allowed directory"
+                f" ({self.directory}); refused",
+                where=by,
+            )
+        return parts
+
+    def open_related(self, requested_name: str, by: str) -> ByteSource:
+        parts = self._components(requested_name, by)
+        key = "/".join(parts)
+        if key in self._opened:
+            return self._opened[key]
+        if self._dir_fd < 0:
+            raise Unsupported(f"the image asks for {requested_name!r} after the opener was closed", where=by)
+        fd = self._open_beneath(parts, requested_name, by)
+        source = FileSource(fd, name=requested_name if requested_name.isprintable() else repr(requested_name))
+        self._opened[key] = source
+        return source
+
+    def _open_beneath(self, parts: list[str], requested_name: str, by: str) -> int:
+        """Walk ``parts`` from the directory, one openat(O_NOFOLLOW) per component."""
+        shown = repr(requested_name)
+        current = self._dir_fd
+        opened: list[int] = []
+        flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+        try:
+            for index, part in enumerate(parts):
+                last = index == len(parts) - 1
+                try:
+                    fd = os.open(part, flags | (0 if last else os.O_DIRECTORY), dir_fd=current)
+                except FileNotFoundError:
+                    raise NotFound(f"the file the image asks for, {shown}, is not in {self.directory}",
+                                   where=by) from None
+                except PermissionError:
+                    raise PermissionDenied(f"cannot read {shown} (named by the image): permission denied",
+                                           where=by) from None
+                except OSError as err:  # ELOOP: a symlink; ENOTDIR: a symlink or file mid-path
+                    import errno
+
+                    if err.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+                        raise PermissionDenied(
+                            f"the image asks for {shown}, reached through a symlink or a non-directory;"
+                            " symlinks are not followed for related files",
+                            where=by,
+                        ) from None
+                    raise NotFound(f"cannot open {shown} (named by the image): {err.strerror}", where=by) from None
+                opened.append(fd)
+                current = fd
+            mode = os.fstat(current).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISBLK(mode)):
+                raise PermissionDenied(f"the image asks for {shown}, which is not a regular file", where=by)
+            os.set_blocking(current, True)
+            result = opened.pop()
+            return result
+        finally:
+            for fd in opened:
+                os.close(fd)
+
+
+def identity(source: ByteSource) -> tuple:
+    """What makes two sources the same file: device and inode for a file descriptor."""
+    fd = getattr(source, "fd", None)
+    if isinstance(fd, int) and fd >= 0:
+        info = os.fstat(fd)
+        return ("file", info.st_dev, info.st_ino)
+    return ("object", id(source))
+
+
+class ChainOpener(Opener):
+    """The opener handed to a related image (a backing file, a parent): the same policy,
+    plus the files already in the chain above it, to bound its depth and refuse loops."""
+
+    __slots__ = ("base", "chain")
+
+    def __init__(self, base: Opener, chain: tuple):
+        self.base = base
+        self.chain = chain
+
+    def open_related(self, requested_name: str, by: str) -> ByteSource:
+        return self.base.open_related(requested_name, by)
+
+    def close(self) -> None:
+        self.base.close()
+
+    def descend(self, image: ByteSource, requested_name: str, what: str) -> tuple[ByteSource, "ChainOpener"]:
+        """Open the related image ``requested_name`` of ``image`` and the opener for it."""
+        if len(self.chain) > LIMITS.max_backing_depth:
+            raise LimitExceeded(
+                f"{what} chain deeper than {LIMITS.max_backing_depth} images (max_backing_depth)", where=image.name
+            )
+        related = self.base.open_related(requested_name, image.name)
+        found = identity(related)
+        if found in self.chain:
+            raise CorruptImage(f"{what} chain loop: {requested_name!r} is already in the chain", where=image.name)
+        return related, ChainOpener(self.base, self.chain + (found,))
+
+
+def chained(opener: Opener, image: ByteSource) -> ChainOpener:
+    """``opener`` as a ChainOpener whose chain starts with ``image`` (unless it already is one)."""
+    if isinstance(opener, ChainOpener):
+        return opener
+    return ChainOpener(opener, (identity(image),))

@@ -1,0 +1,72 @@
+"""Raw guest disks and the same disks in other image formats, made by the real tools.
+
+- ``format_tree``: the tree the disks hold (the expected answer): a grub.cfg, a "kernel"
+  and an "initrd" of text-like words (compressible, so qemu-img -c really compresses
+  them) with random stretches (so some clusters stay plain), from a fixed seed.
+- ``gpt_ext4_disk``: a GPT disk (sgdisk) whose partition 1 is an ext4 file system made
+  from a tree (mke2fs -d at the partition's offset).
+- ``convert``: ``qemu-img convert`` from raw to a format, with its options (package
+  qemu-utils); ``qemu_img``: any other qemu-img command.
+
+Debian packages: gdisk, e2fsprogs, qemu-utils.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+from .disk import sgdisk_image
+from .guest_images import make_ext4
+from .initramfs import ToolMissing
+
+MiB = 1024 * 1024
+SECTOR = 512
+FIRST_SECTOR = 2048
+GRUB_CFG = "set default=0\nset timeout=1\nmenuentry 'Guest' {\n    linux /vmlinuz root=/dev/vda1 ro\n" \
+           "    initrd /initrd.img\n}\n"
+WORDS = [b"guest", b"boot", b"kernel", b"cluster", b"grain", b"sector", b"extent", b"qcow2", b"vhd", b"\n"]
+
+
+def payload(size: int, seed: int) -> bytes:
+    """Text-like words with a random stretch in every 256 KiB (fixed seed)."""
+    rng = random.Random(seed)
+    out = bytearray()
+    while len(out) < size:
+        if len(out) % (256 * 1024) < 64:
+            out += rng.randbytes(32 * 1024)
+        out += b" ".join(rng.choice(WORDS) for _ in range(512))
+    return bytes(out[:size])
+
+
+def format_tree(top: Path, seed: int = 7) -> Path:
+    (top / "boot" / "grub").mkdir(parents=True, exist_ok=True)
+    (top / "boot" / "grub" / "grub.cfg").write_text(GRUB_CFG)
+    (top / "vmlinuz").write_bytes(payload(1536 * 1024 + 123, seed))
+    (top / "initrd.img").write_bytes(payload(700 * 1024 + 5, seed + 1))
+    return top
+
+
+def gpt_ext4_disk(path: Path, tree: Path, size: int = 24 * MiB) -> Path:
+    """A GPT disk with one Linux partition (sectors 2048 to the end) holding ext4 of ``tree``."""
+    last = size // SECTOR - 34
+    sgdisk_image(path, size, ["-n", f"1:{FIRST_SECTOR}:{last}", "-t", "1:8300"])
+    make_ext4(path, FIRST_SECTOR, last + 1 - FIRST_SECTOR, tree, "5c1f7e6a-2f5e-4a6e-9c39-0a6b2b1d7e11", "guest")
+    return path
+
+
+def qemu_img(*argv: str, cwd: Path | None = None) -> str:
+    if shutil.which("qemu-img") is None:
+        raise ToolMissing("qemu-img not found (apt-get install qemu-utils)")
+    done = subprocess.run(["qemu-img", *argv], capture_output=True, text=True, timeout=120, cwd=cwd)
+    if done.returncode != 0:
+        raise RuntimeError(f"qemu-img {' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout
+
+
+def convert(raw: Path, fmt: str, options: list[str], out: Path) -> Path:
+    """``raw`` converted by qemu-img to ``fmt`` with ``options`` (e.g. ["-c"], ["-o", …])."""
+    qemu_img("convert", "-f", "raw", "-O", fmt, *options, str(raw), str(out))
+    return out

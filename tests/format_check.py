@@ -1,0 +1,50 @@
+"""What every image-format test checks: the disk an image holds is the raw original,
+byte for byte (one hash of the whole disk, and random ranges), through pread and
+through runs (the zero-copy path extraction takes)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from pathlib import Path
+
+from guestboot.source import FileSource
+from guestboot.source.formats import open_format
+
+CHUNK = 4 * 1024 * 1024
+
+
+def open_disk(path: Path, opener=None, image_format: str | None = None):
+    """(disk source, image fd): the caller closes the fd."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return open_format(FileSource(fd, name=path.name), image_format=image_format, opener=opener), fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def run_bytes(run) -> bytes:
+    if run.fd is not None:
+        return os.pread(run.fd, run.length, run.offset)
+    return run.data if run.data is not None else bytes(run.length)
+
+
+def assert_same_disk(disk, raw: Path, *, seed: int = 1, ranges: int = 64) -> None:
+    expected = raw.read_bytes()
+    assert disk.size >= len(expected)
+    whole = hashlib.sha256()
+    for at in range(0, disk.size, CHUNK):
+        whole.update(disk.pread(at, min(CHUNK, disk.size - at)))
+    assert whole.hexdigest() == hashlib.sha256(expected + bytes(disk.size - len(expected))).hexdigest()
+    via_runs = hashlib.sha256()
+    for run in disk.runs():
+        via_runs.update(run_bytes(run))
+    assert via_runs.hexdigest() == whole.hexdigest()
+    rng = random.Random(seed)
+    for _ in range(ranges):
+        at = rng.randrange(len(expected))
+        length = rng.randrange(min(300_000, len(expected) - at) + 1)
+        assert disk.pread(at, length) == expected[at : at + length], (at, length)
+        assert b"".join(run_bytes(r) for r in disk.runs(at, length)) == expected[at : at + length], (at, length)
