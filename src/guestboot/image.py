@@ -15,7 +15,7 @@ from .devices import DeviceMap
 from .errors import GuestbootError, LimitExceeded, NotFound, Unsupported
 from .limits import LIMITS
 from .source import ByteSource, FileSource, SliceSource
-from .volume.base import Volume
+from .volume.base import FailingSource, Volume
 
 if TYPE_CHECKING:
     from .source.opener import Opener
@@ -61,6 +61,9 @@ def _probe_into(devices: DeviceMap, volume: Volume, role: str | None = None,
     name = volume.device
     if role is not None:  # a member of a stacked volume: that is what it holds
         devices.add(name, volume=volume, problem=role)
+        return
+    if isinstance(volume.source, FailingSource):  # a volume that exists but cannot be read
+        devices.add(name, volume=volume, problem=volume.source.error)
         return
     try:
         found = filesystems.probe(volume.source)

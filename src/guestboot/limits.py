@@ -29,6 +29,10 @@ class Limits(NamedTuple):
     max_volumes: int = 4096  # volumes found in all, partitions and stacked volumes together
     max_stack_rounds: int = 8  # rounds of stacked-volume discovery (a partition in an md array in …)
     max_volume_segments: int = 4096  # members/segments joined into one stacked volume
+    max_lvm_metadata_bytes: int = 4 * MiB  # one copy of LVM2 text metadata (lvm2's default area: ~1 MiB)
+    max_lvm_metadata_total: int = 64 * MiB  # LVM2 metadata text read in one discovery, all PVs
+    max_lvm_config_depth: int = 16  # nested sections in LVM2 metadata (lvm2 writes 4)
+    max_lvm_lv_depth: int = 8  # LVs made of sub-LVs made of … (a mirror of images: 1)
 
     # --- image formats (qcow2, VHD, VHDX, VMDK) ------------------------------------------
     max_backing_depth: int = 16  # images below the first in one backing/parent chain

@@ -37,8 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show a traceback on errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("image", help="guest disk image (an image file or a block device): GRUB's hd0")
+    def common(sp: argparse.ArgumentParser, several: bool = False) -> None:
+        if several:  # list/extract take no other positional argument: every image is a disk
+            sp.add_argument("image", nargs="+", metavar="IMAGE",
+                            help="the guest's disk images (image files or block devices): GRUB's hd0, hd1, …"
+                            " in the order given")
+        else:
+            sp.add_argument("image", help="guest disk image (an image file or a block device): GRUB's hd0")
         sp.add_argument("--disk", action="append", default=[], metavar="IMAGE",
                         help="another disk of the same guest: hd1, hd2, … in the order given")
         sp.add_argument("--format", dest="image_format", metavar="FORMAT",
@@ -53,11 +58,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="show a traceback on errors")
 
     sp = sub.add_parser("list", help="show the boot menu, default marked with *", epilog=EPILOG)
-    common(sp)
+    common(sp, several=True)
     sp.add_argument("--json", action="store_true", help="machine-readable, with each entry's kernel, initrds and args")
 
     sp = sub.add_parser("extract", help="write the chosen kernel and initrd, print the command line", epilog=EPILOG)
-    common(sp)
+    common(sp, several=True)
     sp.add_argument("-o", "--output-dir", required=True, metavar="DIR",
                     help="directory for 'kernel' and 'initrd' (created if missing, removed again if the run fails)")
     sp.add_argument("-e", "--entry", metavar="SPEC",
@@ -88,10 +93,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _open_disks(args) -> list[tuple[int, str]]:
-    """The guest's disks, opened in order (hd0 = IMAGE, then each --disk)."""
+    """The guest's disks, opened in order (hd0 = the first IMAGE, then the others, then
+    each --disk)."""
     disks: list[tuple[int, str]] = []
     try:
-        for path in [args.image, *args.disk]:
+        images = args.image if isinstance(args.image, list) else [args.image]
+        for path in [*images, *args.disk]:
             disks.append((open_image_fd(path), os.path.basename(path)))
     except BaseException:
         _close(disks)

@@ -58,6 +58,9 @@ copy that kernel and ramdisk out and print where they are (a drop-in for Xen's p
       --version            print the version
   -h, --help               this help
 
+More than one image: the guest's disks, GRUB's hd0, hd1, … in the order given (a /boot
+on the second disk, a volume group or RAID array spanning disks).
+
 Exit codes: 0 ok, 2 usage, 3 corrupt image, 4 unsupported, 5 limit reached, 6 not found,
 7 config error, 8 output error, 9 permission denied, 70 internal error, 130 interrupted.
 """
@@ -82,6 +85,7 @@ class Options:
         self.debug = False
         self.image = ""
         self.backing_dir: str | None = None
+        self.disks: list[str] = []
 
 
 def _usage() -> None:
@@ -153,6 +157,7 @@ def parse(argv: list[str]) -> Options | int:
         _usage()
         return fail(PROG, "no image given", EXIT_USAGE)
     o.image = rest[0]
+    o.disks = rest[1:]  # more disks of the guest (hd1, hd2, …); pygrub reads only the first
     if o.interactive and o.uid is not None:
         return fail(PROG, "In order to use --runas, you must also set --entry or -q", EXIT_USAGE)
     return o
@@ -248,7 +253,14 @@ def run(o: Options) -> int:
 
             raise OutputError(f"cannot create {o.output_directory}: {err.strerror}") from None
 
-    image_fd = open_image_fd(o.image)
+    disks: list[tuple[int, str]] = []
+    try:
+        for path in [o.image, *o.disks]:
+            disks.append((open_image_fd(path), os.path.basename(path)))
+    except BaseException:
+        for fd, _name in disks:
+            os.close(fd)
+        raise
     dir_fd = open_output_dir(o.output_directory) if writes else None
     made: list[str] = []
     kernel_fd = ramdisk_fd = None
@@ -265,7 +277,7 @@ def run(o: Options) -> int:
             made.append(ramdisk_name)
         out_fd = _open_output(o.output)
         request = Request(
-            action, ((image_fd, os.path.basename(o.image)),), offset=o.offset, entry=o.entry,
+            action, tuple(disks), offset=o.offset, entry=o.entry,
             kernel=o.kernel, ramdisk=o.ramdisk, extra_args=o.args, kernel_fd=kernel_fd, initrd_fd=ramdisk_fd,
             opener=opener,
         )
@@ -316,7 +328,8 @@ def run(o: Options) -> int:
                 pass
         if dir_fd is not None:
             os.close(dir_fd)
-        os.close(image_fd)
+        for fd, _name in disks:
+            os.close(fd)
 
 
 def _open_output(path: str | None) -> int:

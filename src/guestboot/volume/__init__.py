@@ -26,7 +26,9 @@ TABLES: tuple[tuple[str, TableReader], ...] = (
 
 # Stacked-volume types as (name, module) in the order they are offered volumes; each module
 # exposes ``assemble(offered, warnings) -> list[Stacked]`` (see volume/stack.py).
-STACKS: tuple[tuple[str, str], ...] = ()
+STACKS: tuple[tuple[str, str], ...] = (
+    ("lvm", "guestboot.volume.lvm"),
+)
 
 
 def scan_with_warnings(disk: ByteSource) -> Scan:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
+from ..errors import GuestbootError
 from ..source import ByteSource, SliceSource
+from ..source.base import Run
 
 
 class Volume(NamedTuple):
@@ -49,6 +51,25 @@ class Scan(NamedTuple):
 
     volumes: list[Volume]
     warnings: list[str]
+
+
+class FailingSource(ByteSource):
+    """A volume that exists but cannot be read (a thin LV, an array missing members): every
+    read raises what is wrong, so the device reports it instead of "no file system"."""
+
+    def __init__(self, size: int, name: str, error: GuestbootError):
+        self.size = size
+        self.name = name
+        self.error = error
+
+    def _fail(self) -> GuestbootError:
+        return type(self.error)(self.error.message, where=self.error.where, offset=self.error.offset)
+
+    def _pread(self, offset: int, length: int) -> bytes:
+        raise self._fail()
+
+    def runs(self, offset: int = 0, length: int | None = None) -> Iterator[Run]:
+        raise self._fail()
 
 
 def whole_disk(disk: ByteSource) -> Volume:

@@ -20,10 +20,10 @@ from __future__ import annotations
 import importlib
 from typing import NamedTuple, Sequence
 
-from ..errors import CorruptImage, LimitExceeded
+from ..errors import CorruptImage, GuestbootError, LimitExceeded
 from ..limits import LIMITS
 from ..source import ByteSource
-from .base import Volume
+from .base import FailingSource, Volume
 
 
 class Stacked(NamedTuple):
@@ -31,7 +31,7 @@ class Stacked(NamedTuple):
 
     members: tuple[Volume, ...]
     volumes: tuple[Volume, ...]
-    role: str
+    role: "str | GuestbootError"  # an error when the members are damaged (kept as the device's problem)
 
 
 class Discovery(NamedTuple):
@@ -39,7 +39,7 @@ class Discovery(NamedTuple):
     and their partitions), the role of each claimed member by device name, and warnings."""
 
     volumes: list[Volume]
-    roles: dict[str, str]
+    roles: "dict[str, str | GuestbootError]"
     warnings: list[str]
 
 
@@ -66,11 +66,12 @@ def discover(disks: Sequence[tuple[str, ByteSource]], stacks: Sequence[tuple[str
         if len(found) > 1:
             partitioned.add(name)
         _extend(volumes, found)
-    roles: dict[str, str] = {}
+    roles: dict[str, str | GuestbootError] = {}
     for _round in range(LIMITS.max_stack_rounds):
         new: list[Volume] = []
         for type_name, module in stacks:
-            offered = [v for v in volumes + new if v.device not in roles and v.device not in partitioned]
+            offered = [v for v in volumes + new if v.device not in roles and v.device not in partitioned
+                       and not isinstance(v.source, FailingSource)]
             if not offered:
                 break
             for stacked in importlib.import_module(module).assemble(offered, warnings):
@@ -81,7 +82,10 @@ def discover(disks: Sequence[tuple[str, ByteSource]], stacks: Sequence[tuple[str
         for volume in new:
             if volume.disk or not volume.grub_name:
                 raise ValueError(f"a stacked volume is named by grub_name alone, not {volume!r}")
-            found = scan_disk(volume.grub_name, volume.source, warnings)
+            if isinstance(volume.source, FailingSource):  # unreadable: its probe says why
+                found = [volume]
+            else:
+                found = scan_disk(volume.grub_name, volume.source, warnings)
             if len(found) > 1:
                 partitioned.add(volume.grub_name)
             found[0] = volume._replace(disk=volume.grub_name, grub_name="")  # recorded like a disk
@@ -91,7 +95,7 @@ def discover(disks: Sequence[tuple[str, ByteSource]], stacks: Sequence[tuple[str
     )
 
 
-def _claim(stacked: Stacked, offered: list[Volume], roles: dict[str, str], type_name: str) -> None:
+def _claim(stacked: Stacked, offered: list[Volume], roles: "dict[str, str | GuestbootError]", type_name: str) -> None:
     if not stacked.members:
         raise ValueError(f"stacked type {type_name} made volumes without claiming a member")
     offered_names = {v.device for v in offered}

@@ -1,0 +1,354 @@
+"""LVM2 volume groups made by the real lvm2 tools, read back through guestboot and GRUB.
+
+A VG "guest-vg" (a dash, which GRUB's and device-mapper's names double) spans two disk
+images: the whole of hd0 is a PV, and hd1 has an MBR whose partition 1 (type 0x8e, made by
+sfdisk) is the other PV. lvm2 (activation off) creates a linear LV "boot" on hd0, a
+striped LV "root-a" over both PVs and an LV "span" whose two segments lie on different
+PVs (lvcreate, then lvextend onto the other PV). ext4 images made by mke2fs -d from
+reference trees are written into the LVs at the extents lvs reports. The trees are the
+expected answer; GRUB's own LVM driver (grub-fstest -c 2) is the peer for names and bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+from builders import lvm as lvmtool
+from builders.disk import sfdisk_image
+from prereq import unavailable
+
+from guestboot.errors import CorruptImage, LimitExceeded, Unsupported
+from guestboot.image import open_disks
+from guestboot.pipeline import Request, run
+from guestboot.volume import lvm
+
+MiB = 1 << 20
+VG = "guest-vg"
+BOOT_UUID = "2f6d7a3c-1b4e-4c59-9d8a-7e6f5a4b3c2d"
+GRUB_CFG = f"""\
+insmod lvm
+insmod ext2
+set default=0
+set timeout=5
+set root='lvm/guest--vg-boot'
+if [ x$feature_platform_search_hint = xy ]; then
+  search --no-floppy --fs-uuid --set=root --hint='lvm/guest--vg-boot' {BOOT_UUID}
+else
+  search --no-floppy --fs-uuid --set=root {BOOT_UUID}
+fi
+menuentry 'Debian GNU/Linux, on LVM' {{
+    linux /vmlinuz-6.1.0-lvm root=/dev/mapper/guest--vg-root--a ro quiet
+    initrd /initrd.img-6.1.0-lvm
+}}
+menuentry 'From the span LV' {{
+    linux (lvm/guest--vg-span)/kernel root=/dev/mapper/guest--vg-root--a
+}}
+"""
+
+
+def _tree(top: Path, seed: int, files: dict[str, int]) -> Path:
+    rng = random.Random(seed)
+    for name, size in files.items():
+        path = top / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(rng.randbytes(size))
+    return top
+
+
+def _mkfs(tree: Path, image: Path, size: int, label: str, uuid: str | None = None) -> Path:
+    argv = ["mke2fs", "-q", "-F", "-t", "ext4", "-T", "default", "-L", label, "-d", str(tree)]
+    if uuid:
+        argv += ["-U", uuid]
+    subprocess.run([*argv, str(image), f"{size // 1024}k"], check=True, capture_output=True, timeout=120)
+    return image
+
+
+class Built:
+    def __init__(self, disks, trees, lv_sizes, pv_uuids):
+        self.disks = disks
+        self.trees = trees
+        self.lv_sizes = lv_sizes
+        self.pv_uuids = pv_uuids
+
+
+@pytest.fixture(scope="session")
+def vg(tmp_path_factory) -> Built:
+    missing = lvmtool.lvm_available()
+    if missing:
+        unavailable(missing)
+    work = tmp_path_factory.mktemp("lvm")
+    boot = work / "boot-tree"
+    (boot / "grub").mkdir(parents=True)
+    (boot / "grub" / "grub.cfg").write_text(GRUB_CFG)
+    _tree(boot, 1, {"vmlinuz-6.1.0-lvm": 1_200_000, "initrd.img-6.1.0-lvm": 900_000})
+    trees = {
+        "boot": boot,
+        "root-a": _tree(work / "root-tree", 2, {"etc/fstab": 300, "big.bin": 6_000_000, "odd.bin": 65_537}),
+        "span": _tree(work / "span-tree", 3, {"kernel": 3_000_000, "note.txt": 17}),
+    }
+    d1 = work / "d1.img"
+    with open(d1, "wb") as f:
+        f.truncate(40 * MiB)
+    d2 = sfdisk_image(work / "d2.img", 40 * MiB, "label: dos\nstart=2048, size=75776, type=8e\n")
+    part_offset = 2048 * 512
+    with lvmtool.loop_devices([d1]) as (l1,):
+        # the partition through its own loop device (no partition scan needed)
+        done = subprocess.run(["losetup", "-f", "--show", "-o", str(part_offset), "--sizelimit",
+                               str(75776 * 512), str(d2)], capture_output=True, text=True, check=True)
+        l2 = done.stdout.strip()
+        try:
+            tool = lvmtool.Lvm([l1, l2])
+            tool("pvcreate", "-y", l1, l2)
+            tool("vgcreate", "-s", "1m", VG, l1, l2)
+            tool("lvcreate", "-an", "-Zn", "-n", "boot", "-L", "12m", VG, l1)
+            tool("lvcreate", "-an", "-Zn", "-n", "root-a", "-i", "2", "-I", "64k", "-L", "10m", VG)
+            tool("lvcreate", "-an", "-Zn", "-n", "span", "-L", "6m", VG, l1)
+            tool("lvextend", "-L", "+6m", f"{VG}/span", l2)
+            segments = lvmtool.lv_segments(tool, VG)
+            starts = lvmtool.pe_starts(tool)
+            extent = lvmtool.extent_bytes(tool, VG)
+            sizes = {row["lv_name"]: int(row["lv_size"]) for row in tool.report("lvs", "lv_name,lv_size", VG)}
+            uuids = {row["pv_name"]: row["pv_uuid"] for row in tool.report("pvs", "pv_name,pv_uuid")}
+            where = {l1: (d1, 0), l2: (d2, part_offset)}
+            for name, tree in trees.items():
+                fs = _mkfs(tree, work / f"{name}.ext4", sizes[name], name, BOOT_UUID if name == "boot" else None)
+                lvmtool.write_into_lv(fs, segments[name], extent, starts, where)
+        finally:
+            subprocess.run(["losetup", "-d", l2], capture_output=True, check=False)
+    assert len(segments["span"]) == 2 and segments["root-a"][0].stripes == 2
+    return Built([d1, d2], trees, sizes, [uuids[l1], uuids[l2]])
+
+
+def _open(paths):
+    fds = [os.open(p, os.O_RDONLY | os.O_CLOEXEC) for p in paths]
+    return open_disks([(fd, Path(p).name) for fd, p in zip(fds, paths)])
+
+
+def _files(tree: Path):
+    return sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file())
+
+
+def _grub(disks, *command: str) -> subprocess.CompletedProcess:
+    if shutil.which("grub-fstest") is None:
+        unavailable("grub-fstest (grub-common) is not installed")
+    return subprocess.run(["grub-fstest", "-c", str(len(disks)), *map(str, disks), *command],
+                          capture_output=True, timeout=120)
+
+
+def test_grub_names_with_dashes_doubled():
+    assert lvm.grub_lv_name("guest-vg", "root-a") == "lvm/guest--vg-root--a"
+    assert lvm.grub_lv_name("vg0", "lv") == "lvm/vg0-lv"
+    assert lvm.grub_lv_name("a--b", "-") == "lvm/a----b---"
+
+
+def test_lvs_of_a_vg_over_two_disks_are_devices_as_grub_lists_them(vg):
+    image = _open(vg.disks)
+    names = image.devices.names()
+    ours = [n for n in names if n.startswith("lvm/")]
+    assert sorted(ours) == sorted(lvm.grub_lv_name(VG, lv) for lv in vg.lv_sizes)
+    for lv, size in vg.lv_sizes.items():
+        assert image.devices.get(lvm.grub_lv_name(VG, lv)).volume.size == size
+    assert image.devices.get("hd0").problem == f"LVM2 physical volume of {VG}"
+    assert image.devices.get("hd1,msdos1").problem == f"LVM2 physical volume of {VG}"
+    assert not image.warnings
+    listed = _grub(vg.disks, "ls").stdout.decode().split()
+    grub_lvs = [name.strip("()") for name in listed if name.startswith("(lvm/")]
+    assert grub_lvs == ours  # the same names, in GRUB's order
+
+
+def test_every_file_of_every_lv_reads_as_the_tree_and_as_grub_reads_it(vg):
+    image = _open(vg.disks)
+    for lv, tree in vg.trees.items():
+        device = lvm.grub_lv_name(VG, lv)
+        assert image.devices.filesystem(device).label == lv
+        for rel in _files(tree):
+            source = image.devices.open(device, f"/{rel}")
+            data = source.pread(0, source.size)
+            expected = (tree / rel).read_bytes()
+            assert data == expected, (lv, rel)
+            grub = _grub(vg.disks, "crc", f"({device})/{rel}")
+            assert grub.returncode == 0, grub.stderr
+            assert int(grub.stdout.split()[0], 16) == zlib.crc32(expected), (lv, rel)
+
+
+def test_extraction_from_a_striped_and_spanning_lv_stays_zero_copy(vg):
+    image = _open(vg.disks)
+    fds = {d.fd for d in image.disks}
+    for lv, rel in (("root-a", "big.bin"), ("span", "kernel")):
+        source = image.devices.open(lvm.grub_lv_name(VG, lv), f"/{rel}")
+        runs = list(source.runs())
+        assert {run.fd for run in runs if run.data is None and run.fd is not None} <= fds
+        assert all(run.data is None for run in runs)
+        assert len({run.fd for run in runs}) == 2  # the pieces lie on both disks
+
+
+def test_the_menu_on_an_lv_boots_with_set_root_and_search(vg, tmp_path):
+    fds = [os.open(p, os.O_RDONLY) for p in vg.disks]
+    disks = tuple((fd, p.name) for fd, p in zip(fds, vg.disks))
+    plan = run(Request("plan", disks))
+    assert plan["kernel"]["grub"] == "(lvm/guest--vg-boot)/vmlinuz-6.1.0-lvm"
+    assert plan["cmdline"].endswith("root=/dev/mapper/guest--vg-root--a ro quiet")
+    kernel, initrd = tmp_path / "k", tmp_path / "i"
+    with open(kernel, "xb") as k, open(initrd, "xb") as i:
+        run(Request("extract", disks, kernel_fd=k.fileno(), initrd_fd=i.fileno()))
+    assert kernel.read_bytes() == (vg.trees["boot"] / "vmlinuz-6.1.0-lvm").read_bytes()
+    assert initrd.read_bytes() == (vg.trees["boot"] / "initrd.img-6.1.0-lvm").read_bytes()
+    second = run(Request("plan", disks, entry="1"))
+    assert second["kernel"]["grub"] == "(lvm/guest--vg-span)/kernel"
+
+
+def test_a_missing_pv_leaves_the_lvs_on_the_other_disk_readable(vg):
+    image = _open(vg.disks[:1])
+    assert image.devices.filesystem("lvm/guest--vg-boot").label == "boot"
+    assert any("is missing" in w for w in image.warnings)
+    for lv in ("root-a", "span"):
+        with pytest.raises(CorruptImage, match="missing"):
+            image.devices.filesystem(lvm.grub_lv_name(VG, lv))
+    # GRUB agrees: the linear LV is there, the ones that need hd1 are not readable
+    assert _grub(vg.disks[:1], "ls", "(lvm/guest--vg-boot)/").returncode == 0
+
+
+# --- hostile metadata: the real metadata, edited, its CRCs made right again -------------
+
+
+def _metadata_place(disk: bytes) -> tuple[int, int, int]:
+    """(mda start, text offset, text size) of the PV at the start of ``disk``."""
+    for sector in range(4):
+        if disk[sector * 512 : sector * 512 + 8] == b"LABELONE":
+            break
+    label = disk[sector * 512 : sector * 512 + 512]
+    offset = struct.unpack_from("<I", label, 20)[0]
+    pos = offset + 40
+    while struct.unpack_from("<Q", label, pos)[0]:
+        pos += 16
+    mda_start = struct.unpack_from("<Q", label, pos + 16)[0]
+    header = disk[mda_start : mda_start + 512]
+    text_offset, text_size = struct.unpack_from("<QQ", header, 40)
+    return mda_start, text_offset, text_size
+
+
+def _with_metadata(path: Path, out: Path, edit) -> Path:
+    data = bytearray(path.read_bytes())
+    mda, text_offset, text_size = _metadata_place(data)
+    text = bytes(data[mda + text_offset : mda + text_offset + text_size]).rstrip(b"\0")
+    new = edit(text.decode()).encode() + b"\0"
+    assert len(new) < 900_000
+    data[mda + text_offset : mda + text_offset + len(new)] = new
+    struct.pack_into("<QQI", data, mda + 40, text_offset, len(new), lvm.lvm_crc(new))
+    struct.pack_into("<I", data, mda, lvm.lvm_crc(bytes(data[mda + 4 : mda + 512])))
+    out.write_bytes(data)
+    return out
+
+
+def _seqno_up(text: str) -> str:
+    return text.replace("seqno = ", "seqno = 9", 1)
+
+
+HOSTILE = {
+    "absurd segment count": (
+        lambda t: t.replace("segment_count = 1", "segment_count = 4000000000", 1), LimitExceeded, "segments"),
+    "absurd stripe count": (
+        lambda t: t.replace("stripe_count = 2", "stripe_count = 99999999", 1), LimitExceeded, "stripes"),
+    "segments that do not add up": (
+        lambda t: t.replace("segment_count = 2", "segment_count = 3", 1), CorruptImage, "segment_count"),
+    "a thin pool": (lambda t: t.replace('type = "striped"', 'type = "thin-pool"', 1), Unsupported, "thin pool"),
+    "an extent past the end of the PV": (
+        lambda t: t.replace('"pv0", 0', '"pv0", 900000', 1), CorruptImage, "past the end"),
+    "a mirror made of itself": (
+        lambda t: t.replace('type = "striped"\nstripe_count = 1', 'type = "mirror"\nmirror_count = 1\nmirrors = ["boot", 0]\nstripe_count = 1', 1),
+        LimitExceeded, "max_lvm_lv_depth"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_metadata_is_a_typed_error_on_that_lv(vg, tmp_path, case):
+    edit, error, words = HOSTILE[case]
+    disk = _with_metadata(vg.disks[0], tmp_path / "d1.img", lambda t: _seqno_up(edit(t)))
+    image = _open([disk, vg.disks[1]])
+    failed = []
+    for lv in vg.lv_sizes:
+        try:
+            image.devices.filesystem(lvm.grub_lv_name(VG, lv))
+        except error as err:
+            assert words in str(err)
+            failed.append(lv)
+    assert failed, f"no LV failed with {error.__name__}"
+
+
+def test_unparsable_or_deep_metadata_is_reported_on_the_pvs(vg, tmp_path):
+    for edit, error, words in (
+        (lambda t: t.replace("physical_volumes {", "physical_volumes {{", 1), CorruptImage, "line"),
+        (lambda t: t.replace("logical_volumes {", "logical_volumes {" + "a {" * 40 + "}" * 40, 1),
+         LimitExceeded, "max_lvm_config_depth"),
+        (lambda t: t.replace('id = "', 'id = "\\"', 1)[:-40], CorruptImage, "LVM metadata line"),
+    ):
+        disk = _with_metadata(vg.disks[0], tmp_path / "bad.img", lambda t: _seqno_up(edit(t)))
+        # the damaged copy has the higher seqno but cannot be read: the VG comes from hd1's
+        image = _open([disk, vg.disks[1]])
+        assert any("LVM2 metadata left out" in w and words in w for w in image.warnings), image.warnings
+        assert image.devices.filesystem("lvm/guest--vg-boot").label == "boot"
+        # alone, the damaged PV is that error
+        alone = _open([disk])
+        with pytest.raises(error, match=words):
+            alone.devices.filesystem("hd0")
+        os.unlink(disk)
+
+
+def test_damaged_labels_and_areas(vg, tmp_path):
+    good = vg.disks[0].read_bytes()[: 2 * MiB]
+    cases = []
+    bad_crc = bytearray(good)
+    bad_crc[512 + 100] ^= 1  # inside the label sector: the label CRC no longer matches
+    cases.append((bad_crc, "label CRC"))
+    bad_area = bytearray(good)
+    _mda, _o, _s = _metadata_place(good)
+    bad_area[_mda + 40] ^= 0x40  # the raw_locn offset, and the header CRC with it
+    cases.append((bad_area, "header CRC"))
+    for data, words in cases:
+        path = tmp_path / "label.img"
+        path.write_bytes(bytes(data))
+        image = _open([path])
+        with pytest.raises(CorruptImage, match=words):
+            image.devices.filesystem("hd0")
+    with pytest.raises(LimitExceeded, match="max_lvm_metadata_bytes"):
+        huge = bytearray(good)
+        struct.pack_into("<Q", huge, _mda + 48, 64 * MiB)
+        struct.pack_into("<I", huge, _mda, lvm.lvm_crc(bytes(huge[_mda + 4 : _mda + 512])))
+        path = tmp_path / "huge.img"
+        path.write_bytes(bytes(huge))
+        _open([path]).devices.filesystem("hd0")
+
+
+def test_both_front_ends_take_the_disks_in_order(vg, tmp_path):
+    """``guestboot list d1 d2`` and ``guestboot-pygrub d1 d2``: the second image is hd1."""
+    import sys
+
+    listed = subprocess.run([sys.executable, "-m", "guestboot", "list", *map(str, vg.disks)],
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert "(lvm/guest--vg-boot)/grub/grub.cfg" in listed.stdout
+    assert listed.stdout.splitlines()[1].split(None, 2) == ["*", "0", "Debian GNU/Linux, on LVM"]
+    one = subprocess.run([sys.executable, "-m", "guestboot", "list", str(vg.disks[0])],
+                         capture_output=True, text=True, timeout=120)
+    assert one.returncode == 0 and "is missing" in one.stderr  # boot LV is on hd0 alone
+    out = tmp_path / "out"
+    out.mkdir()
+    pygrub = subprocess.run(
+        [sys.executable, "-c", "import sys; from guestboot.cli.pygrub import main; sys.exit(main())",
+         "-q", f"--output-directory={out}", "--output-format=simple", *map(str, vg.disks)],
+        capture_output=True, text=True, timeout=120)
+    assert pygrub.returncode == 0, pygrub.stderr
+    fields = dict(line.split(" ", 1) for line in pygrub.stdout.splitlines() if line)
+    assert Path(fields["kernel"]).read_bytes() == (vg.trees["boot"] / "vmlinuz-6.1.0-lvm").read_bytes()
+    assert fields["args"] == "root=/dev/mapper/guest--vg-root--a ro quiet"
+    swapped = subprocess.run([sys.executable, "-m", "guestboot", "ls", str(vg.disks[1]), "--disk",
+                              str(vg.disks[0])], capture_output=True, text=True, timeout=120)
+    assert swapped.returncode == 0, swapped.stderr
+    assert "hd0,msdos1" in swapped.stdout and "lvm/guest--vg-boot" in swapped.stdout
