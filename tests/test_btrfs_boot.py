@@ -50,7 +50,8 @@ def ok(done: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 def test_list_finds_the_config_in_the_subvolume(ubuntu):
     out = ok(run("guestboot", "list", str(ubuntu.path))).stdout.decode()
     lines = out.splitlines()
-    assert lines[0] == "(hd0,gpt2)/@/boot/grub/grub.cfg (grub2)"
+    assert lines[0] == ("(hd0,gpt2)/@/boot/grub/grub.cfg (grub2, debian dialect: "
+        "no os-release on the image, no Fedora sign in the config)")
     assert lines[1].split() == ["*", "0", "Ubuntu", f"[gnulinux-simple-{UBUNTU_UUID}]"]
     devices = ok(run("guestboot", "ls", str(ubuntu.path))).stdout.decode()
     assert f"(hd0,gpt2)  btrfs" in devices and f"uuid={UBUNTU_UUID}" in devices

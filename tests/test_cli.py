@@ -78,7 +78,8 @@ def disk(tree, tmp_path_factory) -> Path:
 
 def test_list_shows_the_menu_with_the_default_path_marked(disk):
     out = guestboot("list", str(disk)).stdout.decode().splitlines()
-    assert out[0] == "(hd0)/boot/grub/grub.cfg (grub2)"
+    assert out[0] == ("(hd0)/boot/grub/grub.cfg (grub2, debian dialect: "
+        "no os-release on the image, no Fedora sign in the config)")
     rows = [line.split(None, 2) if not line.startswith(" ") else ["", *line.split(None, 1)] for line in out[1:]]
     marked = [line for line in out[1:] if line.startswith("*")]
     assert [m.split()[1] for m in marked] == ["1", "1>0"]

@@ -152,7 +152,8 @@ def test_guestboot_lists_and_extracts_through_the_stacked_volume(one_disk, boot_
     disk = one_disk
     assert main(["list", str(disk)]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == "(fake/boot)/grub/grub.cfg (grub2)"
+    assert out.splitlines()[0] == ("(fake/boot)/grub/grub.cfg (grub2, debian dialect: "
+        "no os-release on the image, no Fedora sign in the config)")
     assert main(["ls", str(disk)]) == 0
     rows = capsys.readouterr().out.splitlines()
     assert [row.split()[0] for row in rows] == ["(hd0)", "(hd0,gpt1)", "(hd0,gpt2)", "(fake/boot)"]

@@ -9,7 +9,8 @@ JSON. Nothing here prints; the front ends present the result.
 Actions (``Request.action``):
 
 - ``"menu"``: the menu (``rows`` for display, ``entries`` as a tree with what each entry
-  boots, ``default`` path, ``config``, ``format``).
+  boots, ``default`` path, ``config``, ``format``, ``dialect``: the boot loader's variant
+  as ``{"name", "reason"}``, or None for a format that has none).
 - ``"plan"``: which entry boots and what it loads (``entry``, ``kernel``, ``initrds``,
   ``args``, ``cmdline``, ``loader``, ``notes``), plus the menu ``rows``. With
   ``Request.kernel`` set (pygrub's --kernel) no config is read: the host names the files.
@@ -45,7 +46,8 @@ class Request(NamedTuple):
     (pygrub's --kernel/--ramdisk); ``extra_args`` are appended after one space (--args).
     ``path`` is what "ls"/"cat" read: "[PART:]/path" or GRUB's "(hd0,gpt2)/path".
     ``opener`` opens the files an image names (backing files, parents, extents; see
-    source.opener): None refuses them all."""
+    source.opener): None refuses them all. ``grub_dialect`` names the GRUB build to
+    emulate (boot/grub2/dialect.py; None: the one the image shows)."""
 
     action: str
     disks: tuple[tuple[int, str], ...]
@@ -60,6 +62,7 @@ class Request(NamedTuple):
     initrd_fd: int | None = None
     out_fd: int | None = None
     opener: Any = None
+    grub_dialect: str | None = None
 
 
 Result = dict[str, Any]
@@ -81,7 +84,7 @@ def run(request: Request) -> Result:
             return _ls_or_cat(request, devices, warnings)
         if request.kernel:
             return _host_given(request, devices, warnings)
-        menu = load_menu(devices)
+        menu = load_menu(devices, settings={"grub_dialect": request.grub_dialect})
         warnings.extend(menu.warnings)
         if request.action == "menu":
             return {"warnings": warnings, **menu_data(menu)}
@@ -120,10 +123,10 @@ def preopen(request: Request) -> None:
         open_format(FileSource(fd, name=name), image_format=request.image_format, opener=request.opener)
 
 
-def load_menu(devices: DeviceMap, *, isconfig: bool = False) -> Menu:
+def load_menu(devices: DeviceMap, *, isconfig: bool = False, settings: dict[str, object] | None = None) -> Menu:
     from .boot.discover import find_menu
 
-    return find_menu(devices, isconfig=isconfig)
+    return find_menu(devices, isconfig=isconfig, settings=settings)
 
 
 def open_refs(devices: DeviceMap, refs: tuple[FileRef, ...] | list[FileRef]) -> list[ByteSource]:
@@ -139,6 +142,7 @@ def _plan(request: Request, devices: DeviceMap, menu: Menu, warnings: list[str])
         "warnings": warnings,
         "config": grub_path(menu.origin),
         "format": menu.format,
+        "dialect": dialect_data(menu),
         "rows": [_row_data(row) for row in _rows(menu)],
         "entry": {
             "title": choice.names[-1] if choice.names else "",
@@ -194,7 +198,8 @@ def _isconfig(request: Request, warnings: list[str]) -> Result:
 
     fd, name = request.disks[0]
     config = OneFileSystem(os.fsencode(name), FileSource(fd, name=name))
-    menu = load_menu(DeviceMap.of({"hd0": config}), isconfig=True)
+    menu = load_menu(DeviceMap.of({"hd0": config}), isconfig=True,
+                     settings={"grub_dialect": request.grub_dialect})
     warnings.extend(menu.warnings)
     choice, spec = boot(menu, request.entry)
     warnings.extend(choice.notes)
@@ -352,10 +357,17 @@ def menu_data(menu: Menu) -> Result:
     return {
         "config": grub_path(menu.origin),
         "format": menu.format,
+        "dialect": dialect_data(menu),
         "default": list(default_path) if default_path is not None else None,
         "rows": [_row_data(row) for row in _rows(menu)],
         "entries": [_entry_data(e, (i,), default_path) for i, e in enumerate(menu.entries)],
     }
+
+
+def dialect_data(menu: Menu) -> Result | None:
+    """The boot loader's variant the config was evaluated as, and why; None when its
+    format has none."""
+    return {"name": menu.dialect, "reason": menu.dialect_reason} if menu.dialect else None
 
 
 def _entry_data(entry: MenuEntry, path: tuple[int, ...], default_path: tuple[int, ...] | None) -> Result:

@@ -129,10 +129,12 @@ class Menu:
     skipped, a search that found nothing) in the order they happened. ``rule`` is the
     format's DefaultRule for this menu; ``dialect`` names the variant of the boot loader
     the config was evaluated as (GRUB 2: "debian", "fedora", "suse"; "" when the format
-    has none). Equality is identity.
+    has none) and ``dialect_reason`` why (the caller chose it, or what the image shows).
+    Equality is identity.
     """
 
-    __slots__ = ("entries", "default", "fallback", "timeout", "saved", "origin", "format", "warnings", "rule", "dialect")
+    __slots__ = ("entries", "default", "fallback", "timeout", "saved", "origin", "format", "warnings", "rule", "dialect",
+                 "dialect_reason")
 
     entries: list[MenuEntry]
     default: str | None
@@ -144,6 +146,7 @@ class Menu:
     warnings: list[str]
     rule: DefaultRule
     dialect: str
+    dialect_reason: str
 
     def __init__(
         self,
@@ -157,6 +160,7 @@ class Menu:
         warnings: list[str] | None = None,
         rule: DefaultRule = FIRST_ENTRY,
         dialect: str = "",
+        dialect_reason: str = "",
     ) -> None:
         self.entries = [] if entries is None else entries
         self.default = default
@@ -168,10 +172,12 @@ class Menu:
         self.warnings = [] if warnings is None else warnings
         self.rule = rule
         self.dialect = dialect
+        self.dialect_reason = dialect_reason
 
     def __repr__(self) -> str:
         return (
             f"Menu(entries={self.entries!r}, default={self.default!r}, fallback={self.fallback!r},"
             f" timeout={self.timeout!r}, saved={self.saved!r}, origin={self.origin!r},"
-            f" format={self.format!r}, warnings={self.warnings!r}, rule={self.rule!r}, dialect={self.dialect!r})"
+            f" format={self.format!r}, warnings={self.warnings!r}, rule={self.rule!r}, dialect={self.dialect!r},"
+            f" dialect_reason={self.dialect_reason!r})"
         )

@@ -37,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show a traceback on errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
+    def dialect(sp: argparse.ArgumentParser) -> None:
+        from ..boot.grub2.dialect import DIALECTS
+
+        sp.add_argument("--grub-dialect", choices=("auto", *DIALECTS), default="auto",
+                        help="evaluate a grub.cfg as this distribution's GRUB 2.06 does (default: auto, "
+                        "from the image's os-release, else from what the config shows)")
+
     def common(sp: argparse.ArgumentParser, several: bool = False) -> None:
         if several:  # list/extract take no other positional argument: every image is a disk
             sp.add_argument("image", nargs="+", metavar="IMAGE",
@@ -60,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("list", help="show the boot menu, default marked with *", epilog=EPILOG)
     common(sp, several=True)
     sp.add_argument("--json", action="store_true", help="machine-readable, with each entry's kernel, initrds and args")
+    dialect(sp)
 
     sp = sub.add_parser("extract", help="write the chosen kernel and initrd, print the command line", epilog=EPILOG)
     common(sp, several=True)
@@ -70,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("-f", "--force", action="store_true",
                     help="replace existing DIR/kernel and DIR/initrd (atomically: each new file is renamed over the old)")
     sp.add_argument("--json", action="store_true", help="print everything as JSON")
+    dialect(sp)
 
     sp = sub.add_parser("ls", help="list a directory of the guest, or the image's devices", epilog=EPILOG)
     common(sp)
@@ -151,23 +160,30 @@ def _refs_json(data: dict) -> dict:
     return out
 
 
+def _dialect(args) -> str | None:
+    return None if args.grub_dialect == "auto" else args.grub_dialect
+
+
 # --- list ----------------------------------------------------------------------------
 
 
 def cmd_list(args) -> int:
     from .render import menu_lines
 
-    result = _run(args, "menu")
+    result = _run(args, "menu", grub_dialect=_dialect(args))
     if args.json:
         _dump_json({
             "config": result["config"],
             "format": result["format"],
+            "dialect": result["dialect"],
             "default": result["default"],
             "entries": [_refs_json(e) for e in result["entries"]],
             "warnings": result["warnings"],
         })
         return 0
-    say(f"{shown(result['config'])} ({result['format']})\n")
+    dialect = result["dialect"]
+    used = f", {dialect['name']} dialect: {shown(dialect['reason'])}" if dialect else ""
+    say(f"{shown(result['config'])} ({result['format']}{used})\n")
     for line in menu_lines(result["rows"]):
         say(line + "\n")
     return 0
@@ -192,7 +208,7 @@ def cmd_extract(args) -> int:
                     err.message += " (--force replaces it)"
                     raise
             temps = {name: out.temporary(name) for name in OUTPUTS}
-            result = _run(args, "extract", disks, entry=args.entry,
+            result = _run(args, "extract", disks, entry=args.entry, grub_dialect=_dialect(args),
                           kernel_fd=temps["kernel"], initrd_fd=temps["initrd"])
             _name_entry(result)
             if result["kernel_format"] == "unknown":
@@ -205,6 +221,7 @@ def cmd_extract(args) -> int:
                     "kernel": kernel_path,
                     "initrd": initrd_path,
                     "config": result["config"],
+                    "dialect": result["dialect"],
                     "kernel_format": result["kernel_format"],
                     "kernel_version": result["kernel_version"],
                     "args": result["args"],

@@ -31,7 +31,7 @@ USAGE = (
 LONG_OPTIONS = [
     "quiet", "interactive", "list-entries", "not-really", "help", "output=", "output-format=",
     "output-directory=", "offset=", "runas=", "entry=", "kernel=", "ramdisk=", "args=",
-    "isconfig", "debug", "version", "allow-backing-dir=",
+    "isconfig", "debug", "version", "allow-backing-dir=", "grub-dialect=",
 ]
 HELP = """
 Read a guest disk image without trusting it, choose the entry its boot loader would boot,
@@ -55,6 +55,8 @@ copy that kernel and ramdisk out and print where they are (a drop-in for Xen's p
       --allow-backing-dir=DIR  files the image names (qcow2 backing files, VHD parents,
                            VMDK extents) may come from DIR only (default: refused)
       --debug              a traceback with errors
+      --grub-dialect=D     evaluate a grub.cfg as this GRUB does: auto (default: from
+                           the image), debian, fedora or suse (not in Xen's pygrub)
       --version            print the version
   -h, --help               this help
 
@@ -83,6 +85,7 @@ class Options:
         self.args = ""
         self.isconfig = False
         self.debug = False
+        self.grub_dialect: str | None = None  # None: detected from the image
         self.image = ""
         self.backing_dir: str | None = None
         self.disks: list[str] = []
@@ -149,6 +152,13 @@ def parse(argv: list[str]) -> Options | int:
                 _usage()
                 return fail(PROG, f"unknown output format {value}", EXIT_USAGE)
             o.output_format = value
+        elif name == "--grub-dialect":
+            from ..boot.grub2.dialect import DIALECTS
+
+            if value not in ("auto", *DIALECTS):
+                _usage()
+                return fail(PROG, f"--grub-dialect={value}: choose from auto, {', '.join(DIALECTS)}", EXIT_USAGE)
+            o.grub_dialect = None if value == "auto" else value
         elif name == "--output-directory":
             if not os.path.isdir(value):
                 return fail(PROG, f"{value} is not an existing directory", EXIT_USAGE)
@@ -280,6 +290,7 @@ def run(o: Options) -> int:
             action, tuple(disks), offset=o.offset, entry=o.entry,
             kernel=o.kernel, ramdisk=o.ramdisk, extra_args=o.args, kernel_fd=kernel_fd, initrd_fd=ramdisk_fd,
             opener=opener,
+            grub_dialect=o.grub_dialect,
         )
         if o.uid is not None:
             from ..pipeline import preopen

@@ -23,7 +23,8 @@ where it is found.
 ``ID``/``ID_LIKE`` of an os-release file (the config's device first, then the others in
 probe order), else what the config shows of Fedora's (the commands ``blscfg``,
 ``linuxefi``, ``initrdefi``; the section of its BLS template ``10_linux_bls``;
-``--users $grub_users``), else "debian".
+``--users $grub_users``), else "debian"; with the reason, in one line, that the menu
+records (``Menu.dialect_reason``) and ``guestboot list`` shows.
 """
 
 from __future__ import annotations
@@ -88,8 +89,14 @@ def named(name: str) -> Dialect:
     return dialect
 
 
-def _os_words(devices: DeviceMap, device: str) -> list[str]:
-    """ID and ID_LIKE words of the first os-release found."""
+class Detected(NamedTuple):
+    dialect: Dialect
+    reason: str  # what on the image chose it, e.g. "(hd0,gpt3)/etc/os-release: ID rocky"
+
+
+def _os_words(devices: DeviceMap, device: str) -> tuple[dict[str, str], str]:
+    """ID and ID_LIKE words of the first os-release found, each with the key it came from,
+    and where that file is ("" when none)."""
     names = [device] + [n for n in devices.names() if n != device]
     for name in names:
         record = devices.get(name)
@@ -100,21 +107,26 @@ def _os_words(devices: DeviceMap, device: str) -> list[str]:
                 data = fspath.read_bytes(record.fs, path, _OS_RELEASE_BYTES)
             except GuestbootError:  # absent, too big, unreadable: look further
                 continue
-            words: list[str] = []
+            words: dict[str, str] = {}
             for line in data.decode("utf-8", "replace").splitlines()[: LIMITS.max_config_files]:
                 key, eq, value = line.partition("=")
                 if eq and key.strip() in ("ID", "ID_LIKE"):
-                    words += value.strip().strip("\"'").lower().split()
-            return words
-    return []
+                    for word in value.strip().strip("\"'").lower().split():
+                        words.setdefault(word, key.strip())
+            return words, f"({name}){path}"
+    return {}, ""
 
 
-def detect(devices: DeviceMap, device: str, config_text: str) -> Dialect:
-    """The dialect the image shows (see the module's docstring)."""
-    words = _os_words(devices, device)
+def detect(devices: DeviceMap, device: str, config_text: str) -> Detected:
+    """The dialect the image shows and why (see the module's docstring)."""
+    words, where = _os_words(devices, device)
     for word, dialect in _BY_OS:
         if word in words:
-            return dialect
-    if _FEDORA_SIGNS.search(config_text):
-        return FEDORA
-    return DEBIAN
+            return Detected(dialect, f"{where} has {word!r} in {words[word]}")
+    sign = _FEDORA_SIGNS.search(config_text)
+    if sign:
+        shown = " ".join(sign.group(0).split())
+        return Detected(FEDORA, f"the config has Fedora's {shown!r}")
+    if where:
+        return Detected(DEBIAN, f"{where} names no distribution we know; no Fedora sign in the config")
+    return Detected(DEBIAN, "no os-release on the image, no Fedora sign in the config")

@@ -37,12 +37,15 @@ def evaluate(
     """Run the GRUB 2 config at ``path`` on ``device`` and return its menu. With
     ``check_files`` off (pygrub's --isconfig) loaders record paths without opening them.
     ``grub_dialect`` names the GRUB build to emulate (dialect.py); None: the one the
-    image shows. The menu records it (``Menu.dialect``)."""
+    image shows. The menu records it and why (``Menu.dialect``, ``Menu.dialect_reason``)."""
     fs = devices.filesystem(device)
     canonical = devices.canonical(device) or device
     data = fspath.read_bytes(fs, path, LIMITS.max_config_bytes)
     text = data.decode("utf-8", "surrogateescape")
-    dialect = named(grub_dialect) if grub_dialect else detect(devices, canonical, text)
+    if grub_dialect:
+        dialect, reason = named(grub_dialect), "chosen by the caller"
+    else:
+        dialect, reason = detect(devices, canonical, text)
     origin = f"{canonical}:{path}"
     shared = Shared(devices, [], check_files=check_files, dialect=dialect)
     it = Interp(shared, Context(), where=origin)
@@ -55,7 +58,9 @@ def evaluate(
     for name, value in (env or {}).items():
         it.set(name, value)
     it = _run_top(it, lambda i: run_config(i, f"({canonical}){path}", data), "the config")
-    return _build(it, origin, 0)
+    menu = _build(it, origin, 0)
+    menu.dialect_reason = reason
+    return menu
 
 
 def _run_top(it: Interp, action, what: str) -> Interp:
