@@ -24,7 +24,6 @@ GRUB_CFG = "set default=0\nmenuentry 'Linux' {\n    linux /vmlinuz ro\n}\n"
 CONVERSIONS = [
     ("qed", [], "QED image: not supported yet"),
     ("vhdx", [], "VHDX image: not supported yet"),
-    ("vpc", ["-o", "subformat=dynamic"], "VHD image: dynamic disks not supported yet"),
     ("vmdk", ["-o", "subformat=monolithicSparse"], "VMDK image: not supported yet"),
     ("vmdk", ["-o", "subformat=streamOptimized"], "VMDK image: not supported yet"),
     ("vmdk", ["-o", "subformat=monolithicFlat"], "VMDK image: not supported yet"),  # the text descriptor
@@ -158,7 +157,7 @@ def _refooter(data: bytearray, **fields: int) -> None:
         ("checksum", CorruptImage, r"VHD footer: checksum 0x[0-9a-f]+, the bytes sum to .* \(at byte offset 0x[0-9a-f]+\)"),
         ("too-big", CorruptImage, "fixed VHD: disk of .* does not fit before its footer"),
         ("disk-type", CorruptImage, "VHD footer: unknown disk type 9"),
-        ("differencing", Unsupported, "differencing disks .* not supported yet"),
+        ("differencing", CorruptImage, "VHD dynamic disk header at .* past the end of the file"),
     ],
 )
 def test_damaged_vhd_footers(fixed_vhd, tmp_path, damage, error, match):

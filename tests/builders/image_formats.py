@@ -70,3 +70,38 @@ def convert(raw: Path, fmt: str, options: list[str], out: Path) -> Path:
     """``raw`` converted by qemu-img to ``fmt`` with ``options`` (e.g. ["-c"], ["-o", …])."""
     qemu_img("convert", "-f", "raw", "-O", fmt, *options, str(raw), str(out))
     return out
+
+
+def vhd_differencing(child: Path, parent: Path, parent_name: str) -> Path:
+    """Turn ``child``, a dynamic VHD qemu-img made, into a differencing disk whose parent
+    is ``parent`` (named ``parent_name`` in a relative-Windows-path locator, "W2ru").
+
+    No tool Debian ships creates differencing VHDs (qemu-img's vpc driver has no backing
+    files; blktap's vhd-util is gone), so the header fields the spec's "Implementing a
+    Differencing Hard Disk" names are set here: disk type 4 in both footer copies, the
+    parent's unique id and name, one locator whose data is a new sector before the footer
+    at the end, and the checksums. The blocks stay what qemu-io wrote."""
+    data = bytearray(child.read_bytes())
+    parent_footer = parent.read_bytes()[-512:]
+    header_at = int.from_bytes(data[16:24], "big")
+    footer = bytearray(data[-512:])
+    footer[60:64] = (4).to_bytes(4, "big")
+    _vhd_checksum(footer, 64)
+    locator = parent_name.replace("/", "\\").encode("utf-16-le")
+    locator_at = len(data) - 512
+    header = bytearray(data[header_at : header_at + 1024])
+    header[40:56] = parent_footer[68:84]  # the parent's unique id
+    header[64:576] = parent_name.rsplit("/", 1)[-1].encode("utf-16-be").ljust(512, b"\0")
+    header[576:600] = b"W2ru" + (1).to_bytes(4, "big") + len(locator).to_bytes(4, "big") + bytes(4) + \
+        locator_at.to_bytes(8, "big")
+    _vhd_checksum(header, 36)
+    data[header_at : header_at + 1024] = header
+    data[0:512] = footer
+    data[locator_at:] = locator.ljust(512, b"\0") + footer
+    child.write_bytes(bytes(data))
+    return child
+
+
+def _vhd_checksum(raw: bytearray, at: int) -> None:
+    raw[at : at + 4] = bytes(4)
+    raw[at : at + 4] = (~sum(raw) & 0xFFFFFFFF).to_bytes(4, "big")

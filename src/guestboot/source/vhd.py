@@ -1,9 +1,9 @@
-"""VHD ("vpc") images: fixed disks are read; dynamic and differencing disks are named.
+"""VHD ("vpc") images: fixed, dynamic and differencing disks.
 
 Layout: Microsoft "Virtual Hard Disk Image Format Specification" (2006), "Hard Disk
 Footer Format". A fixed disk is the disk's bytes followed by a 512-byte footer (511 bytes
 in images from old tools); dynamic and differencing disks keep a copy of the footer at
-offset 0 and their data in blocks behind a dynamic-disk header.
+offset 0 and their data in blocks behind a dynamic-disk header (source.vhd_dynamic).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from ..errors import CorruptImage, Unsupported
+from ..errors import CorruptImage
 from .base import ByteSource, SliceSource
 from .opener import Opener
 
@@ -32,14 +32,20 @@ class Footer(NamedTuple):
     disk_type: int
     checksum: int
     computed: int  # the checksum the spec's rule gives for these bytes
+    unique_id: bytes
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Footer":
         raw = raw.ljust(FOOTER_SIZE, b"\0")  # a 511-byte footer lacks the last reserved byte
         (cookie, _features, _version, data_offset, _time, _app, _app_version, _host, _original, current_size,
-         _geometry, disk_type, checksum, _uid, _saved) = FOOTER.unpack(raw)
-        summed = sum(raw[:CHECKSUM_OFFSET]) + sum(raw[CHECKSUM_OFFSET + 4 :])
-        return cls(cookie, data_offset, current_size, disk_type, checksum, ~summed & 0xFFFFFFFF)
+         _geometry, disk_type, checksum, uid, _saved) = FOOTER.unpack(raw)
+        return cls(cookie, data_offset, current_size, disk_type, checksum, ones_complement(raw, CHECKSUM_OFFSET), uid)
+
+
+def ones_complement(raw: bytes, checksum_at: int) -> int:
+    """The spec's checksum: the one's complement of the sum of the bytes, the checksum
+    field's own four bytes left out."""
+    return ~(sum(raw[:checksum_at]) + sum(raw[checksum_at + 4 :])) & 0xFFFFFFFF
 
 
 def _footer_at(image: ByteSource) -> int | None:
@@ -69,10 +75,10 @@ def open(image: ByteSource, opener: Opener) -> ByteSource:
             f"VHD footer: checksum {footer.checksum:#010x}, the bytes sum to {footer.computed:#010x}",
             where=image.name, offset=at + CHECKSUM_OFFSET,
         )
-    if footer.disk_type == DISK_DYNAMIC:
-        raise Unsupported("VHD image: dynamic disks not supported yet", where=image.name)
-    if footer.disk_type == DISK_DIFFERENCING:
-        raise Unsupported("VHD image: differencing disks (with a parent image) not supported yet", where=image.name)
+    if footer.disk_type in (DISK_DYNAMIC, DISK_DIFFERENCING):
+        from .vhd_dynamic import open_dynamic
+
+        return open_dynamic(image, footer, at, opener)
     if footer.disk_type != DISK_FIXED:
         raise CorruptImage(f"VHD footer: unknown disk type {footer.disk_type}", where=image.name, offset=at + 60)
     if at == 0 or footer.current_size > at:
