@@ -32,6 +32,11 @@ PYGRUB_ORDER = [
     "/grub/grub.cfg",
     "/boot/grub2/grub.cfg",
     "/grub2/grub.cfg",
+    "/boot/isolinux/isolinux.cfg",
+    "/boot/extlinux/extlinux.conf",
+    "/boot/extlinux.conf",
+    "/extlinux/extlinux.conf",
+    "/extlinux.conf",
     "/boot/grub/menu.lst",
     "/boot/grub/grub.conf",
     "/grub/menu.lst",
@@ -54,9 +59,11 @@ def tree(base: Path, *files: str, text: str = LEGACY) -> DirFileSystem:
 def test_order_is_pygrubs():
     paths = [p for p, _f in config_paths()]
     assert paths[: len(PYGRUB_ORDER)] == PYGRUB_ORDER
-    # then what pygrub does not know: GRUB 2 in btrfs subvolume "@"
-    assert paths[len(PYGRUB_ORDER) :] == ["/@/boot/grub/grub.cfg", "/@/boot/grub2/grub.cfg"]
-    assert {f for _p, f in config_paths()} == {"grub2", "grub-legacy"}
+    # then what pygrub does not know: GRUB 2 in btrfs subvolume "@", SYSLINUX's other places
+    rest = paths[len(PYGRUB_ORDER) :]
+    assert rest[:2] == ["/@/boot/grub/grub.cfg", "/@/boot/grub2/grub.cfg"]
+    assert "/isolinux/isolinux.cfg" in rest and "/syslinux/syslinux.cfg" in rest
+    assert {f for _p, f in config_paths()} >= {"grub2", "grub-legacy", "syslinux"}
 
 
 @pytest.mark.parametrize("position", range(len(PYGRUB_ORDER)))
@@ -65,7 +72,7 @@ def test_priority_on_one_device(tmp_path, position):
     fs = tree(tmp_path, *PYGRUB_ORDER[position:])
     device, path, fmt, warnings = find_config(device_map(hd0=fs))
     assert (device, path) == ("hd0", PYGRUB_ORDER[position])
-    assert fmt == ("grub2" if path.endswith(".cfg") else "grub-legacy")
+    assert fmt == ("grub2" if "grub" in path and path.endswith(".cfg") else "syslinux" if "linux" in path else "grub-legacy")
     assert warnings == []
 
 

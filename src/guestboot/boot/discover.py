@@ -32,7 +32,8 @@ pygrub's order for the formats it knows (GRUB 2, then syslinux/extlinux, then GR
 legacy), so every image pygrub boots gives the same config here. pygrub tries
 syslinux/extlinux between GRUB 2 and GRUB legacy, at /boot/isolinux/isolinux.cfg,
 /boot/extlinux/extlinux.conf, /boot/extlinux.conf, /extlinux/extlinux.conf and
-/extlinux.conf: that line goes between the two below. Formats pygrub does not know
+/extlinux.conf: that line is between the two below; SYSLINUX's other places come after
+them. Formats pygrub does not know
 (BLS, systemd-boot, UKIs) go after those: a guest that has both a grub.cfg and BLS
 entries boots through GRUB (which reads the BLS entries itself with blscfg), and the
 types they are restricted to keep them off the other partitions.
@@ -90,6 +91,15 @@ FORMATS: tuple[Format, ...] = (
         _files("/boot/grub/grub.cfg", "/grub/grub.cfg", "/boot/grub2/grub.cfg", "/grub2/grub.cfg"),
         settings=("grub_dialect",),
     ),
+    # SYSLINUX at pygrub's paths (its ExtLinuxConfigFile list), between GRUB 2 and legacy.
+    Format(
+        "syslinux",
+        "guestboot.boot.syslinux",
+        _files(
+            "/boot/isolinux/isolinux.cfg", "/boot/extlinux/extlinux.conf", "/boot/extlinux.conf",
+            "/extlinux/extlinux.conf", "/extlinux.conf",
+        ),
+    ),
     Format(
         "grub-legacy",
         "guestboot.boot.legacy",
@@ -99,6 +109,19 @@ FORMATS: tuple[Format, ...] = (
     # is (hdX,Y)/@/boot/grub and paths resolve from the top-level subvolume). pygrub
     # does not look there; after its paths, so that every image it boots boots the same.
     Format("grub2", "guestboot.boot.grub2", _files("/@/boot/grub/grub.cfg", "/@/boot/grub2/grub.cfg")),
+    # The rest of SYSLINUX's own search (core/fs/lib/loadconfig.c: the install directory,
+    # /boot/syslinux, /syslinux, / with extlinux.conf then syslinux.cfg; ISOLINUX,
+    # core/fs/iso9660/iso9660.c: /boot/isolinux, /isolinux, then those, with isolinux.cfg
+    # then syslinux.cfg), after pygrub's paths so that every image it boots boots the same.
+    Format(
+        "syslinux",
+        "guestboot.boot.syslinux",
+        _files(
+            "/boot/extlinux/syslinux.cfg", "/extlinux/syslinux.cfg", "/boot/syslinux/extlinux.conf",
+            "/boot/syslinux/syslinux.cfg", "/syslinux/extlinux.conf", "/syslinux/syslinux.cfg", "/syslinux.cfg",
+            "/boot/isolinux/syslinux.cfg", "/isolinux/isolinux.cfg", "/isolinux/syslinux.cfg",
+        ),
+    ),
 )
 
 
