@@ -82,7 +82,7 @@ def test_list_and_extract_a_compressed_image(variants, tree, tmp_path):
     image = variants["zstd"]
     done = guestboot("list", str(image))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.decode().splitlines()[0] == "(hd0,gpt1)/boot/grub/grub.cfg (grub2)"
+    assert done.stdout.decode().splitlines()[0].startswith("(hd0,gpt1)/boot/grub/grub.cfg (grub2")
     out = tmp_path / "out"
     done = guestboot("extract", str(image), "-o", str(out))
     assert done.returncode == 0, done.stderr

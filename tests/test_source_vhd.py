@@ -49,7 +49,7 @@ def test_a_dynamic_vhd_reads_as_the_raw_disk(dynamic, raw, tree):
         os.close(fd)
     done = subprocess.run([sys.executable, "-m", "guestboot", "list", str(dynamic)], capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.decode().splitlines()[0] == "(hd0,gpt1)/boot/grub/grub.cfg (grub2)"
+    assert done.stdout.decode().splitlines()[0].startswith("(hd0,gpt1)/boot/grub/grub.cfg (grub2")
 
 
 @pytest.fixture
