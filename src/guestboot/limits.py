@@ -87,5 +87,17 @@ class Limits(NamedTuple):
     max_submenu_depth: int = 16  # nesting of submenus
     max_initrds: int = 64  # files on one initrd line
 
+    # --- kernel inspection (kernel/) ----------------------------------------------------
+    max_kernel_decompressed: int = 1 * GiB  # one decompressed kernel payload (Xen's XC_DOM_DECOMPRESS_MAX)
+    max_kernel_passes: int = 3  # decompressions of one payload while inspecting it (version string, notes, sections)
+    max_elf_headers: int = 4096  # program or section headers read from one ELF file
+    max_elf_note_bytes: int = 1 * MiB  # bytes of note segments/sections read from one ELF file
+    max_pe_sections: int = 96  # PE section headers read (the PE format allows 96)
+    max_initrd_parts: int = 16  # concatenated archives looked at in one initrd (microcode + main)
+    max_cpio_members: int = 100_000  # members of one uncompressed cpio archive walked
+    max_multiboot_modules: int = 64  # module/module2 lines of one multiboot entry
+    max_initrd_gap: int = 1 * MiB  # zero bytes skipped between two archives of one initrd
+    max_inspected_files: int = 256  # files looked at by one "inspect" (menu entries and /boot)
+
 
 LIMITS = Limits()

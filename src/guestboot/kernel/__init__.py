@@ -1,24 +1,23 @@
-"""What a kernel file is: the x86 boot-protocol header of a bzImage, or an ELF image.
+"""What a kernel file is, and what it can boot as.
 
-Layout: Linux's Documentation/arch/x86/boot.rst, "The real-mode kernel header" (offsets
-from the start of the file): setup_sects at 0x1f1, boot_flag 0xAA55 at 0x1fe, header
-"HdrS" at 0x202, protocol version at 0x206, kernel_version at 0x20e (a pointer to a NUL-
-terminated string, minus 0x200, when non-zero). ELF: the ident bytes of the System V ABI.
-Only reads the first bytes it needs; never trusts a pointer beyond the file's size.
+``describe(source)`` is the cheap look every extraction takes (the first bytes only:
+bzImage header and version string, or ELF class); ``inspect.inspect(source)`` is the full
+look (payload decompressed, ELF notes, PV/PVH/HVM verdict), imported on demand:
+
+- bzimage.py   the x86 boot protocol's setup header
+- stream.py    codecs by magic; bounded streaming decoders; a forward reader over them
+- elf.py       ELF headers, notes (segments, then sections), the __xen_guest section
+- xen.py       Xen's note numbers and the PV/PVH rules of Xen's domain builder
+- multiboot.py multiboot v1/v2 headers where the specs say to search
+- pe.py        PE/UKI identification and the arm64 Image header
+- initrd.py    an initrd's archives: cpio, codec, microcode prepends
 """
 
 from __future__ import annotations
 
-import struct
 from typing import NamedTuple
 
 from ..source import ByteSource
-
-_BOOT_FLAG = struct.Struct("<H")  # at 0x1fe: 0xAA55
-_PROTOCOL = struct.Struct("<H")  # at 0x206: major << 8 | minor
-_VERSION_PTR = struct.Struct("<H")  # at 0x20e: kernel_version, string at value + 0x200
-_HEADER_END = 0x210
-_VERSION_MAX = 256
 
 
 class KernelInfo(NamedTuple):
@@ -28,21 +27,14 @@ class KernelInfo(NamedTuple):
 
 
 def describe(source: ByteSource) -> KernelInfo:
-    head = source.pread(0, min(source.size, 0x280))
+    from . import bzimage
+
+    head = source.pread(0, min(source.size, bzimage.HEADER_END))
     if head[:4] == b"\x7fELF":
         return KernelInfo("elf64" if head[4:5] == b"\x02" else "elf32")
     if head[:2] == b"\x1f\x8b":
         return KernelInfo("gzip")
-    if len(head) < _HEADER_END:
+    if not bzimage.is_bzimage(head):
         return KernelInfo("unknown")
-    if _BOOT_FLAG.unpack_from(head, 0x1FE)[0] != 0xAA55 or head[0x202:0x206] != b"HdrS":
-        return KernelInfo("unknown")
-    protocol = _PROTOCOL.unpack_from(head, 0x206)[0]
-    pointer = _VERSION_PTR.unpack_from(head, 0x20E)[0]
-    version = ""
-    if pointer:
-        at = pointer + 0x200
-        if at < source.size:
-            raw = source.pread(at, min(_VERSION_MAX, source.size - at))
-            version = raw.split(b"\0", 1)[0].decode("ascii", "replace")
-    return KernelInfo("bzImage", f"{protocol >> 8}.{protocol & 0xFF:02d}", version)
+    header = bzimage.parse(source, head)
+    return KernelInfo("bzImage", header.protocol_text, header.version)
