@@ -130,7 +130,18 @@ def load_menu(devices: DeviceMap, *, isconfig: bool = False, settings: dict[str,
 
 
 def open_refs(devices: DeviceMap, refs: tuple[FileRef, ...] | list[FileRef]) -> list[ByteSource]:
-    return [devices.open(ref.device, ref.path) for ref in refs]
+    """The byte sources of ``refs``; a ref with a ``section`` is that window of its file
+    (no copy: the window maps onto the file's own runs)."""
+    from .source.base import SliceSource
+
+    sources = []
+    for ref in refs:
+        source = devices.open(ref.device, ref.path)
+        if ref.section is not None:
+            start, size = ref.section
+            source = SliceSource(source, start, size, f"({ref.device}){ref.path}[{start:#x}+{size:#x}]")
+        sources.append(source)
+    return sources
 
 
 def _plan(request: Request, devices: DeviceMap, menu: Menu, warnings: list[str]) -> Result:
@@ -331,7 +342,10 @@ def spec_data(spec: BootSpec, extra_args: str = "") -> Result:
 
 
 def _ref_data(ref: FileRef) -> Result:
-    return {"device": ref.device, "path": ref.path, "written": ref.written or ref.path, "grub": str(ref)}
+    data = {"device": ref.device, "path": ref.path, "written": ref.written or ref.path, "grub": str(ref)}
+    if ref.section is not None:
+        data["section"] = {"offset": ref.section[0], "size": ref.section[1]}
+    return data
 
 
 def _rows(menu: Menu) -> list[Any]:

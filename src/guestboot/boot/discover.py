@@ -122,6 +122,15 @@ FORMATS: tuple[Format, ...] = (
             "/boot/isolinux/syslinux.cfg", "/isolinux/isolinux.cfg", "/isolinux/syslinux.cfg",
         ),
     ),
+    # systemd-boot on the ESP or XBOOTLDR (Type #1 entries, unified kernel images), then
+    # Type #1 entries in /boot of any file system (a guest without a boot loader config)
+    Format(
+        "systemd-boot",
+        "guestboot.boot.sdboot",
+        (Location("/loader/entries", "*.conf"), Location("/EFI/Linux", "*.efi")),
+        types=("c12a7328-f81f-11d2-ba4b-00a0c93ec93b", "bc13c2ff-59e6-4262-a352-b275fd6f7172", "0xef", "0xea"),
+    ),
+    Format("systemd-boot", "guestboot.boot.sdboot", (Location("/boot/loader/entries", "*.conf"),)),
 )
 
 

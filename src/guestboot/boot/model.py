@@ -13,11 +13,13 @@ from typing import Callable, NamedTuple
 class FileRef(NamedTuple):
     """A file on a guest device. ``device`` is a canonical DeviceMap name ("hd0,gpt2"),
     ``path`` is absolute on that device; ``written`` is the path as the config wrote it
-    (GRUB puts that in BOOT_IMAGE=)."""
+    (GRUB puts that in BOOT_IMAGE=); ``section``, when set, is the byte range of the file
+    that is meant (a kernel or initrd inside a unified kernel image)."""
 
     device: str
     path: str
     written: str = ""
+    section: tuple[int, int] | None = None  # (offset, size) inside the file: a UKI's .linux/.initrd
 
     def __str__(self) -> str:
         return f"({self.device}){self.path}"

@@ -1,0 +1,105 @@
+"""An ESP as systemd-boot guests have it, made by the real tools.
+
+* Type #1 entries: systemd's ``kernel-install add`` (package systemd) with layout=bls and
+  only its 90-loaderentry.install plugin, into a tmpfs mounted for it (the plugin writes
+  paths relative to the mount point of $BOOT_ROOT, ``stat -c %m``), copied out after.
+* Type #2 unified kernel images: ``objcopy`` (binutils) adds .osrel, .cmdline, .linux and
+  .initrd to Debian's linuxx64.efi.stub (package systemd-boot-efi), the recipe of
+  systemd's own documentation for systemd 252 (Debian 12 has no ukify).
+* loader/loader.conf is written here (bootctl, package systemd-boot, is not installed by
+  the tests: its postinst would try to install the boot loader on the host).
+* The FAT ESP on a GPT disk: mkfs.fat + mcopy (fat.esp_disk).
+
+Debian packages: systemd, binutils, systemd-boot-efi, dosfstools, mtools, gdisk.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from .initramfs import ToolMissing
+
+STUB = Path("/usr/lib/systemd/boot/efi/linuxx64.efi.stub")
+PLUGIN = "/usr/lib/kernel/install.d/90-loaderentry.install"
+MACHINE_ID = "0123456789abcdef0123456789abcdef"
+
+
+def _need() -> None:
+    for tool, package in (("kernel-install", "systemd"), ("objcopy", "binutils"), ("mcopy", "mtools")):
+        if not shutil.which(tool):
+            raise ToolMissing(f"{tool} not found (apt-get install {package})")
+    if not STUB.exists():
+        raise ToolMissing(f"{STUB} not found (apt-get install systemd-boot-efi)")
+    if not Path(PLUGIN).exists():
+        raise ToolMissing(f"{PLUGIN} not found (package systemd)")
+    if os.geteuid() != 0:
+        raise ToolMissing("kernel-install's BOOT_ROOT must be a mount point: mounting a tmpfs needs root")
+
+
+def _run(argv: list[str], **kw) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, **kw)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout
+
+
+def kernel_install(esp: Path, work: Path, version: str, kernel: Path, initrd: Path, options: str,
+                   os_release: str) -> None:
+    """kernel-install add VERSION KERNEL INITRD into ``esp`` (layout bls)."""
+    conf = work / "kernel-install-conf"
+    conf.mkdir(exist_ok=True)
+    (conf / "install.conf").write_text("layout=bls\n")
+    (conf / "cmdline").write_text(options + "\n")
+    (esp / MACHINE_ID).mkdir(exist_ok=True)
+    (esp / "loader" / "entries").mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, KERNEL_INSTALL_CONF_ROOT=str(conf), MACHINE_ID=MACHINE_ID,
+               KERNEL_INSTALL_MACHINE_ID=MACHINE_ID, KERNEL_INSTALL_ENTRY_TOKEN=MACHINE_ID,
+               BOOT_ROOT=str(esp), KERNEL_INSTALL_PLUGINS=PLUGIN)
+    _run(["kernel-install", "add", version, str(kernel), str(initrd)], env=env)
+
+
+def uki(out: Path, kernel: Path, initrd: Path, cmdline: str, os_release: str, work: Path) -> Path:
+    """A unified kernel image: Debian's stub with the sections added by objcopy."""
+    (work / "uki-osrel").write_text(os_release)
+    (work / "uki-cmdline").write_text(cmdline + "\n")
+    _run([
+        "objcopy",
+        "--add-section", f".osrel={work / 'uki-osrel'}", "--change-section-vma", ".osrel=0x20000",
+        "--add-section", f".cmdline={work / 'uki-cmdline'}", "--change-section-vma", ".cmdline=0x30000",
+        "--add-section", f".linux={kernel}", "--change-section-vma", ".linux=0x2000000",
+        "--add-section", f".initrd={initrd}", "--change-section-vma", ".initrd=0x3000000",
+        str(STUB), str(out),
+    ])
+    return out
+
+
+def esp_tree(work: Path, kernel: Path, initrds: dict[str, Path], loader_conf: str | None,
+             with_ukis: bool = True) -> Path:
+    """The ESP's files: two kernel-install entries (versions 6.1.0-9 and 6.1.0-57 of one
+    kernel file, initrds ``initrds["type1-9"]``/``["type1-57"]``), two UKIs
+    (``initrds["uki-a"]``/``["uki-b"]``) and loader.conf."""
+    _need()
+    esp = work / "esp"
+    mnt = work / "boot-root"
+    mnt.mkdir()
+    osrel = 'ID=debian\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_ID="12"\n'
+    _run(["mount", "-t", "tmpfs", "-o", "size=512m", "guestboot-test", str(mnt)])
+    try:
+        for version, name in (("6.1.0-9-amd64", "type1-9"), ("6.1.0-57-amd64", "type1-57")):
+            kernel_install(mnt, work, version, kernel, initrds[name], f"quiet from={name}", osrel)
+        shutil.copytree(mnt, esp)
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+    if with_ukis:
+        linux = esp / "EFI" / "Linux"
+        linux.mkdir(parents=True)
+        uki(linux / "debian-uki-a.efi", kernel, initrds["uki-a"], "quiet from=uki-a",
+            'ID=debian\nPRETTY_NAME="UKI A"\nVERSION_ID="12.1"\n', work)
+        uki(linux / "debian-uki-b.efi", kernel, initrds["uki-b"], "quiet from=uki-b",
+            'ID=debian\nPRETTY_NAME="UKI B"\nVERSION_ID="12.2"\n', work)
+    if loader_conf is not None:
+        (esp / "loader" / "loader.conf").write_text(loader_conf)
+    return esp

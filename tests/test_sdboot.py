@@ -1,0 +1,175 @@
+"""systemd-boot: Type #1 entries from systemd's kernel-install, unified kernel images built
+with objcopy and Debian's linuxx64.efi.stub, loader.conf, on a FAT ESP made by mkfs.fat +
+mcopy (tests/builders/sdboot.py). The rules followed are systemd-boot's own
+(src/boot/efi/boot.c of systemd 252/253: config_entry_compare, config_default_entry_select,
+config_entry_add_type1, config_entry_add_unified), cited in src/guestboot/boot/sdboot.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from builders import boot as qemu  # noqa: E402
+from builders import fat, initramfs, sdboot  # noqa: E402
+from builders.initramfs import ToolMissing  # noqa: E402
+from dirfs import DirFileSystem, device_map  # noqa: E402
+
+from guestboot.boot import sdboot as sd  # noqa: E402
+from guestboot.boot.discover import find_menu  # noqa: E402
+from guestboot.errors import LimitExceeded  # noqa: E402
+from guestboot.image import open_disks  # noqa: E402
+from guestboot.pipeline import open_refs  # noqa: E402
+from guestboot.select import boot  # noqa: E402
+
+MID = sdboot.MACHINE_ID
+T1_57 = f"{MID}-6.1.0-57-amd64.conf"
+T1_9 = f"{MID}-6.1.0-9-amd64.conf"
+NAMES = ("type1-9", "type1-57", "uki-a", "uki-b")
+
+
+@pytest.fixture(scope="session")
+def esp_build(tmp_path_factory):
+    work = tmp_path_factory.mktemp("sdboot")
+    try:
+        kernel = qemu.debian_kernel()
+        initrds = {n: initramfs.build_initramfs(work / f"{n}.img", n) for n in NAMES}
+        esp = sdboot.esp_tree(work, kernel, initrds, loader_conf="timeout 3\ndefault @saved\n")
+    except ToolMissing as err:
+        pytest.skip(str(err))
+    return work, esp
+
+
+def _disk(esp_build, name: str, loader_conf: str | None, ukis: bool = True) -> Path:
+    import shutil
+
+    work, esp = esp_build
+    tree = work / f"tree-{name}"
+    shutil.copytree(esp, tree)
+    if not ukis:
+        shutil.rmtree(tree / "EFI")
+    if loader_conf is None:
+        (tree / "loader" / "loader.conf").unlink()
+    else:
+        (tree / "loader" / "loader.conf").write_text(loader_conf)
+    return fat.esp_disk(work / f"{name}.img", tree)
+
+
+_OPEN: list = []  # images stay open for the session: their byte sources read later
+
+
+def _menu(path: Path):
+    f = open(path, "rb")
+    _OPEN.append(f)
+    image = open_disks(((f.fileno(), str(path)),))
+    return find_menu(image.devices), image
+
+
+def test_generated_entries_sort_as_systemd_boot(esp_build) -> None:
+    """All four share sort-key "debian" (the UKIs' from ID=); the UKIs have no machine-id,
+    which sorts first; then versions newest first; titles made unique by the version."""
+    disk = _disk(esp_build, "saved", "timeout 3\ndefault @saved\n")
+    menu, _ = _menu(disk)
+    assert menu.format == "systemd-boot"
+    assert [e.id for e in menu.entries] == ["debian-uki-b.efi", "debian-uki-a.efi", T1_57, T1_9]
+    assert [e.title for e in menu.entries][2:] == [
+        "Debian GNU/Linux 12 (bookworm) (6.1.0-57-amd64)", "Debian GNU/Linux 12 (bookworm) (6.1.0-9-amd64)"]
+    assert menu.timeout == "3"
+    # @saved without the EFI variable: the first entry, and the output says why
+    assert any("@saved" in w and "first entry" in w for w in menu.warnings)
+    choice, spec = boot(menu, None)
+    assert choice.entry.id == "debian-uki-b.efi"
+    assert spec.args == "quiet from=uki-b"
+
+
+def test_type1_default_glob_and_what_it_loads(esp_build) -> None:
+    disk = _disk(esp_build, "glob", f"default {MID}-6.1.0-9*\n", ukis=False)
+    menu, _ = _menu(disk)
+    choice, spec = boot(menu, None)
+    assert choice.entry.id == T1_9
+    assert spec.kernel.path == f"/{MID}/6.1.0-9-amd64/linux"
+    assert [r.path for r in spec.initrds] == [f"/{MID}/6.1.0-9-amd64/type1-9.img"]
+    assert spec.args == f"quiet from=type1-9 systemd.machine_id={MID}"
+    assert spec.cmdline == f"initrd=\\{MID}\\6.1.0-9-amd64\\type1-9.img " + spec.args
+
+
+def test_uki_boots_in_qemu(esp_build, tmp_path: Path) -> None:
+    """The default UKI's .linux and .initrd sections, extracted, boot; the kernel gets the
+    .cmdline section."""
+    if qemu.qemu_available():
+        pytest.skip(qemu.qemu_available())
+    disk = _disk(esp_build, "boot", "default debian-uki-a*\n")
+    menu, image = _menu(disk)
+    choice, spec = boot(menu, None)
+    assert choice.entry.id == "debian-uki-a.efi"
+    assert spec.kernel.section is not None
+    files = []
+    for name, source in zip(("kernel", "initrd"), open_refs(image.devices, [spec.kernel, *spec.initrds])):
+        out = tmp_path / name
+        with open(out, "wb") as f:
+            for at in range(0, source.size, 1 << 20):
+                f.write(source.pread(at, min(1 << 20, source.size - at)))
+        files.append(out)
+    kernel_bytes = (esp_build[0] / "type1-9.img").read_bytes()  # any initrd: compare with the real one
+    assert files[1].read_bytes() == (esp_build[0] / "uki-a.img").read_bytes() != kernel_bytes
+    report = qemu.boot(files[0], files[1], spec.args)
+    assert report.initrds == ["uki-a"]
+    assert report.cmdline == "quiet from=uki-a"
+
+
+# --- rules on small trees -------------------------------------------------------------------
+def _dir_menu(tmp: Path, files: dict[str, str]):
+    for path, text in files.items():
+        target = tmp / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    return sd.evaluate(device_map(esp=DirFileSystem(tmp)), "esp", "/loader/entries")
+
+
+def test_order_without_sort_key_and_boot_counting(tmp_path: Path) -> None:
+    """No sort-key: by id, newest first, after those with one; a spent counter ("+0-3")
+    goes last; an architecture other than x64 and a missing kernel drop the entry."""
+    files = {
+        "/k": "",
+        "/loader/entries/a-1.conf": "linux /k\n",
+        "/loader/entries/a-10.conf": "linux /k\n",
+        "/loader/entries/b+0-3.conf": "linux /k\nsort-key zzz\n",
+        "/loader/entries/c.conf": "linux /k\nsort-key x\n",
+        "/loader/entries/arm.conf": "linux /k\narchitecture aa64\n",
+        "/loader/entries/gone.conf": "linux /missing\n",
+        "/loader/entries/auto-x.conf": "linux /k\n",
+    }
+    menu = _dir_menu(tmp_path, files)
+    assert [e.id for e in menu.entries] == ["c.conf", "a-10.conf", "a-1.conf", "b+0-3.conf"]
+
+
+def test_options_lines_join_and_quotes(tmp_path: Path) -> None:
+    files = {"/k": "", "/i1": "", "/i2": "",
+             "/loader/entries/x.conf": 'title "Quoted"\nlinux /k\noptions a=1\noptions  b=2 \ninitrd /i1\ninitrd /i2\n'}
+    menu = _dir_menu(tmp_path, files)
+    assert menu.entries[0].title == "Quoted"
+    spec = menu.entries[0].run()
+    assert spec.args == "a=1 b=2"
+    assert [r.path for r in spec.initrds] == ["/i1", "/i2"]
+
+
+def test_default_glob_case_folded_and_unmatched(tmp_path: Path) -> None:
+    files = {"/k": "", "/loader/entries/Fedora-1.conf": "linux /k\n", "/loader/entries/fedora-2.conf": "linux /k\n",
+             "/loader/loader.conf": "default FEDORA-1*\n"}
+    menu = _dir_menu(tmp_path, files)
+    assert menu.entries[menu.rule.pick(menu, None).index].id == "fedora-1.conf"
+    (tmp_path / "loader" / "loader.conf").write_text("default nothing*\n")
+    menu = _dir_menu(tmp_path, {})
+    assert menu.rule.pick(menu, None).index == 0
+    assert any("matches no entry" in w for w in menu.warnings)
+
+
+def test_entry_bytes_bounded(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(sd, "LIMITS", sd.LIMITS._replace(max_entries_bytes=50))
+    files = {"/k": "", **{f"/loader/entries/e{i}.conf": "linux /k\ntitle " + "x" * 30 + "\n" for i in range(3)}}
+    with pytest.raises(LimitExceeded, match="max_entries_bytes"):
+        _dir_menu(tmp_path, files)
