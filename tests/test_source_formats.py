@@ -24,9 +24,6 @@ GRUB_CFG = "set default=0\nmenuentry 'Linux' {\n    linux /vmlinuz ro\n}\n"
 CONVERSIONS = [
     ("qed", [], "QED image: not supported yet"),
     ("vhdx", [], "VHDX image: not supported yet"),
-    ("vmdk", ["-o", "subformat=monolithicSparse"], "VMDK image: not supported yet"),
-    ("vmdk", ["-o", "subformat=streamOptimized"], "VMDK image: not supported yet"),
-    ("vmdk", ["-o", "subformat=monolithicFlat"], "VMDK image: not supported yet"),  # the text descriptor
     ("vdi", [], "VDI image: not supported yet"),
 ]
 
@@ -83,7 +80,9 @@ def test_format_can_be_forced(raw_disk, tmp_path):
     assert _open(qcow2).devices.filesystem("hd0").kind == "ext4"
     with pytest.raises(CorruptImage, match="no QFI"):
         _open(raw_disk, image_format="qcow2")
-    with pytest.raises(Unsupported, match="^disk.raw: VMDK image: not supported yet$"):
+    with pytest.raises(Unsupported, match="^disk.raw: VHDX image: not supported yet$"):
+        _open(raw_disk, image_format="VHDX")
+    with pytest.raises(CorruptImage, match="neither a KDMV sparse extent nor a text descriptor"):
         _open(raw_disk, image_format="VMDK")
     with pytest.raises(Unsupported, match=r"image format 'iso' is not one we know \(raw, .*qcow2"):
         _open(raw_disk, image_format="iso")

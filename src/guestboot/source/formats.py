@@ -18,6 +18,7 @@ from . import signatures
 
 READERS: tuple[tuple[str, str], ...] = (
     ("qcow2", "guestboot.source.qcow2"),
+    ("vmdk", "guestboot.source.vmdk"),
     ("vhd", "guestboot.source.vhd"),
 )
 

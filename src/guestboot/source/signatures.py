@@ -16,15 +16,6 @@ def _at(source: ByteSource, offset: int, magic: bytes) -> bool:
     return 0 <= offset and offset + len(magic) <= source.size and source.pread(offset, len(magic)) == magic
 
 
-def _vmdk(source: ByteSource) -> bool:
-    # VMware Virtual Disk Format 5.0: "KDMV" hosted sparse extents (monolithicSparse,
-    # streamOptimized), "COWD" ESX sparse extents, or a text descriptor file
-    if _at(source, 0, b"KDMV") or _at(source, 0, b"COWD"):
-        return True
-    head = source.pread(0, min(source.size, 512)).lstrip(b" \t\r\n")
-    return head.startswith(b"# Disk DescriptorFile")
-
-
 class ImageSignature(NamedTuple):
     name: str  # the --format name
     what: str  # for messages: "qcow2 image"
@@ -35,7 +26,9 @@ SIGNATURES: tuple[ImageSignature, ...] = (
     ImageSignature("qed", "QED image", lambda s: _at(s, 0, b"QED\0")),  # QEMU qed_spec: magic
     ImageSignature("vhdx", "VHDX image", lambda s: _at(s, 0, b"vhdxfile")),  # MS-VHDX 2.2.1: file type identifier
     ImageSignature("vdi", "VDI image", lambda s: _at(s, 0x40, b"\x7f\x10\xda\xbe")),  # VirtualBox VDI header signature
-    ImageSignature("vmdk", "VMDK image", _vmdk),
+    # VMware "Virtual Disk Format 1.1", "ESX Server Sparse Extents": COWD (source.vmdk reads
+    # hosted "KDMV" sparse extents and descriptors)
+    ImageSignature("vmdk-cowd", "VMDK ESX sparse (COWD) extent", lambda s: _at(s, 0, b"COWD")),
 )
 
 
