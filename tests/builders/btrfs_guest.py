@@ -111,3 +111,98 @@ def build_ubuntu_btrfs(workdir: Path, kernel: Path) -> BtrfsGuest:
                          "recovery nomodeset",
         default_args=args,
     )
+
+
+# --- openSUSE: the system in a snapshot that is the default subvolume --------------------------
+
+SUSE_UUID = "5a1e7c3d-9b2f-4e6a-8d1c-2f3e4a5b6c7d"
+SUSE_DISK_GUID = "0c9e8d7f-6a5b-4c3d-9e2f-1a0b9c8d7e6f"
+SUSE_SNAPSHOT = "@/.snapshots/1/snapshot"
+SUSE_OS_RELEASE = 'NAME="openSUSE Tumbleweed"\nID="opensuse-tumbleweed"\nID_LIKE="opensuse suse"\n'
+
+
+@dataclass(frozen=True)
+class SuseGuest:
+    path: Path  # the disk image
+    system: Path  # the tree of the snapshot (the default subvolume): what GRUB with
+    #               btrfs_relative_path reads for "/boot/…"
+    top: Path  # the tree of the top-level subvolume's own files: what upstream GRUB reads
+    release: str
+    args: str  # the default entry's kernel arguments
+    default_path: str  # the default subvolume's path, as `btrfs subvolume get-default` prints it
+
+
+def _suse_grub_cfg(release: str) -> str:
+    u = SUSE_UUID
+    return f"""# as grub2-mkconfig writes it on openSUSE with SUSE_BTRFS_SNAPSHOT_BOOTING="true" (trimmed)
+set btrfs_relative_path="y"
+export btrfs_relative_path
+if [ -f ${{config_directory}}/grubenv ]; then
+  load_env -f ${{config_directory}}/grubenv
+elif [ -s $prefix/grubenv ]; then
+  load_env
+fi
+set default="${{saved_entry}}"
+if [ x"${{feature_menuentry_id}}" = xy ]; then
+  menuentry_id_option="--id"
+else
+  menuentry_id_option=""
+fi
+export menuentry_id_option
+set timeout=8
+menuentry 'openSUSE Tumbleweed' --class opensuse --class gnu-linux --class gnu --class os $menuentry_id_option 'gnulinux-simple-{u}' {{
+	insmod gzio
+	insmod part_gpt
+	insmod btrfs
+	search --no-floppy --fs-uuid --set=root {u}
+	echo	'Loading Linux {release} ...'
+	linux	/boot/vmlinuz-{release} root=UUID={u} ${{extra_cmdline}} splash=silent quiet mitigations=auto
+	echo	'Loading initial ramdisk ...'
+	initrd	/boot/initrd-{release}
+}}
+"""
+
+
+def build_suse_btrfs(workdir: Path, release: str = "6.12.1-1-default") -> SuseGuest:
+    """openSUSE's layout, made through a loop mount: subvolume "@", "@/.snapshots", the
+    system in subvolume "@/.snapshots/1/snapshot" set as the default (btrfs subvolume
+    set-default), /boot/grub2/grub.cfg inside it. The top-level subvolume also holds a
+    /boot with other kernel bytes under the same names: what a GRUB that resolves from
+    the top (upstream's, Debian's) reads instead."""
+    import random
+
+    rng = random.Random(6)
+    system, top = workdir / "suse-snapshot", workdir / "suse-top"
+    for tree in (system, top):
+        (tree / "boot").mkdir(parents=True)
+        (tree / "boot" / f"vmlinuz-{release}").write_bytes(rng.randbytes(400_000))
+        (tree / "boot" / f"initrd-{release}").write_bytes(rng.randbytes(150_000))
+    (system / "boot" / "grub2").mkdir()
+    (system / "boot" / "grub2" / "grub.cfg").write_text(_suse_grub_cfg(release))
+    (system / "etc").mkdir()
+    (system / "etc" / "os-release").write_text(SUSE_OS_RELEASE)
+
+    volume = workdir / "suse-btrfs.fs"
+    with open(volume, "wb") as f:
+        f.truncate(BTRFS_SIZE)
+    subprocess.run(["mkfs.btrfs", "-q", "-f", "-U", SUSE_UUID, str(volume)], check=True, capture_output=True)
+    subvolume = ["btrfs", "-q", "subvolume"]
+    with fs_builder.mounted(volume, "noatime") as mnt:
+        for sub in ("@", "@/.snapshots"):
+            subprocess.run([*subvolume, "create", str(mnt / sub)], check=True, capture_output=True)
+        (mnt / "@/.snapshots/1").mkdir()
+        subprocess.run([*subvolume, "create", str(mnt / SUSE_SNAPSHOT)], check=True, capture_output=True)
+        subprocess.run(["cp", "-a", f"{system}/.", str(mnt / SUSE_SNAPSHOT)], check=True, capture_output=True)
+        subprocess.run(["cp", "-a", f"{top}/.", str(mnt)], check=True, capture_output=True)
+        subprocess.run([*subvolume, "set-default", str(mnt / SUSE_SNAPSHOT)], check=True, capture_output=True)
+        shown = subprocess.run(["btrfs", "subvolume", "get-default", str(mnt)], check=True,
+                               capture_output=True, text=True).stdout
+    disk = sgdisk_image(workdir / "suse-btrfs.img", BTRFS_START + BTRFS_SIZE + MiB, [
+        "-U", SUSE_DISK_GUID,
+        "-n", f"1:{MiB // SECTOR}:{BTRFS_START // SECTOR - 1}", "-t", "1:ef02",
+        "-n", f"2:{BTRFS_START // SECTOR}:{(BTRFS_START + BTRFS_SIZE) // SECTOR - 1}", "-t", "2:8300",
+    ])
+    place_image(disk, BTRFS_START, volume)
+    volume.unlink()
+    return SuseGuest(disk, system, top, release, f"root=UUID={SUSE_UUID} splash=silent quiet mitigations=auto",
+                     shown.split(" path ", 1)[1].strip())

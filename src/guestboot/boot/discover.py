@@ -36,7 +36,9 @@ syslinux/extlinux between GRUB 2 and GRUB legacy, at /boot/isolinux/isolinux.cfg
 them. Formats pygrub does not know
 (BLS, systemd-boot, UKIs) go after those: a guest that has both a grub.cfg and BLS
 entries boots through GRUB (which reads the BLS entries itself with blscfg), and the
-types they are restricted to keep them off the other partitions.
+types they are restricted to keep them off the other partitions. Last of GRUB's places,
+btrfs's default subvolume when it is not the top one (openSUSE's snapshot layout): GRUB
+looks there only as Fedora's and SUSE's builds do, after every place from the top.
 """
 
 from __future__ import annotations
@@ -56,13 +58,17 @@ from .model import Menu
 class Location(NamedTuple):
     """Where a config may be on a device: the file ``path``; or, with ``pattern`` (an
     fnmatch pattern such as "*.conf"), the directory ``path`` when it holds a regular
-    file whose name matches."""
+    file whose name matches. With ``default_root`` the path is taken from the file
+    system's default root (FileSystem.default_root_path: btrfs's default subvolume) and
+    the location is tried only where that is not the top."""
 
     path: str
     pattern: str | None = None
+    default_root: bool = False
 
     def __str__(self) -> str:
-        return posixpath.join(self.path, self.pattern) if self.pattern else self.path
+        shown = posixpath.join(self.path, self.pattern) if self.pattern else self.path
+        return f"{shown} in the default subvolume" if self.default_root else shown
 
 
 class Format(NamedTuple):
@@ -109,6 +115,11 @@ FORMATS: tuple[Format, ...] = (
     # is (hdX,Y)/@/boot/grub and paths resolve from the top-level subvolume). pygrub
     # does not look there; after its paths, so that every image it boots boots the same.
     Format("grub2", "guestboot.boot.grub2", _files("/@/boot/grub/grub.cfg", "/@/boot/grub2/grub.cfg")),
+    # GRUB 2 in btrfs's default subvolume: openSUSE's snapshots (/@/.snapshots/N/snapshot
+    # set as the default), where Fedora's and SUSE's GRUB find their prefix because their
+    # grub-install sets btrfs_relative_path (boot/grub2/menu.py evaluates it so).
+    Format("grub2", "guestboot.boot.grub2", tuple(
+        Location(path, default_root=True) for path in ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg"))),
     # The rest of SYSLINUX's own search (core/fs/lib/loadconfig.c: the install directory,
     # /boot/syslinux, /syslinux, / with extlinux.conf then syslinux.cfg; ISOLINUX,
     # core/fs/iso9660/iso9660.c: /boot/isolinux, /isolinux, then those, with isolinux.cfg
@@ -161,16 +172,23 @@ def matching_files(fs, directory: str, pattern: str, *, limit: int | None = None
     return sorted(found)
 
 
-def _present(fs, location: Location) -> bool:
+def _present(fs, location: Location) -> str | None:
+    """The path on ``fs`` where ``location`` holds a config, or None."""
+    path = location.path
     try:
+        if location.default_root:
+            top = fs.default_root_path()
+            if top is None:
+                return None
+            path = top.rstrip("/") + path
         if location.pattern is None:
-            return resolve(fs, location.path).type is FileType.REG
-        node = resolve(fs, location.path)
+            return path if resolve(fs, path).type is FileType.REG else None
+        node = resolve(fs, path)
         if node.type is not FileType.DIR:
-            return False
-        return bool(matching_files(fs, location.path, location.pattern))
+            return None
+        return path if matching_files(fs, path, location.pattern) else None
     except NotFound:
-        return False
+        return None
 
 
 def _looks_on(fmt: Format, device, typed: dict[str, set[str]]) -> bool:
@@ -224,8 +242,9 @@ def find_config(devices: DeviceMap) -> tuple[str, str, str, list[str]]:
                 continue
             for location in fmt.locations:
                 try:
-                    if _present(fs, location):
-                        return device, location.path, fmt.name, warnings
+                    found = _present(fs, location)
+                    if found is not None:
+                        return device, found, fmt.name, warnings
                 except GuestbootError as err:  # a symlink loop, a corrupt directory …
                     warnings.append(f"({device}){location} skipped: {err}")
         searched.append(f"({device})")

@@ -104,3 +104,10 @@ class FileSystem:
     def open(self, node: Node) -> ByteSource:
         """A regular file's contents; its ``runs`` map into the image where possible."""
         raise NotImplementedError  # abstract
+
+    def default_root_path(self) -> str | None:
+        """Where the file system's default root lies, as a path from its top ("/@/.snapshots/1/snapshot":
+        btrfs's default subvolume), or None when the default root is the top. Boot
+        loaders that follow it (Fedora's and SUSE's GRUB with ``btrfs_relative_path``)
+        resolve their paths from there."""
+        return None

@@ -207,7 +207,7 @@ def _list(it: Interp, devid: str, directory: str) -> list[str] | None:
     GRUB's fs_dir fails there."""
     _, fs = files.device(it, devid)
     try:
-        node = fspath.resolve(fs, directory) if directory else None
+        node = fspath.resolve(fs, files.relative_root(it, fs) + directory) if directory else None
     except NotFound:
         return None
     except GuestbootError as exc:

@@ -14,6 +14,17 @@ evaluator models; the rest is upstream 2.06 as Debian builds it (checked with gr
 * "suse" -- openSUSE and SLES: ``linuxefi``/``initrdefi`` as on Fedora, no ``blscfg``,
   ``--users`` as upstream.
 
+btrfs paths. Upstream GRUB resolves a path on btrfs from the top-level subvolume ("/" is
+the real root), whatever the default subvolume. SUSE's btrfs patches, which Fedora's
+GRUB carries too (rhboot/grub2 grub-core/fs/btrfs.c: grub_btrfs_mount, find_path), add
+``btrfs_relative_path``: when it starts with "y" or "1", paths start at the default
+subvolume ("default" in the root tree directory). Their grub-install puts
+``set btrfs_relative_path='y'`` in the core image's early config and their 00_header
+writes it at the top of grub.cfg when SUSE_BTRFS_SNAPSHOT_BOOTING is on, so openSUSE's
+``linux /boot/vmlinuz`` means /boot in the booted snapshot. Debian's GRUB ignores the
+variable. (Their ``btrfs_subvol``/``btrfs_subvolid``, which pick another subvolume, are
+not modelled: a config that sets them is evaluated as if they were unset.)
+
 The feature flags and initial variables of all three are upstream 2.06's
 (normal/main.c ``features[]``; ``grub_cpu``/``grub_platform`` of i386-pc): no difference
 in them is known to matter to a config; the fields are here so that one can be recorded
@@ -21,7 +32,7 @@ where it is found.
 
 :func:`detect` chooses from what the image shows when the caller does not say: the
 ``ID``/``ID_LIKE`` of an os-release file (the config's device first, then the others in
-probe order), else what the config shows of Fedora's (the commands ``blscfg``,
+probe order; on each, from the top, btrfs's default subvolume, then "@"), else what the config shows of Fedora's (the commands ``blscfg``,
 ``linuxefi``, ``initrdefi``; the section of its BLS template ``10_linux_bls``;
 ``--users $grub_users``), else "debian"; with the reason, in one line, that the menu
 records (``Menu.dialect_reason``) and ``guestboot list`` shows.
@@ -59,11 +70,13 @@ class Dialect(NamedTuple):
     variables: tuple[tuple[str, str], ...]  # other initial variables (exported)
     commands: frozenset[str]  # commands of DIALECT_COMMANDS this build has
     users_optional: bool  # menuentry --users may be given without a value
+    btrfs_relative_path: bool = False  # honours $btrfs_relative_path ("btrfs paths" above)
 
 
 DEBIAN = Dialect("debian", FEATURES, I386_PC, frozenset(), False)
-FEDORA = Dialect("fedora", FEATURES, I386_PC, frozenset({"blscfg", "bls_import", "linuxefi", "initrdefi"}), True)
-SUSE = Dialect("suse", FEATURES, I386_PC, frozenset({"linuxefi", "initrdefi"}), False)
+FEDORA = Dialect("fedora", FEATURES, I386_PC, frozenset({"blscfg", "bls_import", "linuxefi", "initrdefi"}), True,
+                 True)
+SUSE = Dialect("suse", FEATURES, I386_PC, frozenset({"linuxefi", "initrdefi"}), False, True)
 
 DIALECTS = {d.name: d for d in (DEBIAN, FEDORA, SUSE)}
 DIALECT_COMMANDS = frozenset().union(*(d.commands for d in DIALECTS.values()))  # not in every build
@@ -91,7 +104,17 @@ def named(name: str) -> Dialect:
 
 class Detected(NamedTuple):
     dialect: Dialect
-    reason: str  # what on the image chose it, e.g. "(hd0,gpt3)/etc/os-release: ID rocky"
+    reason: str  # what on the image chose it, e.g. "(hd0,gpt3)/etc/os-release has 'fedora' in ID_LIKE"
+
+
+def _system_roots(fs) -> list[str]:
+    """Where a system's root may be on a file system: its top, its default root (btrfs's
+    default subvolume: openSUSE's snapshot), the subvolume "@" (Ubuntu's, Debian's)."""
+    try:
+        default = fs.default_root_path()
+    except GuestbootError:
+        default = None
+    return ["", *([default.rstrip("/")] if default else []), "/@"]
 
 
 def _os_words(devices: DeviceMap, device: str) -> tuple[dict[str, str], str]:
@@ -102,7 +125,7 @@ def _os_words(devices: DeviceMap, device: str) -> tuple[dict[str, str], str]:
         record = devices.get(name)
         if record is None or record.fs is None:
             continue
-        for path in _OS_RELEASE:
+        for path in (root + known for root in _system_roots(record.fs) for known in _OS_RELEASE):
             try:
                 data = fspath.read_bytes(record.fs, path, _OS_RELEASE_BYTES)
             except GuestbootError:  # absent, too big, unreadable: look further

@@ -43,12 +43,26 @@ def device(it: Interp, name: str) -> tuple[str, FileSystem]:
     return canonical, fs
 
 
+def relative_root(it: Interp, fs: FileSystem) -> str:
+    """What GRUB puts before a path on ``fs``: the default subvolume's path when this
+    GRUB honours $btrfs_relative_path and it is set ("y…" or "1…", dialect.py), else ""."""
+    if not it.sh.dialect.btrfs_relative_path or (it.get("btrfs_relative_path") or "")[:1] not in ("y", "1"):
+        return ""
+    try:
+        top = fs.default_root_path()
+    except GuestbootError as exc:
+        raise GrubError(E.BAD_FS, f"default subvolume: {exc}") from None
+    return "" if top is None else top.rstrip("/")
+
+
 def open_ref(it: Interp, text: str) -> tuple[FileRef, Node, FileSystem]:
-    """A regular file named the GRUB way; GrubError as grub_file_open fails."""
+    """A regular file named the GRUB way; GrubError as grub_file_open fails. The
+    FileRef's path is the one on the file system (from its top)."""
     dev, path = split_path(it, text)
     canonical, fs = device(it, dev)
     if not path.startswith("/"):
         raise GrubError(E.BAD_FILENAME, f"invalid file name `{text}'")
+    path = relative_root(it, fs) + path
     try:
         node = fspath.resolve(fs, path)
     except NotFound:
@@ -90,17 +104,18 @@ def file_info(it: Interp, text: str) -> Node | None:
         dev = it.get("root") or ""
     try:
         _, fs = device(it, dev)
+        top = relative_root(it, fs)
     except GrubError:
         return None
     path = path.rstrip("/")
     try:
         if not path:
-            return fs.root()
+            return fspath.resolve(fs, top) if top else fs.root()
         slash = path.rfind("/")
         parent, name = (path[: slash + 1], path[slash + 1 :]) if slash >= 0 else ("/", path)
         if not parent.startswith("/"):
             return None  # GRUB's file systems only list absolute directories
-        directory = fspath.resolve(fs, parent)
+        directory = fspath.resolve(fs, top + parent)
         if directory.type is not FileType.DIR:
             return None
         return fs.lookup(directory, name.encode("utf-8", "surrogateescape"))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import posixpath
 
 from ...devices import DeviceMap
-from ...errors import ConfigError, LimitExceeded, NotFound, Unsupported
+from ...errors import ConfigError, GuestbootError, LimitExceeded, NotFound, Unsupported
 from ...fs import path as fspath
 from ...limits import LIMITS
 from ..cmdline import rebuild, with_boot_image
@@ -52,6 +52,9 @@ def evaluate(
     initial = {"root": canonical, "prefix": f"({canonical}){posixpath.dirname(path) or '/'}"}
     initial.update({name: "y" for name in dialect.features})
     initial.update(dialect.variables)
+    relative = _in_default_root(fs, path) if dialect.btrfs_relative_path else None
+    if relative is not None:  # found as this GRUB finds it: its grub-install set btrfs_relative_path
+        initial.update(prefix=f"({canonical}){posixpath.dirname(relative) or '/'}", btrfs_relative_path="y")
     for name, value in initial.items():
         it.set(name, value)
         it.export(name)
@@ -61,6 +64,18 @@ def evaluate(
     menu = _build(it, origin, 0)
     menu.dialect_reason = reason
     return menu
+
+
+def _in_default_root(fs, path: str) -> str | None:
+    """``path`` from the file system's default root (dialect.py, "btrfs paths") when it
+    lies below it, else None."""
+    try:
+        top = fs.default_root_path()
+    except GuestbootError:  # unreadable: the config was not found through it either
+        return None
+    if top is None or not path.startswith(top.rstrip("/") + "/"):
+        return None
+    return path[len(top.rstrip("/")) :]
 
 
 def _run_top(it: Interp, action, what: str) -> Interp:

@@ -95,6 +95,7 @@ class BtrfsFileSystem(FileSystem):
         self._roots: LRU[int, SubvolRoot] = LRU(_ROOT_CACHE)
         self._inodes: LRU[tuple[int, int], Inode] = LRU(_INODE_CACHE)
         self._scanned = ScanTotal()
+        self._default_root: tuple[str | None] | None = None  # default_root_path(), once found
 
     # --- logical reads --------------------------------------------------------------------------
 
@@ -141,6 +142,15 @@ class BtrfsFileSystem(FileSystem):
                                                ROOT_TREE_DIR_OBJECTID, b"default"):
             return location[0]
         return FS_TREE_OBJECTID
+
+    def default_root_path(self) -> str | None:
+        """The default subvolume's path from the top-level subvolume, None when it is the
+        top-level one. A default subvolume linked in no directory has no path: NotFound."""
+        if self._default_root is None:
+            tree = self.default_subvolume()
+            path = None if tree == FS_TREE_OBJECTID else self.subvolume_path(tree).decode("utf-8", "surrogateescape")
+            self._default_root = (path,)
+        return self._default_root[0]
 
     def subvolume_path(self, tree: int) -> bytes:
         """Where subvolume ``tree`` is linked, as a path from the top-level subvolume
