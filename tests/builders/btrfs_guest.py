@@ -73,6 +73,19 @@ menuentry 'Ubuntu (recovery mode)' --class ubuntu $menuentry_id_option 'gnulinux
 """
 
 
+def _gpt_disk(path: Path, disk_guid: str, volume: Path) -> Path:
+    """A GPT disk (sgdisk): a BIOS boot partition (gpt1), then ``volume`` as gpt2 (which
+    is then removed)."""
+    disk = sgdisk_image(path, BTRFS_START + BTRFS_SIZE + MiB, [
+        "-U", disk_guid,
+        "-n", f"1:{MiB // SECTOR}:{BTRFS_START // SECTOR - 1}", "-t", "1:ef02",
+        "-n", f"2:{BTRFS_START // SECTOR}:{(BTRFS_START + BTRFS_SIZE) // SECTOR - 1}", "-t", "2:8300",
+    ])
+    place_image(disk, BTRFS_START, volume)
+    volume.unlink()
+    return disk
+
+
 def build_ubuntu_btrfs(workdir: Path, kernel: Path) -> BtrfsGuest:
     release = kernel_release(kernel)
     system = workdir / "ubuntu-btrfs-@"
@@ -94,13 +107,7 @@ def build_ubuntu_btrfs(workdir: Path, kernel: Path) -> BtrfsGuest:
         for sub in ("@", "@home"):
             subprocess.run(["btrfs", "-q", "subvolume", "create", str(mnt / sub)], check=True, capture_output=True)
         subprocess.run(["cp", "-a", f"{system}/.", str(mnt / "@")], check=True, capture_output=True)
-    disk = sgdisk_image(workdir / "ubuntu-btrfs.img", BTRFS_START + BTRFS_SIZE + MiB, [
-        "-U", UBUNTU_DISK_GUID,
-        "-n", f"1:{MiB // SECTOR}:{BTRFS_START // SECTOR - 1}", "-t", "1:ef02",
-        "-n", f"2:{BTRFS_START // SECTOR}:{(BTRFS_START + BTRFS_SIZE) // SECTOR - 1}", "-t", "2:8300",
-    ])
-    place_image(disk, BTRFS_START, volume)
-    volume.unlink()
+    disk = _gpt_disk(workdir / "ubuntu-btrfs.img", UBUNTU_DISK_GUID, volume)
     args = f"root=UUID={UBUNTU_UUID} ro rootflags=subvol=@ quiet guestboot.entry=btrfs"
     return BtrfsGuest(
         path=disk,
@@ -197,12 +204,6 @@ def build_suse_btrfs(workdir: Path, release: str = "6.12.1-1-default") -> SuseGu
         subprocess.run([*subvolume, "set-default", str(mnt / SUSE_SNAPSHOT)], check=True, capture_output=True)
         shown = subprocess.run(["btrfs", "subvolume", "get-default", str(mnt)], check=True,
                                capture_output=True, text=True).stdout
-    disk = sgdisk_image(workdir / "suse-btrfs.img", BTRFS_START + BTRFS_SIZE + MiB, [
-        "-U", SUSE_DISK_GUID,
-        "-n", f"1:{MiB // SECTOR}:{BTRFS_START // SECTOR - 1}", "-t", "1:ef02",
-        "-n", f"2:{BTRFS_START // SECTOR}:{(BTRFS_START + BTRFS_SIZE) // SECTOR - 1}", "-t", "2:8300",
-    ])
-    place_image(disk, BTRFS_START, volume)
-    volume.unlink()
+    disk = _gpt_disk(workdir / "suse-btrfs.img", SUSE_DISK_GUID, volume)
     return SuseGuest(disk, system, top, release, f"root=UUID={SUSE_UUID} splash=silent quiet mitigations=auto",
                      shown.split(" path ", 1)[1].strip())
