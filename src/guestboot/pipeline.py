@@ -17,6 +17,11 @@ Actions (``Request.action``):
 - ``"extract"``: "plan", then the kernel is copied into ``kernel_fd`` and the initrds, in
   order, into ``initrd_fd`` (``initrd`` in the result says whether there were any);
   ``kernel_format``/``kernel_version`` describe the kernel.
+- ``"inspect"``: the menu as for "menu", each entry's kernel and initrds inspected
+  (``kernel_info``, ``initrd_info``; kernels.py), and every kernel and initrd in the
+  guest's boot directories (``boot_files``). A guest without a usable config still has
+  its boot directories surveyed (``config_error`` says why there is no menu).
+  ``Request.inspect`` adds the same ``kernel_info`` to the entries of "menu".
 - ``"isconfig"``: the one disk is a config file; "plan" on it, paths as written.
 - ``"devices"``: GRUB's devices with their partition start and size and file system.
 - ``"ls"``: a directory (or one file) at ``Request.path``; ``"cat"``: that file copied
@@ -36,7 +41,7 @@ from .devices import DeviceMap
 from .errors import GuestbootError, NotFound, UsageError
 from .source import ByteSource
 
-ACTIONS = ("menu", "plan", "extract", "isconfig", "devices", "ls", "cat")
+ACTIONS = ("menu", "plan", "extract", "isconfig", "devices", "ls", "cat", "inspect")
 
 
 class Request(NamedTuple):
@@ -87,7 +92,12 @@ def run(request: Request) -> Result:
         menu = load_menu(devices, settings={"grub_dialect": request.grub_dialect})
         warnings.extend(menu.warnings)
         if request.action == "menu":
-            return {"warnings": warnings, **menu_data(menu)}
+            data = menu_data(menu)
+            if request.inspect:
+                from .kernels import Inspector
+
+                _add_kernel_info(data["entries"], Inspector(devices))
+            return {"warnings": warnings, **data}
         return _plan(request, devices, menu, warnings)
     except GuestbootError as err:
         err.warnings = warnings + [w for w in err.warnings if w not in warnings]
@@ -216,6 +226,40 @@ def _isconfig(request: Request, warnings: list[str]) -> Result:
     warnings.extend(choice.notes)
     return {"warnings": warnings, "config": None, "format": menu.format, "rows": [], "entry": None,
             **spec_data(spec, request.extra_args)}
+
+
+# --- inspect ---------------------------------------------------------------------------
+
+
+def _inspect(devices: DeviceMap, warnings: list[str]) -> Result:
+    from .kernels import Inspector, survey
+
+    inspector = Inspector(devices)
+    result: Result = {"warnings": warnings, "config": None, "format": None, "entries": [], "config_error": None}
+    try:
+        menu = load_menu(devices)
+    except GuestbootError as err:
+        result["config_error"] = str(err)
+    else:
+        warnings.extend(menu.warnings)
+        result.update(menu_data(menu))
+        _add_kernel_info(result["entries"], inspector)
+    result["boot_files"] = survey(devices, inspector)
+    return result
+
+
+def _add_kernel_info(entries: list[Result], inspector: Any) -> None:
+    """``kernel_info``/``initrd_info`` on every entry of a menu_data tree that boots a kernel."""
+    for entry in entries:
+        if "entries" in entry:
+            _add_kernel_info(entry["entries"], inspector)
+        if isinstance(entry.get("kernel"), dict):
+            entry["kernel_info"] = inspector.kernel(_ref(entry["kernel"]))
+            entry["initrd_info"] = [inspector.initrd(_ref(ref)) for ref in entry["initrds"]]
+
+
+def _ref(data: Result) -> FileRef:
+    return FileRef(data["device"], data["path"], data["written"])
 
 
 # --- ls / cat --------------------------------------------------------------------------
