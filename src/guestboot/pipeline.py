@@ -68,6 +68,7 @@ class Request(NamedTuple):
     out_fd: int | None = None
     opener: Any = None
     grub_dialect: str | None = None
+    inspect: bool = False  # "menu": add each entry's kernel_info/initrd_info (kernels.py)
 
 
 Result = dict[str, Any]
@@ -89,6 +90,8 @@ def run(request: Request) -> Result:
             return _ls_or_cat(request, devices, warnings)
         if request.kernel:
             return _host_given(request, devices, warnings)
+        if request.action == "inspect":
+            return _inspect(request, devices, warnings)
         menu = load_menu(devices, settings={"grub_dialect": request.grub_dialect})
         warnings.extend(menu.warnings)
         if request.action == "menu":
@@ -231,13 +234,13 @@ def _isconfig(request: Request, warnings: list[str]) -> Result:
 # --- inspect ---------------------------------------------------------------------------
 
 
-def _inspect(devices: DeviceMap, warnings: list[str]) -> Result:
+def _inspect(request: Request, devices: DeviceMap, warnings: list[str]) -> Result:
     from .kernels import Inspector, survey
 
     inspector = Inspector(devices)
     result: Result = {"warnings": warnings, "config": None, "format": None, "entries": [], "config_error": None}
     try:
-        menu = load_menu(devices)
+        menu = load_menu(devices, settings={"grub_dialect": request.grub_dialect})
     except GuestbootError as err:
         result["config_error"] = str(err)
     else:

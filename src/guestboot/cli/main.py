@@ -80,6 +80,10 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print everything as JSON")
     dialect(sp)
 
+    from .inspect_cmd import add_parser as add_inspect
+
+    add_inspect(sub, common, dialect, EPILOG)
+
     sp = sub.add_parser("ls", help="list a directory of the guest, or the image's devices", epilog=EPILOG)
     common(sp)
     sp.add_argument("path", nargs="?", metavar="[DEVICE]PATH",
@@ -97,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         _parser().print_usage(sys.stderr)
         sys.stderr.write(f"{PROG}: error: a COMMAND is required (list, extract, ls, cat)\n")
         return EXIT_USAGE
-    handler = {"list": cmd_list, "extract": cmd_extract, "ls": cmd_ls, "cat": cmd_cat}[args.command]
+    handler = {"list": cmd_list, "extract": cmd_extract, "ls": cmd_ls, "cat": cmd_cat, "inspect": cmd_inspect}[args.command]
     return guarded(PROG, lambda: handler(args), debug=args.debug)
 
 
@@ -167,10 +171,16 @@ def _dialect(args) -> str | None:
 # --- list ----------------------------------------------------------------------------
 
 
+def cmd_inspect(args) -> int:
+    from .inspect_cmd import cmd_inspect as inspect
+
+    return inspect(args, lambda a, action: _run(a, action, grub_dialect=_dialect(a)), _dump_json)
+
+
 def cmd_list(args) -> int:
     from .render import menu_lines
 
-    result = _run(args, "menu", grub_dialect=_dialect(args))
+    result = _run(args, "menu", grub_dialect=_dialect(args), inspect=args.json)
     if args.json:
         _dump_json({
             "config": result["config"],

@@ -1,0 +1,87 @@
+"""``guestboot inspect`` and ``list --json`` on a guest whose /boot holds real kernels
+(tests/builders/kernel_guest.py): Debian's amd64 kernel and initrd with early microcode,
+memtest86+, Xen's hypervisor, GRUB's PV bootloader in /boot/xen. Each fact is checked
+against a peer that reads the same file from the builder's tree: grub-file (GRUB's own
+loaders: Xen PV, Linux boot protocol, multiboot), readelf -n on the vmlinux the real
+decompressor gets out of the bzImage, and the files the builder put in."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from builders.debian_files import vmlinux_of
+from builders.initramfs import ToolMissing
+from prereq import unavailable
+
+
+@pytest.fixture(scope="session")
+def guest(tmp_path_factory):
+    from builders.kernel_guest import build_kernel_guest
+
+    try:
+        return build_kernel_guest(tmp_path_factory.mktemp("kernel-guest"))
+    except ToolMissing as err:
+        unavailable(str(err))
+
+
+def guestboot(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "guestboot", *argv], capture_output=True, text=True, timeout=300)
+    if check and done.returncode != 0:
+        raise AssertionError(f"guestboot {' '.join(argv)}: exit {done.returncode}: {done.stderr}")
+    return done
+
+
+def grub_file(option: str, path) -> bool:
+    return subprocess.run(["grub-file", option, str(path)], check=False).returncode == 0
+
+
+def test_inspect_json_names_every_kernel_in_boot(guest):
+    data = json.loads(guestboot("inspect", "--json", str(guest.image)).stdout)
+    kernels = {k["file"]: k for k in data["boot_files"]["kernels"]}
+    boot = guest.tree / "boot"
+    want = {f"(hd0,gpt1)/boot/{p.relative_to(boot)}" for p in boot.rglob("*")
+            if p.is_file() and not p.name.startswith(("initrd", "config")) and p.parent.name != "grub"}
+    assert set(kernels) == want
+    debian = kernels[f"(hd0,gpt1)/boot/vmlinuz-{guest.release}"]
+    vmlinux, codec = vmlinux_of(boot / f"vmlinuz-{guest.release}")
+    notes = subprocess.run(["readelf", "-nW", str(vmlinux)], capture_output=True, text=True, check=True).stdout
+    assert debian["release"] == guest.release and debian["payload"]["codec"] == codec
+    assert (debian["pvh_entry"] is not None) == ("Unknown note type: (0x00000012)" in notes)
+    assert (debian["pv"] == "xen-3.0-x86_64") == grub_file("--is-x86_64-xen-domu", boot / f"vmlinuz-{guest.release}")
+    memtest = kernels["(hd0,gpt1)/boot/memtest86+x64.bin"]
+    assert memtest["supports"] == ["hvm"] and grub_file("--is-x86-linux", boot / "memtest86+x64.bin")
+    assert not grub_file("--is-x86_64-xen-domu", boot / "memtest86+x64.bin")
+    xen = kernels[f"(hd0,gpt1)/boot/{guest.xen}"]
+    assert xen["compressed"] == "gzip"
+    assert sorted(m["version"] for m in xen["multiboot"]) == [
+        v for v, opt in ((1, "--is-x86-multiboot"), (2, "--is-x86-multiboot2")) if grub_file(opt, boot / guest.xen)]
+    pvboot = kernels["(hd0,gpt1)/boot/xen/pvboot-x86_64.elf"]
+    assert pvboot["supports"] == ["pv"] and grub_file("--is-x86_64-xen-domu", boot / "xen" / "pvboot-x86_64.elf")
+    (initrd,) = data["boot_files"]["initrds"]
+    assert initrd["file"] == f"(hd0,gpt1)/boot/initrd.img-{guest.release}"
+    assert [p["format"] for p in initrd["parts"]] == ["cpio", "gzip"]
+    assert initrd["microcode"] == ["kernel/x86/microcode/GenuineIntel.bin"]
+
+
+def test_inspect_text_one_line_per_kernel(guest):
+    out = guestboot("inspect", str(guest.image)).stdout
+    line = next(l for l in out.splitlines() if l.startswith(f"  kernel (hd0,gpt1)/boot/vmlinuz-{guest.release}:"))
+    assert re.search(rf"bzImage \(xz payload\) {re.escape(guest.release)}: PV, PVH, HVM", line)
+    assert "kernel (hd0,gpt1)/boot/memtest86+x64.bin: bzImage Memtest86+: HVM;" in out
+    assert "initrd (hd0,gpt1)/boot/initrd.img" in out and "microcode GenuineIntel.bin" in out
+
+
+def test_list_json_carries_kernel_facts(guest):
+    data = json.loads(guestboot("list", "--json", str(guest.image)).stdout)
+    debian, memtest = data["entries"][0], data["entries"][1]
+    assert debian["kernel_info"]["supports"] == ["pv", "pvh", "hvm"]
+    assert debian["kernel_info"]["release"] == guest.release
+    assert debian["initrd_info"][0]["microcode"] == ["kernel/x86/microcode/GenuineIntel.bin"]
+    assert memtest["kernel_info"]["supports"] == ["hvm"]
+    plain = guestboot("list", str(guest.image)).stdout  # the text menu inspects nothing
+    assert "PVH" not in plain
