@@ -23,7 +23,6 @@ GRUB_CFG = "set default=0\nmenuentry 'Linux' {\n    linux /vmlinuz ro\n}\n"
 # (qemu-img -O format, -o options, what guestboot says after the image's name)
 CONVERSIONS = [
     ("qed", [], "QED image: not supported yet"),
-    ("vhdx", [], "VHDX image: not supported yet"),
     ("vdi", [], "VDI image: not supported yet"),
 ]
 
@@ -80,7 +79,9 @@ def test_format_can_be_forced(raw_disk, tmp_path):
     assert _open(qcow2).devices.filesystem("hd0").kind == "ext4"
     with pytest.raises(CorruptImage, match="no QFI"):
         _open(raw_disk, image_format="qcow2")
-    with pytest.raises(Unsupported, match="^disk.raw: VHDX image: not supported yet$"):
+    with pytest.raises(Unsupported, match="^disk.raw: VDI image: not supported yet$"):
+        _open(raw_disk, image_format="VDI")
+    with pytest.raises(CorruptImage, match="VHDX: neither header is valid"):
         _open(raw_disk, image_format="VHDX")
     with pytest.raises(CorruptImage, match="neither a KDMV sparse extent nor a text descriptor"):
         _open(raw_disk, image_format="VMDK")

@@ -19,6 +19,7 @@ from . import signatures
 READERS: tuple[tuple[str, str], ...] = (
     ("qcow2", "guestboot.source.qcow2"),
     ("vmdk", "guestboot.source.vmdk"),
+    ("vhdx", "guestboot.source.vhdx"),
     ("vhd", "guestboot.source.vhd"),
 )
 

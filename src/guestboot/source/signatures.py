@@ -24,7 +24,6 @@ class ImageSignature(NamedTuple):
 
 SIGNATURES: tuple[ImageSignature, ...] = (
     ImageSignature("qed", "QED image", lambda s: _at(s, 0, b"QED\0")),  # QEMU qed_spec: magic
-    ImageSignature("vhdx", "VHDX image", lambda s: _at(s, 0, b"vhdxfile")),  # MS-VHDX 2.2.1: file type identifier
     ImageSignature("vdi", "VDI image", lambda s: _at(s, 0x40, b"\x7f\x10\xda\xbe")),  # VirtualBox VDI header signature
     # VMware "Virtual Disk Format 1.1", "ESX Server Sparse Extents": COWD (source.vmdk reads
     # hosted "KDMV" sparse extents and descriptors)

@@ -1,0 +1,175 @@
+"""VHDX images made by qemu-img from the raw GPT + ext4 disk (dynamic and fixed, several
+block sizes) read back as the raw disk; a dirty log is reported, hostile headers, region
+tables, metadata and BAT entries are typed errors."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from format_check import assert_same_disk, open_disk
+from prereq import unavailable
+
+from builders.image_formats import convert, format_tree, gpt_ext4_disk
+from builders.initramfs import ToolMissing
+from guestboot.crc32c import crc32c
+from guestboot.errors import CorruptImage, LimitExceeded, Unsupported
+from guestboot.source import FileSource
+from guestboot.source.vhdx import FILE_PARAMETERS, METADATA_REGION, VIRTUAL_DISK_SIZE, VhdxDisk, _regions
+
+VARIANTS = {
+    "dynamic": ["-o", "subformat=dynamic"],
+    "fixed": ["-o", "subformat=fixed"],
+    "blocks-1M": ["-o", "subformat=dynamic,block_size=1M"],
+    "blocks-64M": ["-o", "subformat=dynamic,block_size=64M"],
+}
+KiB = 1024
+
+
+@pytest.fixture(scope="session")
+def tree(tmp_path_factory) -> Path:
+    return format_tree(tmp_path_factory.mktemp("vhdx-tree"))
+
+
+@pytest.fixture(scope="session")
+def raw(tmp_path_factory, tree) -> Path:
+    return gpt_ext4_disk(tmp_path_factory.mktemp("vhdx-raw") / "disk.raw", tree)
+
+
+@pytest.fixture(scope="session")
+def variants(tmp_path_factory, raw) -> dict[str, Path]:
+    top = tmp_path_factory.mktemp("vhdx")
+    try:
+        return {name: convert(raw, "vhdx", options, top / f"{name}.vhdx") for name, options in VARIANTS.items()}
+    except ToolMissing as err:
+        unavailable(str(err))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variant_reads_as_the_raw_disk(variants, raw, variant):
+    disk, fd = open_disk(variants[variant])
+    try:
+        assert isinstance(disk, VhdxDisk)
+        assert_same_disk(disk, raw)
+        runs = list(disk.runs())
+        assert all(r.data is None for r in runs) and any(r.fd == fd for r in runs)  # zero-copy
+    finally:
+        os.close(fd)
+
+
+def test_list_a_vhdx(variants):
+    done = subprocess.run([sys.executable, "-m", "guestboot", "list", str(variants["dynamic"])], capture_output=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().splitlines()[0].startswith("(hd0,gpt1)/boot/grub/grub.cfg (grub2")
+
+
+# --- hostile ---------------------------------------------------------------------------
+
+HEADERS = (64 * KiB, 128 * KiB)
+
+
+def _fix_crc(data: bytearray, at: int, size: int) -> None:
+    data[at + 4 : at + 8] = bytes(4)
+    data[at + 4 : at + 8] = crc32c(bytes(data[at : at + size])).to_bytes(4, "little")
+
+
+def _metadata_item(path: Path, item: bytes) -> int:
+    """File offset of a metadata item's value (read with the module's own region parser)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        offset, _length = _regions(FileSource(fd, path.name))[METADATA_REGION]
+        table = os.pread(fd, 64 * KiB, offset)
+    finally:
+        os.close(fd)
+    count = struct.unpack_from("<H", table, 10)[0]
+    for index in range(count):
+        guid, item_offset, _len, _flags = struct.unpack_from("<16sIII", table, 32 + index * 32)
+        if guid == item:
+            return offset + item_offset
+    raise AssertionError("no such item")
+
+
+def _variant_copy(variants, tmp_path) -> tuple[Path, bytearray]:
+    path = tmp_path / "bad.vhdx"
+    return path, bytearray(variants["dynamic"].read_bytes())
+
+
+def test_a_dirty_log_is_reported(variants, tmp_path):
+    path, data = _variant_copy(variants, tmp_path)
+    for at in HEADERS:
+        data[at + 48 : at + 64] = b"\x11" * 16  # LogGuid: the log holds entries
+        _fix_crc(data, at, 4 * KiB)
+    path.write_bytes(bytes(data))
+    with pytest.raises(Unsupported, match="log holds writes that were never applied"):
+        open_disk(path)
+    done = subprocess.run([sys.executable, "-m", "guestboot", "list", str(path)], capture_output=True, timeout=120)
+    assert done.returncode == 4 and len(done.stderr.splitlines()) == 1
+
+
+def test_the_newer_valid_header_counts(variants, tmp_path):
+    """Damage one header: the other is used; damage both: CorruptImage."""
+    path, data = _variant_copy(variants, tmp_path)
+    data[HEADERS[0] + 100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    disk, fd = open_disk(path)
+    os.close(fd)
+    data[HEADERS[1] + 100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptImage, match="neither header is valid"):
+        open_disk(path)
+
+
+@pytest.mark.parametrize("what, value, error, message", [
+    ("block", 3 * 1024 * 1024, CorruptImage, "block size 3145728"),
+    ("block", 1 << 30, CorruptImage, "block size 1073741824"),
+    ("size", 1 << 60, CorruptImage, "virtual disk size"),
+    ("size", 60 << 40, LimitExceeded, "max_image_table"),
+])
+def test_absurd_metadata(variants, tmp_path, what, value, error, message):
+    path, data = _variant_copy(variants, tmp_path)
+    if what == "block":
+        at = _metadata_item(variants["dynamic"], FILE_PARAMETERS)
+        data[at : at + 4] = value.to_bytes(4, "little")
+    else:
+        at = _metadata_item(variants["dynamic"], VIRTUAL_DISK_SIZE)
+        data[at : at + 8] = value.to_bytes(8, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(error, match=message):
+        open_disk(path)
+
+
+def test_an_unknown_required_region(variants, tmp_path):
+    path, data = _variant_copy(variants, tmp_path)
+    for at in (192 * KiB, 256 * KiB):
+        count = struct.unpack_from("<I", data, at + 8)[0]
+        entry = at + 16 + count * 32
+        data[entry : entry + 32] = b"\x42" * 16 + struct.pack("<QII", 1 << 20, 1 << 20, 1)
+        data[at + 8 : at + 12] = (count + 1).to_bytes(4, "little")
+        _fix_crc(data, at, 64 * KiB)
+    path.write_bytes(bytes(data))
+    with pytest.raises(Unsupported, match="a required region we do not know"):
+        open_disk(path)
+
+
+def test_a_block_past_the_end(variants, tmp_path):
+    path, data = _variant_copy(variants, tmp_path)
+    fd = os.open(variants["dynamic"], os.O_RDONLY)
+    try:
+        from guestboot.source.vhdx import BAT_REGION
+
+        bat, _length = _regions(FileSource(fd, "x"))[BAT_REGION]
+    finally:
+        os.close(fd)
+    data[bat : bat + 8] = ((1 << 30) << 20 | 6).to_bytes(8, "little")  # fully present, 1 PiB into the file
+    path.write_bytes(bytes(data))
+    disk, fd = open_disk(path)
+    try:
+        with pytest.raises(CorruptImage, match="VHDX BAT entry 0 maps to .* past the end"):
+            disk.pread(0, 512)
+    finally:
+        os.close(fd)
