@@ -48,6 +48,15 @@ MODULES = (
     "guestboot.boot.grub2.parser",
     "guestboot.boot.grub2.options",
     "guestboot.boot.grub2.commands",
+    # image formats: every reader is imported to detect its format, on every run
+    "guestboot.source.formats",
+    "guestboot.source.opener",
+    "guestboot.source.mapped",
+    "guestboot.source.qcow2",
+    "guestboot.source.vmdk",
+    "guestboot.source.vhdx",
+    "guestboot.source.vhd",
+    "guestboot.source.vhd_dynamic",
 )
 
 
