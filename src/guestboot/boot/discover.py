@@ -39,6 +39,10 @@ entries boots through GRUB (which reads the BLS entries itself with blscfg), and
 types they are restricted to keep them off the other partitions. Last of GRUB's places,
 btrfs's default subvolume when it is not the top one (openSUSE's snapshot layout): GRUB
 looks there only as Fedora's and SUSE's builds do, after every place from the top.
+
+FALLBACKS are formats that stand in for a missing config (the kernels in /boot,
+boot/noconfig.py): tried, device by device, only when no device holds a config of any
+format and no device failed to read.
 """
 
 from __future__ import annotations
@@ -145,6 +149,14 @@ FORMATS: tuple[Format, ...] = (
 )
 
 
+# Formats that stand in for a config: tried on every device, in the same order, only when
+# no format of FORMATS found a config on any device.
+FALLBACKS: tuple[Format, ...] = (
+    # No config at all: the kernels in /boot (a root file system) or / (a /boot partition).
+    Format("noconfig", "guestboot.boot.noconfig", (Location("/boot", "vmlinuz-*"), Location("/", "vmlinuz-*"))),
+)
+
+
 def config_paths() -> list[tuple[str, str]]:
     """(location, format) in the order they are tried on a device that every format
     looks on (a directory location is written "directory/pattern")."""
@@ -211,7 +223,7 @@ def evaluate_config(
     """The Menu of config ``(device)path`` read as format ``fmt``. ``settings`` are the
     caller's choices by name (``{"grub_dialect": "fedora"}``); a format gets those it
     declares, and a setting left None is not passed."""
-    for entry in FORMATS:
+    for entry in FORMATS + FALLBACKS:
         if entry.name == fmt:
             evaluate = importlib.import_module(entry.module).evaluate
             chosen = {k: v for k, v in (settings or {}).items() if k in entry.settings and v is not None}
@@ -226,35 +238,43 @@ def find_config(devices: DeviceMap) -> tuple[str, str, str, list[str]]:
     searched: list[str] = []
     skipped: list[str] = []  # devices with no file system: said only if nothing is found
     typed = {
-        fmt.name: {d.name for type_id in fmt.types for d in devices.by_type(type_id)} for fmt in FORMATS if fmt.types
+        fmt.name: {d.name for type_id in fmt.types for d in devices.by_type(type_id)}
+        for fmt in FORMATS + FALLBACKS
+        if fmt.types
     }
-    for record in devices:
-        device, fs = record.name, record.fs
-        if fs is None:
-            why = record.problem
-            if isinstance(why, GuestbootError):  # broken, not merely empty: worth a warning
-                warnings.append(f"skipped {why}")  # the error names the device
-            else:
-                skipped.append(f"({device}) skipped: {why}")
-            continue
-        for fmt in FORMATS:
-            if not _looks_on(fmt, record, typed):
+    broken = [d.problem for d in devices if isinstance(d.problem, GuestbootError)]
+    # A device we could not read is the likelier cause than a guest without a config: no
+    # fallback then.
+    for formats in (FORMATS,) if broken else (FORMATS, FALLBACKS):
+        for record in devices:
+            device, fs = record.name, record.fs
+            if fs is None:
+                why = record.problem
+                if formats is FALLBACKS:  # said in the first round
+                    continue
+                if isinstance(why, GuestbootError):  # broken, not merely empty: worth a warning
+                    warnings.append(f"skipped {why}")  # the error names the device
+                else:
+                    skipped.append(f"({device}) skipped: {why}")
                 continue
-            for location in fmt.locations:
-                try:
-                    found = _present(fs, location)
-                    if found is not None:
-                        return device, found, fmt.name, warnings
-                except GuestbootError as err:  # a symlink loop, a corrupt directory …
-                    warnings.append(f"({device}){location} skipped: {err}")
-        searched.append(f"({device})")
+            for fmt in formats:
+                if not _looks_on(fmt, record, typed):
+                    continue
+                for location in fmt.locations:
+                    try:
+                        found = _present(fs, location)
+                        if found is not None:
+                            return device, found, fmt.name, warnings
+                    except GuestbootError as err:  # a symlink loop, a corrupt directory …
+                        warnings.append(f"({device}){location} skipped: {err}")
+            if formats is FORMATS:
+                searched.append(f"({device})")
     tried = ", ".join(
         str(location) + (f" (on partitions of type {', '.join(fmt.types)})" if fmt.types else "")
-        for fmt in FORMATS
+        for fmt in FORMATS + FALLBACKS
         for location in fmt.locations
     )
     where = ", ".join(searched) or "no readable device"
-    broken = [d.problem for d in devices if isinstance(d.problem, GuestbootError)]
     if broken:
         # A device we could not read is the likelier cause than a guest without a config:
         # report its error class (corrupt, unsupported, limit), naming what it hides.
