@@ -75,8 +75,11 @@ def registered(monkeypatch):
 
 def test_unregistered_format_is_not_found(disk, capsys):
     image, _esp = disk
-    assert main(["list", str(image)]) == 6  # NotFound: no config the registry knows
-    assert "no boot configuration found" in capsys.readouterr().err
+    # no config the registry knows: only the no-config fallback's kernels are listed
+    assert main(["list", str(image)]) == 0
+    captured = capsys.readouterr()
+    assert "no boot configuration found" in captured.err
+    assert captured.out.splitlines()[0].endswith("(noconfig)") and "fakeboot" not in captured.out
 
 
 def test_list_shows_the_formats_own_default(disk, registered, capsys):
