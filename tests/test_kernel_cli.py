@@ -85,3 +85,46 @@ def test_list_json_carries_kernel_facts(guest):
     assert memtest["kernel_info"]["supports"] == ["hvm"]
     plain = guestboot("list", str(guest.image)).stdout  # the text menu inspects nothing
     assert "PVH" not in plain
+
+
+# --- --guest-type ----------------------------------------------------------------------------
+
+
+def test_guest_type_pvh_refuses_a_kernel_without_note_18_before_writing(guest, tmp_path):
+    out = tmp_path / "out"
+    done = guestboot("extract", str(guest.image), "-o", str(out), "--entry", "1", "--guest-type", "pvh", check=False)
+    assert done.returncode == 4 and not out.exists() and done.stdout == ""
+    message = done.stderr.strip().splitlines()[-1]
+    assert "(hd0,gpt1)/boot/memtest86+x64.bin" in message  # names the kernel,
+    assert "HVM only" in message and "not Xen PVH" in message  # what it supports,
+    assert "--guest-type hvm" in message and "--prefer-capable" in message  # and what to change
+    # the PV bootloader ELF has Xen notes but no PHYS32_ENTRY: pygrub's front end refuses it too
+    pygrub_dir = tmp_path / "pygrub"
+    pygrub_dir.mkdir()
+    done = subprocess.run([sys.executable, "-c", "from guestboot.cli.pygrub import main; raise SystemExit(main())",
+                           "-q", "--guest-type=pvh", "--kernel=/boot/xen/pvboot-x86_64.elf",
+                           f"--output-directory={pygrub_dir}", str(guest.image)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 4 and list(pygrub_dir.iterdir()) == [] and done.stdout == ""
+    assert "Xen PV only" in done.stderr and "not Xen PVH" in done.stderr
+
+
+def test_guest_type_accepts_a_capable_kernel_and_prefer_capable_picks_one(guest, tmp_path):
+    for kind in ("pv", "pvh", "hvm"):
+        guestboot("extract", str(guest.image), "-o", str(tmp_path / kind), "--guest-type", kind)
+        assert (tmp_path / kind / "kernel").read_bytes() == (guest.tree / "boot" / f"vmlinuz-{guest.release}").read_bytes()
+    done = guestboot("extract", str(guest.image), "-o", str(tmp_path / "pref"), "--entry", "1", "--guest-type", "pv",
+                     "--prefer-capable", "--json")
+    data = json.loads(done.stdout)
+    assert data["entry"]["path"] == "0" and "booting entry 0 'Debian GNU/Linux' instead" in done.stderr
+    memtest_hvm = guestboot("extract", str(guest.image), "-o", str(tmp_path / "mt"), "--entry", "1",
+                            "--guest-type", "hvm")
+    assert (tmp_path / "mt" / "kernel").read_bytes() == (guest.tree / "boot" / "memtest86+x64.bin").read_bytes()
+    assert memtest_hvm.stdout.strip() == "BOOT_IMAGE=/boot/memtest86+x64.bin"
+
+
+def test_release_order_is_numeric():
+    from guestboot.guesttype import release_key
+
+    ordered = ["5.10.0-9-amd64", "5.10.0-28-amd64", "6.1.0-13-amd64", "6.1.0-57-amd64", "6.12.9-amd64"]
+    assert sorted(reversed(ordered), key=release_key) == ordered

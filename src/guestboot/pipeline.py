@@ -14,6 +14,9 @@ Actions (``Request.action``):
 - ``"plan"``: which entry boots and what it loads (``entry``, ``kernel``, ``initrds``,
   ``args``, ``cmdline``, ``loader``, ``notes``), plus the menu ``rows``. With
   ``Request.kernel`` set (pygrub's --kernel) no config is read: the host names the files.
+  With ``Request.guest_type`` other than "any", a kernel that cannot boot as that type
+  is refused (guesttype.py) before anything is copied; ``kernel_info`` then holds the
+  chosen kernel's facts (None otherwise).
 - ``"extract"``: "plan", then the kernel is copied into ``kernel_fd`` and the initrds, in
   order, into ``initrd_fd`` (``initrd`` in the result says whether there were any);
   ``kernel_format``/``kernel_version`` describe the kernel.
@@ -69,6 +72,8 @@ class Request(NamedTuple):
     opener: Any = None
     grub_dialect: str | None = None
     inspect: bool = False  # "menu": add each entry's kernel_info/initrd_info (kernels.py)
+    guest_type: str = "any"  # "plan"/"extract": refuse a kernel that cannot boot as pv/pvh/hvm (guesttype.py)
+    prefer_capable: bool = False  # … or boot the newest entry whose kernel can
 
 
 Result = dict[str, Any]
@@ -162,8 +167,19 @@ def _plan(request: Request, devices: DeviceMap, menu: Menu, warnings: list[str])
 
     choice, spec = boot(menu, request.entry)
     warnings.extend(choice.notes)
+    kernel_info = None
+    if request.guest_type != "any":
+        from .guesttype import check
+        from .kernels import Inspector
+
+        inspector = Inspector(devices)
+        choice, spec, notes = check(menu, choice, spec, inspector, request.guest_type,
+                                    prefer_capable=request.prefer_capable)
+        warnings.extend(notes)
+        kernel_info = inspector.kernel(spec.kernel)
     result: Result = {
         "warnings": warnings,
+        "kernel_info": kernel_info,
         "config": grub_path(menu.origin),
         "format": menu.format,
         "dialect": dialect_data(menu),
@@ -189,8 +205,16 @@ def _host_given(request: Request, devices: DeviceMap, warnings: list[str]) -> Re
     kernel = FileRef(device, path, request.kernel)
     initrds = (FileRef(device, request.ramdisk, request.ramdisk),) if request.ramdisk else ()
     spec = BootSpec(kernel, initrds, request.extra_args, request.extra_args, "host")
+    kernel_info = None
+    if request.guest_type != "any":
+        from .guesttype import IncapableKernel, NAMES, capable, describe
+        from .kernels import Inspector
+
+        kernel_info = Inspector(devices).kernel(kernel)
+        if not capable(kernel_info, request.guest_type):
+            raise IncapableKernel(f"kernel {kernel} is {describe(kernel_info)}, not {NAMES[request.guest_type]}")
     result: Result = {"warnings": warnings, "config": None, "format": None, "rows": [], "entry": None,
-                      **spec_data(spec)}
+                      "kernel_info": kernel_info, **spec_data(spec)}
     if request.action == "extract":
         result.update(_copy(request, devices, kernel, initrds))
     return result

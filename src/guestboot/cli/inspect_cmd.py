@@ -18,6 +18,16 @@ def add_parser(sub, common, dialect, epilog: str) -> None:
     dialect(sp)
 
 
+def guest_type_options(sp) -> None:
+    """--guest-type and --prefer-capable, for every command that extracts."""
+    sp.add_argument("--guest-type", choices=("any", "pv", "pvh", "hvm"), default="any",
+                    help="refuse (before writing anything) a kernel that cannot boot as this guest type:"
+                    " Xen PV, Xen PVH, or HVM/direct kernel boot (default: any)")
+    sp.add_argument("--prefer-capable", action="store_true",
+                    help="with --guest-type: when the chosen entry's kernel cannot boot as that type,"
+                    " boot the newest entry whose kernel can")
+
+
 def kernel_line(info: dict[str, Any]) -> str:
     """One line about a kernel: "bzImage (xz payload) 6.1.0-18-amd64: PV, PVH, HVM" and
     the details that say why (protocol, PV guest type, PVH entry, multiboot)."""

@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=version_text(PROG).strip())
     p.add_argument("--debug", action="store_true", help="show a traceback on errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    from .inspect_cmd import add_parser as add_inspect, guest_type_options
 
     def dialect(sp: argparse.ArgumentParser) -> None:
         from ..boot.grub2.dialect import DIALECTS
@@ -79,8 +80,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="replace existing DIR/kernel and DIR/initrd (atomically: each new file is renamed over the old)")
     sp.add_argument("--json", action="store_true", help="print everything as JSON")
     dialect(sp)
-
-    from .inspect_cmd import add_parser as add_inspect
+    guest_type_options(sp)
 
     add_inspect(sub, common, dialect, EPILOG)
 
@@ -219,7 +219,8 @@ def cmd_extract(args) -> int:
                     raise
             temps = {name: out.temporary(name) for name in OUTPUTS}
             result = _run(args, "extract", disks, entry=args.entry, grub_dialect=_dialect(args),
-                          kernel_fd=temps["kernel"], initrd_fd=temps["initrd"])
+                          kernel_fd=temps["kernel"], initrd_fd=temps["initrd"],
+                          guest_type=args.guest_type, prefer_capable=args.prefer_capable)
             _name_entry(result)
             if result["kernel_format"] == "unknown":
                 warn(PROG, [f"{result['kernel']['grub']} is neither a bzImage nor an ELF kernel"])

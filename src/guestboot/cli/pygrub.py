@@ -31,7 +31,7 @@ USAGE = (
 LONG_OPTIONS = [
     "quiet", "interactive", "list-entries", "not-really", "help", "output=", "output-format=",
     "output-directory=", "offset=", "runas=", "entry=", "kernel=", "ramdisk=", "args=",
-    "isconfig", "debug", "version", "allow-backing-dir=", "grub-dialect=",
+    "isconfig", "debug", "version", "allow-backing-dir=", "grub-dialect=", "guest-type=", "prefer-capable",
 ]
 HELP = """
 Read a guest disk image without trusting it, choose the entry its boot loader would boot,
@@ -57,6 +57,9 @@ copy that kernel and ramdisk out and print where they are (a drop-in for Xen's p
       --debug              a traceback with errors
       --grub-dialect=D     evaluate a grub.cfg as this GRUB does: auto (default: from
                            the image), debian, fedora or suse (not in Xen's pygrub)
+      --guest-type=T       refuse a kernel that cannot boot as T: pv, pvh, hvm or any
+                           (default; libxl passes none) (not in Xen's pygrub)
+      --prefer-capable     with --guest-type: boot the newest entry whose kernel can
       --version            print the version
   -h, --help               this help
 
@@ -89,6 +92,8 @@ class Options:
         self.image = ""
         self.backing_dir: str | None = None
         self.disks: list[str] = []
+        self.guest_type = "any"
+        self.prefer_capable = False
 
 
 def _usage() -> None:
@@ -159,6 +164,13 @@ def parse(argv: list[str]) -> Options | int:
                 _usage()
                 return fail(PROG, f"--grub-dialect={value}: choose from auto, {', '.join(DIALECTS)}", EXIT_USAGE)
             o.grub_dialect = None if value == "auto" else value
+        elif name == "--guest-type":
+            if value not in ("any", "pv", "pvh", "hvm"):
+                _usage()
+                return fail(PROG, f"--guest-type={value}: choose from any, pv, pvh, hvm", EXIT_USAGE)
+            o.guest_type = value
+        elif name == "--prefer-capable":
+            o.prefer_capable = True
         elif name == "--output-directory":
             if not os.path.isdir(value):
                 return fail(PROG, f"{value} is not an existing directory", EXIT_USAGE)
@@ -290,7 +302,7 @@ def run(o: Options) -> int:
             action, tuple(disks), offset=o.offset, entry=o.entry,
             kernel=o.kernel, ramdisk=o.ramdisk, extra_args=o.args, kernel_fd=kernel_fd, initrd_fd=ramdisk_fd,
             opener=opener,
-            grub_dialect=o.grub_dialect,
+            grub_dialect=o.grub_dialect, guest_type=o.guest_type, prefer_capable=o.prefer_capable,
         )
         if o.uid is not None:
             from ..pipeline import preopen
