@@ -1,0 +1,117 @@
+"""GRUB 2 for the harness: Debian's grub-install (grub-pc-bin, i386-pc) onto an MBR disk
+image through a loop device, booted with SeaBIOS (QEMU's default firmware).
+
+The layout every GRUB case shares (a case adds its grub.cfg, its grubenv, its files):
+
+- msdos1, ext4 "gb-boot": a separate /boot, GRUB's prefix (grub-install
+  --boot-directory on its mount point: the prefix is (,msdos1)/grub); three kernel
+  versions with one marker initrd each ("p1-<version>");
+- msdos2, ext4 "gb-root": a root file system with its own kernel and initrd
+  (/boot/vmlinuz-6.1.0-99-amd64, marker "p2-initrd") and a file only it holds;
+- msdos3, vfat "GBFAT": initrds only ("p3-extra" under /extra).
+
+After a boot, the copy that was booted is read with grub-fstest (GRUB's own code) for
+what the boot wrote into /grub/grubenv (save_env: next_entry cleared, saved_entry).
+
+Debian packages: grub-pc-bin, grub2-common (grub-install), grub-common (grub-editenv,
+grub-fstest).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+from builders.initramfs import ToolMissing
+
+from .harness import (Answer, DiskImage, FileSpec, GrubEnv, Kernel, Marker, Partition, Payload, Text,
+                      answer_from_console, build_mbr_disk, loop_device, mounted, package_version, qemu_boot, run)
+
+BOOT_UUID = "0b1c2d3e-4f50-4617-8829-3a4b5c6d7e8f"
+ROOT_UUID = "9e8d7c6b-5a49-4382-b1a0-f9e8d7c6b5a4"
+FAT_ID = "5eed1e55"  # GRUB and blkid show it as 5EED-1E55
+FAT_UUID = "5EED-1E55"
+BOOT_LABEL, ROOT_LABEL, FAT_LABEL = "gb-boot", "gb-root", "GBFAT"
+VERSIONS = ("6.1.0-10-amd64", "6.1.0-9-amd64", "6.1.0-8-amd64")  # newest first
+OTHER_VERSION = "6.1.0-99-amd64"
+SERIAL = "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\n"
+GRUB_FAILURES = ("grub> ", "grub rescue> ", "Kernel panic")
+BOOTLOADER = "grub"
+
+
+def boot_files(config: str, env: Mapping[str, str] | None = None, extra: Mapping[str, FileSpec] | None = None
+               ) -> dict[str, FileSpec]:
+    files: dict[str, FileSpec] = {}
+    for version in VERSIONS:
+        files[f"/vmlinuz-{version}"] = Kernel()
+        files[f"/initrd.img-{version}"] = Marker(f"p1-{version}")
+    files["/grub/grub.cfg"] = Text(config)
+    if env is not None:
+        files["/grub/grubenv"] = GrubEnv(tuple(env.items()))
+    files.update(extra or {})
+    return files
+
+
+def layout(config: str, env: Mapping[str, str] | None = None, extra: Mapping[str, FileSpec] | None = None
+           ) -> list[Partition]:
+    return [
+        Partition("ext4", BOOT_LABEL, BOOT_UUID, boot_files(config, env, extra), size_mib=48),
+        Partition("ext4", ROOT_LABEL, ROOT_UUID, {
+            f"/boot/vmlinuz-{OTHER_VERSION}": Kernel(),
+            "/boot/initrd-other.img": Marker("p2-initrd"),
+            "/etc/only-on-root": Text("root\n"),
+        }, size_mib=24),
+        Partition("vfat", FAT_LABEL, FAT_ID, {"/extra/extra.img": Marker("p3-extra")}, size_mib=8, type="c"),
+    ]
+
+
+def install(image: Path) -> None:
+    """Debian's grub-install for i386-pc on the image's disk, /boot = msdos1."""
+    grub_install = shutil.which("grub-install") or shutil.which("grub-install", path="/usr/sbin:/sbin")
+    if not grub_install or not Path("/usr/lib/grub/i386-pc/boot.img").exists():
+        raise ToolMissing("grub-install for i386-pc not found (apt-get install grub2-common grub-pc-bin)")
+    with loop_device(image) as device, tempfile.TemporaryDirectory(prefix="realboot-mnt-") as mnt:
+        with mounted(device + "p1", Path(mnt)):
+            run([grub_install, "--target=i386-pc", f"--boot-directory={mnt}", device])
+
+
+def build(workdir: Path, payload: Payload, name: str, partitions: list[Partition]) -> DiskImage:
+    image = build_mbr_disk(workdir / f"{name}.img", partitions, payload)
+    install(image.path)
+    return image
+
+
+def boot(image: DiskImage) -> tuple[Answer, dict[str, str], float]:
+    """Boot a copy of the image (GRUB may write its grubenv); the answer, the grubenv
+    the boot left, the seconds the boot took."""
+    copy = image.path.with_suffix(".booted.img")
+    shutil.copyfile(image.path, copy)
+    console, seconds = qemu_boot(["-drive", f"file={copy},format=raw,if=virtio"], stop_on=GRUB_FAILURES)
+    answer = answer_from_console(console)
+    env = read_env(copy)
+    copy.unlink()
+    return answer, env, seconds
+
+
+def read_env(image: Path) -> dict[str, str]:
+    """The variables of msdos1's /grub/grubenv, read by GRUB's own code (grub-fstest)."""
+    fstest = shutil.which("grub-fstest")
+    if not fstest:
+        raise ToolMissing("grub-fstest not found (apt-get install grub-common)")
+    done = subprocess.run([fstest, str(image), "cat", "(loop0,msdos1)/grub/grubenv"], capture_output=True, check=False)
+    if done.returncode != 0:
+        return {}
+    values = {}
+    for line in done.stdout.decode(errors="replace").splitlines():
+        if line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key] = value
+    return values
+
+
+def version() -> str:
+    return f"GRUB {package_version('grub-pc-bin')} (grub-pc-bin, i386-pc) on SeaBIOS"

@@ -1,0 +1,193 @@
+"""Real GRUB 2 (Debian's grub-install, i386-pc, SeaBIOS) against guestboot, case by case.
+
+Each case is a grub.cfg (and maybe a grubenv) on the shared layout of realboot/grub.py.
+Every case: guestboot's choice equals the golden file (what real GRUB booted when it was
+recorded). Cases marked ``ci`` also boot real GRUB in this run: its answer must equal
+guestboot's and the golden file's, and the grubenv the boot left must equal the recorded
+one. Those are the cases grub-emu cannot show: what a boot writes back (next_entry,
+savedefault), search across partitions, device names, fallback after a failed boot.
+Every config writes GRUB's menu to the serial port so that its "Booting `TITLE'" names
+the entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from prereq import unavailable
+
+from builders.initramfs import ToolMissing
+
+from . import grub
+from .grub import BOOT_UUID, FAT_UUID, OTHER_VERSION, ROOT_UUID, SERIAL
+from .harness import DiskImage, Golden, Payload, agree, explain, guestboot_answer, load_golden, mode, save_golden
+
+pytestmark = pytest.mark.slow
+
+V10, V9, V8 = grub.VERSIONS
+HEAD = SERIAL + "set timeout=0\n"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    note: str  # what the case shows
+    config: str
+    env: dict[str, str] | None = None
+    ci: bool = False  # booted in every run (else only with GUESTBOOT_REALBOOT=all/record)
+    watch: tuple[str, ...] = ()  # grubenv variables whose value after the boot is recorded
+    extra: dict = field(default_factory=dict)
+
+
+def simple(title: str, version: str, *, opts: str = "", id: str | None = None, pre: str = "", indent: str = "") -> str:
+    """A plain menuentry booting one of msdos1's kernels with its initrd."""
+    ident = f" --id {id}" if id else ""
+    return (f"{indent}menuentry '{title}'{ident} {{\n{pre}"
+            f"{indent}  linux /vmlinuz-{version} root=/dev/null {opts}\n"
+            f"{indent}  initrd /initrd.img-{version}\n{indent}}}\n").replace(" \n", "\n")
+
+
+FOUR = (simple("Debian 10", V10, opts="e=0", id="deb-10") + simple("Debian 9", V9, opts="e=1", id="deb-9")
+        + simple("Debian 8", V8, opts="e=2", id="deb-8") + simple("Debian 10 again", V10, opts="e=3", id="deb-10b"))
+
+NESTED = (simple("Debian", V10, opts="n=0", id="gnulinux-simple")
+          + "submenu 'Advanced options' --id gnulinux-advanced {\n"
+          + simple("Debian, with Linux 10", V10, opts="n=1.0", id="gnulinux-10", indent="  ")
+          + simple("Debian, with Linux 9", V9, opts="n=1.1", id="gnulinux-9", indent="  ")
+          + simple("Debian, with Linux 8", V8, opts="n=1.2", id="gnulinux-8", indent="  ")
+          + "}\n")
+
+# grub-mkconfig's 00_header (Debian 12) for grubenv: load it, honour next_entry once.
+ENV_HEADER = """if [ -s $prefix/grubenv ]; then
+  set have_grubenv=true
+  load_env
+fi
+if [ "${next_entry}" ] ; then
+   set default="${next_entry}"
+   set next_entry=
+   save_env next_entry
+   set boot_once=true
+else
+   set default="${saved_entry}"
+fi
+function savedefault {
+  if [ -z "${boot_once}" ]; then
+    saved_entry="${chosen}"
+    save_env saved_entry
+  fi
+}
+"""
+
+SAVING = (simple("Debian", V10, opts="s=0", id="gnulinux-simple", pre="  savedefault\n")
+          + "submenu 'Advanced options' --id gnulinux-advanced {\n"
+          + simple("Debian, with Linux 10", V10, opts="s=1.0", id="gnulinux-10", pre="    savedefault\n", indent="  ")
+          + simple("Debian, with Linux 9", V9, opts="s=1.1", id="gnulinux-9", pre="    savedefault\n", indent="  ")
+          + "}\n"
+          + simple("Debian 8", V8, opts="s=2", id="gnulinux-8", pre="  savedefault\n"))
+
+CASES = [
+    Case("default-index", "set default=2: the third top-level entry",
+         HEAD + "set default=2\n" + FOUR),
+    Case("default-id", "set default to a --id",
+         HEAD + "set default=deb-8\n" + FOUR),
+    Case("default-title", "set default to a title",
+         HEAD + "set default='Debian 9'\n" + FOUR),
+    Case("default-out-of-range", "a default index past the last entry: GRUB boots entry 0",
+         HEAD + "set default=7\n" + FOUR),
+    Case("default-unknown", "a default that names no entry: GRUB boots entry 0",
+         HEAD + "set default='Debian 11'\n" + FOUR),
+    Case("default-submenu-indices", "default '1>2': the submenu's third entry",
+         HEAD + "set default='1>2'\n" + NESTED),
+    Case("default-submenu-id-title", "default path of a submenu id and an entry title",
+         HEAD + "set default='gnulinux-advanced>Debian, with Linux 9'\n" + NESTED),
+    Case("saved-entry", "grub-mkconfig's GRUB_DEFAULT=saved: saved_entry '1>1' from grubenv; "
+         "the entry's savedefault writes $chosen back",
+         HEAD + ENV_HEADER + SAVING, env={"saved_entry": "1>1"}, ci=True, watch=("saved_entry", "next_entry")),
+    Case("next-entry", "next_entry boots once and is cleared by the boot; saved_entry stays",
+         HEAD + ENV_HEADER + SAVING, env={"saved_entry": "gnulinux-simple", "next_entry": "gnulinux-8"},
+         ci=True, watch=("saved_entry", "next_entry")),
+    Case("savedefault-writes-chosen", "no saved_entry: entry 0 boots and savedefault saves its title",
+         HEAD + ENV_HEADER + SAVING, env={}, ci=True, watch=("saved_entry", "next_entry")),
+    Case("variables", "variables in a body take their value at boot time, not when the entry "
+         "was defined; quoted words keep their spaces",
+         HEAD + "set kver=" + V9 + "\nset opts='quiet splash'\nset one='a b'\n"
+         "menuentry \"vars $kver\" {\n  linux /vmlinuz-$kver root=/dev/null $opts \"spaced=$one\" x=${kver}y\n"
+         "  initrd /initrd.img-${kver}\n}\nset kver=" + V8 + "\n"),
+    Case("if-file-tests", "entries and the default chosen by [ -f ], [ -e ], [ -d ], [ -s ] on files",
+         HEAD + f"if [ -f /vmlinuz-6.1.0-11-amd64 ]; then\n" + simple("never", V10, opts="t=never")
+         + "fi\n" + simple("first", V10, opts="t=0")
+         + "if [ -e (hd0,msdos2)/etc/only-on-root ]; then\n" + simple("on root", V9, opts="t=1") + "fi\n"
+         + "if [ -d /grub -a -s /initrd.img-" + V8 + " ]; then\n  set default=1\nelse\n  set default=0\nfi\n"
+         + "if ! [ -f /grub/nonesuch ]; then\n" + simple("not there", V8, opts="t=2") + "fi\n"),
+    Case("functions", "entries made by a shell function; the body sees the entry's arguments",
+         HEAD + "function kentry {\n  menuentry \"Kernel $1\" \"$1\" --id \"k-$1\" {\n"
+         "    linux /vmlinuz-$2 root=/dev/null one=$1 two=$2\n    initrd /initrd.img-$2\n  }\n}\n"
+         f"kentry {V10}\nkentry {V9}\nkentry {V8}\nset default=k-{V9}\n", ci=True),
+    Case("search-uuid", "search --fs-uuid sets root to msdos2, whose kernel and initrd boot",
+         HEAD + f"menuentry 'other root' {{\n  search --no-floppy --fs-uuid --set=root {ROOT_UUID}\n"
+         f"  linux /boot/vmlinuz-{OTHER_VERSION} root=UUID={ROOT_UUID}\n  initrd /boot/initrd-other.img\n}}\n",
+         ci=True),
+    Case("search-label-fat", "search --label finds the FAT partition; initrds from two partitions",
+         HEAD + f"menuentry 'two initrds' {{\n  search --no-floppy --label --set=fat GBFAT\n"
+         f"  search --no-floppy --fs-uuid --set=fat2 {FAT_UUID}\n"
+         f"  linux /vmlinuz-{V10} root=/dev/null fat=$fat fat2=$fat2\n"
+         f"  initrd ($fat)/extra/extra.img /initrd.img-{V10}\n}}\n", ci=True),
+    Case("device-names", "explicit device names: (hd0,2), (hd0,msdos3), a root set by name",
+         HEAD + f"menuentry 'names' {{\n  set root=(hd0,2)\n  linux /boot/vmlinuz-{OTHER_VERSION} root=/dev/null\n"
+         f"  initrd (hd0,msdos3)/extra/extra.img (hd0,1)/initrd.img-{V8}\n}}\n", ci=True),
+    Case("search-file", "search --file finds the partition holding a file",
+         HEAD + f"search --no-floppy --file --set=r /etc/only-on-root\nmenuentry \"found $r\" {{\n"
+         f"  linux ($r)/boot/vmlinuz-{OTHER_VERSION} root=/dev/null r=$r\n  initrd ($r)/boot/initrd-other.img\n}}\n"),
+    Case("fallback", "the default's kernel is missing: GRUB falls back to the entry named by fallback",
+         HEAD + "set default=0\nset fallback=2\n"
+         + simple("broken", "6.1.0-404-amd64", opts="f=0") + simple("not this", V10, opts="f=1")
+         + simple("fallback", V9, opts="f=2"), ci=True),
+]
+
+BOOTED = [case for case in CASES if case.ci or mode()]
+_images: dict[str, DiskImage] = {}
+
+
+@pytest.fixture(scope="session")
+def payload(tmp_path_factory) -> Payload:
+    try:
+        return Payload(tmp_path_factory.mktemp("realboot-grub"))
+    except ToolMissing as err:
+        unavailable(str(err))
+
+
+def image(case: Case, payload: Payload) -> DiskImage:
+    if case.name not in _images:
+        try:
+            _images[case.name] = grub.build(payload.markers.parent, payload, case.name,
+                                            grub.layout(case.config, case.env, case.extra))
+        except ToolMissing as err:
+            unavailable(str(err))
+    return _images[case.name]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_guestboot_chooses_what_grub_booted(case, payload):
+    golden = load_golden(grub.BOOTLOADER, case.name)
+    if golden is None:
+        pytest.fail(f"no golden file for {case.name}: boot it with GUESTBOOT_REALBOOT=record")
+    ours = guestboot_answer(image(case, payload).path, image(case, payload).manifest)
+    assert agree(ours, golden.booted), explain(f"{case.name} ({case.note})", "real GRUB", ours, golden.booted)
+
+
+@pytest.mark.parametrize("case", BOOTED, ids=lambda c: c.name)
+def test_real_grub_boot(case, payload):
+    disk = image(case, payload)
+    theirs, env, seconds = grub.boot(disk)
+    print(f"{case.name}: GRUB boot took {seconds:.1f} s")
+    after = {key: env.get(key) for key in case.watch}  # None: not in the block
+    if mode() == "record":
+        save_golden(grub.BOOTLOADER, case.name, Golden(grub.version(), theirs, {"grubenv": after}, case.note))
+    golden = load_golden(grub.BOOTLOADER, case.name)
+    assert golden is not None, f"no golden file for {case.name}: boot it with GUESTBOOT_REALBOOT=record"
+    assert (theirs, {"grubenv": after}) == (golden.booted, golden.after), (
+        f"real GRUB ({grub.version()}) now boots differently from the golden file ({golden.bootloader}):\n"
+        f"  now:      {theirs} {after}\n  recorded: {golden.booted} {golden.after}")
+    ours = guestboot_answer(disk.path, disk.manifest)
+    assert agree(ours, theirs), explain(f"{case.name} ({case.note})", "real GRUB", ours, theirs)
