@@ -29,7 +29,7 @@ ISOLINUX_BIN = Path("/usr/lib/ISOLINUX/isolinux.bin")
 MENU_MODULES = ("menu.c32", "libutil.c32", "libcom32.c32")
 VERSIONS = ("6.1.0-10-amd64", "6.1.0-9-amd64", "6.1.0-8-amd64")
 EXT_UUID = "3c4d5e6f-7081-4293-a4b5-c6d7e8f90a1b"
-FAILURES = ("boot: ", "Could not find kernel image", "Kernel panic", "No DEFAULT or UI configuration")
+FAILURES = ("Could not find kernel image", "Kernel panic", "No DEFAULT or UI configuration")
 
 
 def files(config_path: str, config: str, more: Mapping[str, FileSpec] | None = None, *, top: str = "/boot",

@@ -3,14 +3,11 @@
 Each case is an extlinux.conf (or isolinux.cfg) on the layout of realboot/syslinux.py:
 kernels and markers in /boot (the ISO: /live), the config in /boot/extlinux (the ISO:
 /isolinux). TIMEOUT is in tenths of a second (1 = 0.1 s). Every case: guestboot's choice
-equals the golden file; ``ci`` cases also boot. Until guestboot reads syslinux configs
-(issue 8, part B) its side is an expected failure (strict: it turns into a failure the
-day the format lands and these cases pass).
+equals the golden file; ``ci`` cases also boot.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 
 import pytest
@@ -26,7 +23,6 @@ pytestmark = pytest.mark.slow
 V10, V9, V8 = syslinux.VERSIONS
 BOOTLOADER = "syslinux"
 HEAD = "SERIAL 0 115200\nPROMPT 0\nTIMEOUT 1\n"
-FORMAT_LANDED = importlib.util.find_spec("guestboot.boot.syslinux") is not None
 
 
 @dataclass(frozen=True)
@@ -99,7 +95,6 @@ CASES = [
 
 BOOTED = [case for case in CASES if case.ci or mode()]
 _images: dict[str, DiskImage] = {}
-needs_format = pytest.mark.xfail(not FORMAT_LANDED, reason="syslinux format not landed", strict=True)
 
 
 @pytest.fixture(scope="session")
@@ -120,7 +115,6 @@ def image(case: Case, payload: Payload) -> DiskImage:
     return _images[case.name]
 
 
-@needs_format
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_guestboot_chooses_what_syslinux_booted(case, payload):
     golden = load_golden(BOOTLOADER, case.name)
