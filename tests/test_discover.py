@@ -28,6 +28,8 @@ EQ_STYLE = Path(__file__).parent / "data" / "own" / "legacy-eq"  # our own text
 # The list in Xen 4.17's pygrub (Grub.read_config), without the syslinux paths we do not
 # read yet: GRUB 2 first, then GRUB legacy.
 PYGRUB_ORDER = [
+    "/platform/i86xpv/kernel/amd64/unix",  # sniff_solaris, before any config
+    "/platform/i86xpv/kernel/unix",
     "/boot/grub/grub.cfg",
     "/grub/grub.cfg",
     "/boot/grub2/grub.cfg",
@@ -63,7 +65,7 @@ def test_order_is_pygrubs():
     rest = paths[len(PYGRUB_ORDER) :]
     assert rest[:2] == ["/@/boot/grub/grub.cfg", "/@/boot/grub2/grub.cfg"]
     assert "/isolinux/isolinux.cfg" in rest and "/syslinux/syslinux.cfg" in rest
-    assert {f for _p, f in config_paths()} >= {"grub2", "grub-legacy", "syslinux"}
+    assert {f for _p, f in config_paths()} >= {"solaris-xpv", "grub2", "grub-legacy", "syslinux"}
 
 
 @pytest.mark.parametrize("position", range(len(PYGRUB_ORDER)))
@@ -72,7 +74,8 @@ def test_priority_on_one_device(tmp_path, position):
     fs = tree(tmp_path, *PYGRUB_ORDER[position:])
     device, path, fmt, warnings = find_config(device_map(hd0=fs))
     assert (device, path) == ("hd0", PYGRUB_ORDER[position])
-    assert fmt == ("grub2" if "grub" in path and path.endswith(".cfg") else "syslinux" if "linux" in path else "grub-legacy")
+    assert fmt == ("solaris-xpv" if path.startswith("/platform/") else "grub2" if "grub" in path and path.endswith(".cfg")
+                   else "syslinux" if "linux" in path else "grub-legacy")
     assert warnings == []
 
 

@@ -95,6 +95,9 @@ def _files(*paths: str) -> tuple[Location, ...]:
 
 # In pygrub's order (see above).
 FORMATS: tuple[Format, ...] = (
+    # pygrub's Solaris sniffing: an i86xpv kernel boots before any config is read.
+    Format("solaris-xpv", "guestboot.boot.solaris",
+           _files("/platform/i86xpv/kernel/amd64/unix", "/platform/i86xpv/kernel/unix")),
     Format(
         "grub2",
         "guestboot.boot.grub2",

@@ -21,7 +21,13 @@ stage2/cmdline.c (find_command, skip_to), stage2/builtins.c and stage2/boot.c:
 * ``kernel [--type=T] [--no-mem-option] FILE ARGS``: the kernel gets ARGS verbatim:
   everything after the file name and the blanks after it (boot.c copies from
   ``skip_to(0, arg)``; no BOOT_IMAGE). ``initrd FILE`` loads one file (further words are
-  ignored). ``module`` lines make a multiboot entry (Xen on GRUB legacy): Unsupported.
+  ignored). ``module`` lines make a multiboot entry: booted only for Solaris/illumos
+  (see _Entry._multiboot); Xen with Linux modules is Unsupported.
+* Solaris/illumos GRUB (bootadm's menu.lst): ``findroot (SIGNATURE,P,S)`` makes the device
+  holding /boot/grub/bootsign/SIGNATURE the root; ``bootfs DATASET`` names the ZFS boot
+  file system; ``kernel$``/``module$`` are kernel/module with ``$ISADIR`` (amd64) and
+  ``$ZFS-BOOTFS`` expanded. ``savedefault`` writes /boot/grub/default when the entry boots:
+  guestboot never writes the guest; the next boot's ``default saved`` reads that file.
 
 Differences from pygrub (Xen's GrubConf.py), kept on purpose: pygrub splits commands at
 the first blank only when no ``=`` comes first, keeps a title with no commands, strips
@@ -61,6 +67,12 @@ ENTRY_COMMANDS = frozenset("""blocklist boot cat chainloader cmp configfile debu
     embed find fstest geometry halt help impsprobe initrd install ioprobe kernel lock
     makeactive map md5crypt module modulenounzip pause quit read reboot root rootnoverify
     savedefault setup testload testvbe uppermem vbeprobe""".split()) | MENU_COMMANDS
+# The Solaris/illumos GRUB's own commands (its grub-0.97 patches: findroot, bootfs, and
+# kernel$/module$, which expand $ISADIR and $ZFS-BOOTFS).
+SOLARIS_COMMANDS = frozenset({"findroot", "bootfs", "kernel$", "module$"})
+ENTRY_COMMANDS = ENTRY_COMMANDS | SOLARIS_COMMANDS
+ISADIR = "amd64"  # what Solaris GRUB sets $ISADIR to on a 64-bit CPU (every Xen/KVM guest)
+BOOTSIGN_DIR = "/boot/grub/bootsign"  # where findroot looks for its signature file
 
 _MAX_FALLBACKS = 8  # MAX_FALLBACK_ENTRIES, stage2/shared.h
 _DEVICE = re.compile(r"^(?P<disk>[a-z]+)(?P<drive>\d+)(?:,(?P<part>[^,)]*))?(?:,(?P<slice>[^)]*))?$", re.ASCII)
@@ -217,14 +229,54 @@ class _Entry:
             raise NotFound(f"{self.title!r}: {what} ({device}){path} is not a regular file")
         return FileRef(device, path, written)
 
+    def _findroot(self, number: int, arg: str) -> str:
+        """Solaris GRUB's findroot (SIGNATURE[,PART[,SLICE]]): the first device (in probe
+        order) holding /boot/grub/bootsign/SIGNATURE. The partition and slice are not
+        checked (we do not read Solaris VTOC slices); a warning says which device it is."""
+        word, _rest = _first_word(arg)
+        if not (word.startswith("(") and word.endswith(")")):
+            raise ConfigError(f"line {number}: findroot {arg!r}: expected (signature,part,slice)")
+        signature = word[1:-1].split(",", 1)[0]
+        if not signature or "/" in signature or signature in (".", ".."):
+            raise ConfigError(f"line {number}: findroot {arg!r}: bad signature")
+        sign = f"{BOOTSIGN_DIR}/{signature}"
+        for name, fs in self.devices.filesystems():
+            try:
+                if resolve(fs, sign).type is FileType.REG:
+                    self.warn(f"{self.title!r}: findroot ({signature}) is ({name}), which holds {sign}")
+                    return name
+            except GuestbootError:
+                continue
+        raise NotFound(f"{self.title!r}: findroot: no device holds {sign}")
+
+    def _solaris_expand(self, number: int, text: str, bootfs: str | None) -> str:
+        """kernel$/module$: $ISADIR and $ZFS-BOOTFS as Solaris GRUB expands them. Solaris
+        GRUB gives zfs-bootfs=POOL/OBJECT-NUMBER from the pool; we cannot read ZFS, so
+        the dataset name that bootfs gave stands in (illumos accepts both)."""
+        text = text.replace("$ISADIR", ISADIR)
+        if "$ZFS-BOOTFS" in text:
+            if bootfs is None:
+                raise ConfigError(f"line {number}: $ZFS-BOOTFS without a bootfs line before it")
+            self.warn(f"{self.title!r}: $ZFS-BOOTFS is zfs-bootfs={bootfs} (the dataset, not its object number)")
+            text = text.replace("$ZFS-BOOTFS", f"zfs-bootfs={bootfs}")
+        return text
+
     def run(self) -> BootSpec:
         current = self.config_device
         kernel: FileRef | None = None
         args = ""
         initrd: FileRef | None = None
+        modules: list[tuple[int, str, FileRef]] = []
+        bootfs: str | None = None
         for number, line in self.lines:
             command, arg = _split(line)
-            if command in ("root", "rootnoverify"):
+            if command in ("kernel$", "module$"):
+                command, arg = command[:-1], self._solaris_expand(number, arg, bootfs)
+            if command == "findroot":
+                current = self._findroot(number, arg)
+            elif command == "bootfs":
+                bootfs = _first_word(arg)[0] or None
+            elif command in ("root", "rootnoverify"):
                 word, _rest = _first_word(arg)
                 if not (word.startswith("(") and word.endswith(")")):
                     raise ConfigError(f"line {number}: {command} {arg!r}: expected a device like (hd0,0)")
@@ -247,18 +299,33 @@ class _Entry:
                     raise ConfigError(f"line {number}: initrd without a file")
                 initrd = self._file(written, current, "initrd")
             elif command in ("module", "modulenounzip"):
-                raise Unsupported(
-                    f"{self.title!r}: multiboot entry (line {number}: {command}); only Linux kernels are booted"
-                )
+                written, _margs = _first_word(arg)
+                if len(modules) >= LIMITS.max_initrds:
+                    raise LimitExceeded(f"{self.title!r}: more than {LIMITS.max_initrds} modules (max_initrds)")
+                modules.append((number, arg, self._file(written, current, "module")))
             elif command == "chainloader":
                 raise Unsupported(f"{self.title!r}: chainloader entry (line {number})")
             elif command == "configfile":
                 raise Unsupported(f"{self.title!r}: configfile (line {number})")
         if kernel is None:
             raise NotFound(f"{self.title!r}: no kernel line")
+        if modules:
+            return self._multiboot(kernel, args, modules)
         return BootSpec(
             kernel=kernel, initrds=(initrd,) if initrd else (), args=args, cmdline=args, loader="kernel"
         )
+
+    def _multiboot(self, kernel: FileRef, args: str, modules: list[tuple[int, str, FileRef]]) -> BootSpec:
+        """A multiboot entry. Only Solaris/illumos is booted: its kernel is
+        [/boot]/platform/<arch>/kernel/[<isa>/]unix and its module the boot_archive (the root
+        file system image, handed over as the ramdisk). GRUB gives a multiboot kernel the
+        whole "FILE ARGS" text as its command line, file name first, and Solaris reads
+        it so. Other multiboot entries (Xen with Linux modules …) stay Unsupported."""
+        if not ("/platform/" in kernel.path and posixpath.basename(kernel.path) == "unix"):
+            number = modules[0][0]
+            raise Unsupported(f"{self.title!r}: multiboot entry (line {number}: module); only Linux kernels are booted")
+        cmdline = f"{kernel.written} {args}" if args else kernel.written
+        return BootSpec(kernel, tuple(ref for _n, _a, ref in modules), cmdline, cmdline, "multiboot")
 
 
 def _saved(devices: DeviceMap, device: str, path: str, warnings: list[str]) -> str:
