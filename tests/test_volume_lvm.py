@@ -12,7 +12,6 @@ expected answer; GRUB's own LVM driver (grub-fstest -c 2) is the peer for names 
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import struct
 import subprocess
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from builders import lvm as lvmtool
-from builders.disk import sfdisk_image
+from builders.disk import random_tree, sfdisk_image
 from prereq import unavailable
 
 from guestboot.errors import CorruptImage, LimitExceeded, Unsupported
@@ -53,15 +52,6 @@ menuentry 'From the span LV' {{
 """
 
 
-def _tree(top: Path, seed: int, files: dict[str, int]) -> Path:
-    rng = random.Random(seed)
-    for name, size in files.items():
-        path = top / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(rng.randbytes(size))
-    return top
-
-
 def _mkfs(tree: Path, image: Path, size: int, label: str, uuid: str | None = None) -> Path:
     argv = ["mke2fs", "-q", "-F", "-t", "ext4", "-T", "default", "-L", label, "-d", str(tree)]
     if uuid:
@@ -87,11 +77,11 @@ def vg(tmp_path_factory) -> Built:
     boot = work / "boot-tree"
     (boot / "grub").mkdir(parents=True)
     (boot / "grub" / "grub.cfg").write_text(GRUB_CFG)
-    _tree(boot, 1, {"vmlinuz-6.1.0-lvm": 1_200_000, "initrd.img-6.1.0-lvm": 900_000})
+    random_tree(boot, 1, {"vmlinuz-6.1.0-lvm": 1_200_000, "initrd.img-6.1.0-lvm": 900_000})
     trees = {
         "boot": boot,
-        "root-a": _tree(work / "root-tree", 2, {"etc/fstab": 300, "big.bin": 6_000_000, "odd.bin": 65_537}),
-        "span": _tree(work / "span-tree", 3, {"kernel": 3_000_000, "note.txt": 17}),
+        "root-a": random_tree(work / "root-tree", 2, {"etc/fstab": 300, "big.bin": 6_000_000, "odd.bin": 65_537}),
+        "span": random_tree(work / "span-tree", 3, {"kernel": 3_000_000, "note.txt": 17}),
     }
     d1 = work / "d1.img"
     with open(d1, "wb") as f:
@@ -155,6 +145,10 @@ def test_lvs_of_a_vg_over_two_disks_are_devices_as_grub_lists_them(vg):
     assert sorted(ours) == sorted(lvm.grub_lv_name(VG, lv) for lv in vg.lv_sizes)
     for lv, size in vg.lv_sizes.items():
         assert image.devices.get(lvm.grub_lv_name(VG, lv)).volume.size == size
+    boot = image.devices.get(lvm.grub_lv_name(VG, "boot"))
+    assert image.devices.canonical(f"lvmid/{boot.volume.uuid}") == boot.name  # GRUB's lvmid/VG-UUID/LV-UUID
+    assert len(boot.volume.uuid) == 2 * 38 + 1
+    assert b"grub" in _grub(vg.disks, "ls", f"(lvmid/{boot.volume.uuid})/").stdout  # GRUB knows that name too
     assert image.devices.get("hd0").problem == f"LVM2 physical volume of {VG}"
     assert image.devices.get("hd1,msdos1").problem == f"LVM2 physical volume of {VG}"
     assert not image.warnings

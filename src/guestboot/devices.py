@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 _PART = re.compile(r"^(?P<disk>[^,]+?)(?:,(?P<scheme>[a-z]*)(?P<num>\d+))?$")
 
 NO_FILE_SYSTEM = "no recognised file system"
+_ALIASES = ("mduuid/", "lvmid/")  # GRUB's names of stacked volumes by UUID (diskfilter.c, lvm.c)
 
 
 class Device(NamedTuple):
@@ -96,6 +97,14 @@ class DeviceMap:
             name = name[1:-1]
         if name in self._devices:
             return name
+        if name.startswith(_ALIASES):
+            disk, comma, rest = name.partition(",")
+            found = self._alias(disk)
+            if found is None:
+                return None
+            name = found + comma + rest
+            if name in self._devices:
+                return name
         m = _PART.match(name)
         if not m or m.group("num") is None:
             return None
@@ -110,6 +119,17 @@ class DeviceMap:
                 and (not scheme or cm.group("scheme") == scheme)
             ):
                 return candidate
+        return None
+
+    def _alias(self, name: str) -> str | None:
+        """The device GRUB's other name for a stacked volume means: ``mduuid/<hex>`` (an
+        md array by its set UUID, digits in any case) or ``lvmid/<VG UUID>/<LV UUID>``."""
+        kind, _, key = name.partition("/")
+        want = {"mduuid": "md", "lvmid": "lvm"}[kind]
+        for device in self._devices.values():
+            volume = device.volume
+            if volume is not None and volume.type_id == want and volume.uuid.lower() == key.lower() and key:
+                return device.name
         return None
 
     def get(self, name: str) -> Device | None:

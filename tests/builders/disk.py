@@ -23,6 +23,7 @@ dosfstools (mkfs.fat), grub-common (grub-fstest).
 from __future__ import annotations
 
 import json
+import random
 import re
 import shutil
 import subprocess
@@ -200,3 +201,13 @@ def _parse_dump(text: str) -> tuple[str, list[dict]]:
                 row["bootable"] = True
             rows.append(row)
     return label, rows
+
+
+def random_tree(top: Path, seed: int, files: dict[str, int]) -> Path:
+    """Write ``files`` (relative path -> size) of seeded random bytes under ``top``."""
+    rng = random.Random(seed)
+    for name, size in files.items():
+        path = top / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(rng.randbytes(size))
+    return top

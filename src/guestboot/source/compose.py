@@ -22,7 +22,25 @@ def _check_members(parts: Sequence[ByteSource], name: str) -> None:
         raise LimitExceeded(f"{name}: made of {len(parts)} parts (max_volume_segments)")
 
 
-class ConcatSource(ByteSource):
+class PiecewiseSource(ByteSource):
+    """A source whose bytes are pieces of other sources: subclasses map a range to
+    (member, offset in it, length) pieces in ``_pieces``; reads and runs follow them."""
+
+    __slots__ = ()
+
+    def _pieces(self, offset: int, length: int) -> Iterator[tuple[ByteSource, int, int]]:
+        raise NotImplementedError  # abstract: each layout maps its own way
+
+    def _pread(self, offset: int, length: int) -> bytes:
+        return b"".join(part.pread(inner, take) for part, inner, take in self._pieces(offset, length))
+
+    def runs(self, offset: int = 0, length: int | None = None) -> Iterator[Run]:
+        length = self._check_range(offset, length)
+        for part, inner, take in self._pieces(offset, length):
+            yield from part.runs(inner, take)
+
+
+class ConcatSource(PiecewiseSource):
     """The members one after the other."""
 
     __slots__ = ("parts", "size", "name", "_starts")
@@ -54,16 +72,8 @@ class ConcatSource(ByteSource):
                 offset += take
             index += 1
 
-    def _pread(self, offset: int, length: int) -> bytes:
-        return b"".join(part.pread(inner, take) for part, inner, take in self._pieces(offset, length))
 
-    def runs(self, offset: int = 0, length: int | None = None) -> Iterator[Run]:
-        length = self._check_range(offset, length)
-        for part, inner, take in self._pieces(offset, length):
-            yield from part.runs(inner, take)
-
-
-class StripeSource(ByteSource):
+class StripeSource(PiecewiseSource):
     """Chunks of ``stripe_size`` bytes dealt to the members in turn: chunk ``i`` is chunk
     ``i // n`` of member ``i % n`` (RAID0 with equal members, an LVM striped segment).
     Every member has the same size, a whole number of chunks."""
@@ -99,10 +109,3 @@ class StripeSource(ByteSource):
             yield self.parts[index % n], (index // n) * chunk + within, take
             offset += take
 
-    def _pread(self, offset: int, length: int) -> bytes:
-        return b"".join(part.pread(inner, take) for part, inner, take in self._pieces(offset, length))
-
-    def runs(self, offset: int = 0, length: int | None = None) -> Iterator[Run]:
-        length = self._check_range(offset, length)
-        for part, inner, take in self._pieces(offset, length):
-            yield from part.runs(inner, take)

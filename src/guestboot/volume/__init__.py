@@ -27,6 +27,7 @@ TABLES: tuple[tuple[str, TableReader], ...] = (
 # Stacked-volume types as (name, module) in the order they are offered volumes; each module
 # exposes ``assemble(offered, warnings) -> list[Stacked]`` (see volume/stack.py).
 STACKS: tuple[tuple[str, str], ...] = (
+    ("md", "guestboot.volume.md"),
     ("lvm", "guestboot.volume.lvm"),
 )
 

@@ -22,7 +22,8 @@ PVs are all present. Thin pools/volumes, caches, snapshots, VDO and RAID levels 
 Naming follows GRUB's grub-core/disk/lvm.c: visible LV "lv" of VG "vg" is ``lvm/vg-lv``
 with every "-" inside either name doubled (as device-mapper does); hidden sub-LVs (mirror
 and raid images, pool data) are not devices; a VG's LVs come in GRUB's order, the last
-one in the metadata first. The VG's metadata is taken from the PV whose
+one in the metadata first. A volume's uuid is "<VG UUID>/<LV UUID>", GRUB's
+``lvmid/`` name. The VG's metadata is taken from the PV whose
 copy has the highest ``seqno``.
 
 Bounds (LIMITS): the text of one metadata copy (max_lvm_metadata_bytes), all metadata text
@@ -314,8 +315,9 @@ def _build_vg(vg: VolumeGroup, by_uuid: dict[str, PhysicalVolume], warnings: lis
             if not isinstance(err, Unsupported):
                 warnings.append(f"({name}): {err}")
             source = FailingSource(builder.declared_size(lv_name), name, err)
-        uuid = section.get("id") if isinstance(section.get("id"), str) else ""
-        volumes.append(Volume(grub_name=name, number=0, start=0, source=source, uuid=str(uuid), type_id="lvm"))
+        lv_id = section.get("id") if isinstance(section.get("id"), str) else ""
+        volumes.append(Volume(grub_name=name, number=0, start=0, source=source, uuid=f"{vg.uuid}/{lv_id}",
+                              type_id="lvm"))
     # GRUB's lvm.c puts each LV at the head of the VG's list: it lists them last to first
     return Stacked(tuple(volume for volume, _ in members.values()), tuple(reversed(volumes)),
                    f"LVM2 physical volume of {vg.name}")

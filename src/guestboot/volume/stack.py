@@ -2,8 +2,10 @@
 
 Each disk (hd0, hd1, … in the order given) is scanned for a partition table. Then every
 stacked-volume type in volume.STACKS is offered the volumes found so far that nobody has
-claimed; it may claim some as its members and yield new named volumes ("lvm/vg-root",
-"md/0"). A new volume may hold a partition table itself (an md array) and is scanned like
+claimed, each disk before its partitions (GRUB's diskfilter looks at the whole disk
+first: an md 0.90/1.0 member shows the array's partition table; the partitions of a
+claimed disk are not offered); it may claim some as its members and yield new named
+volumes ("lvm/vg-root", "md/0"). A new volume may hold a partition table itself (an md array) and is scanned like
 a disk. Rounds repeat until nothing new appears, bounded by LIMITS.max_stack_rounds and
 LIMITS.max_volumes.
 
@@ -60,24 +62,21 @@ def discover(disks: Sequence[tuple[str, ByteSource]], stacks: Sequence[tuple[str
     types in ``stacks`` ((name, module) pairs) until nothing new appears."""
     warnings: list[str] = []
     volumes: list[Volume] = []
-    partitioned: set[str] = set()  # devices whose partitions are offered instead of themselves
     for name, source in disks:
-        found = scan_disk(name, source, warnings)
-        if len(found) > 1:
-            partitioned.add(name)
-        _extend(volumes, found)
+        _extend(volumes, scan_disk(name, source, warnings))
     roles: dict[str, str | GuestbootError] = {}
     for _round in range(LIMITS.max_stack_rounds):
         new: list[Volume] = []
         for type_name, module in stacks:
-            offered = [v for v in volumes + new if v.device not in roles and v.device not in partitioned
-                       and not isinstance(v.source, FailingSource)]
+            _hide_partitions_of_members(volumes, roles)
+            offered = [v for v in volumes + new if v.device not in roles and not isinstance(v.source, FailingSource)]
             if not offered:
                 break
             for stacked in importlib.import_module(module).assemble(offered, warnings):
                 _claim(stacked, offered, roles, type_name)
                 new.extend(stacked.volumes)
         if not new:
+            _hide_partitions_of_members(volumes, roles)
             return Discovery(volumes, roles, warnings)
         for volume in new:
             if volume.disk or not volume.grub_name:
@@ -86,13 +85,22 @@ def discover(disks: Sequence[tuple[str, ByteSource]], stacks: Sequence[tuple[str
                 found = [volume]
             else:
                 found = scan_disk(volume.grub_name, volume.source, warnings)
-            if len(found) > 1:
-                partitioned.add(volume.grub_name)
             found[0] = volume._replace(disk=volume.grub_name, grub_name="")  # recorded like a disk
             _extend(volumes, found)
     raise LimitExceeded(
         f"stacked volumes nest more than {LIMITS.max_stack_rounds} levels deep (max_stack_rounds)"
     )
+
+
+def _hide_partitions_of_members(volumes: list[Volume], roles: "dict[str, str | GuestbootError]") -> None:
+    """A whole disk (or array) that is a member holds the stacked volume's data, so the
+    partition table seen on it (an array's own table on a 0.90/1.0 member, a stale one
+    before a 1.2 superblock) is not offered: its partitions are named as inside it."""
+    for volume in volumes:
+        if volume.grub_name and volume.disk in roles and volume.device not in roles:
+            role = roles[volume.disk]
+            what = role.message if isinstance(role, GuestbootError) else role
+            roles[volume.device] = f"inside ({volume.disk}), {what}"
 
 
 def _claim(stacked: Stacked, offered: list[Volume], roles: "dict[str, str | GuestbootError]", type_name: str) -> None:
