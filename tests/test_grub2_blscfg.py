@@ -292,3 +292,22 @@ def test_petitboot_blscfg(case: str, tmp_path: Path) -> None:
         assert spec.args == args
     if case.endswith("opts-grubenv"):
         assert spec.initrds == ()
+
+
+# --- Fedora's get_entry_number (normal/menu.c get_entry_number_helper) ---------------------
+def test_fedora_default_matches_ids_before_numbers(tmp_path: Path) -> None:
+    """A BLS id starting with digits is an id on Fedora (upstream GRUB reads "2a6f…" as the
+    number 2); ids are tried before titles; a number must be the whole value."""
+    from guestboot.boot.grub2.default import fedora_entry_number
+    from guestboot.boot.menupath import entry_number
+
+    entries = {"2a6f-5.2-1.conf": _entry("new", "/k"), "2a6f-5.1-1.conf": _entry("2a6f-5.2-1", "/k")}
+    menu = _menu(tmp_path, "blscfg\n", entries)
+    assert [e.id for e in menu.entries] == ["2a6f-5.2-1", "2a6f-5.1-1"]
+    assert entry_number(menu, "2a6f-5.1-1") == 2  # upstream: the number 2 (out of range)
+    assert fedora_entry_number(menu, "2a6f-5.1-1") == 1
+    assert fedora_entry_number(menu, "2a6f-5.2-1") == 0  # the id of entry 0 before the title of entry 1
+    assert fedora_entry_number(menu, "2a6f-5.1-1 extra") == -1  # more after the id: nothing
+    assert fedora_entry_number(menu, "1") == 1
+    assert fedora_entry_number(menu, "1>0") == -1 and entry_number(menu, "1>0") == 1
+    assert fedora_entry_number(menu, "new") == 0  # a title

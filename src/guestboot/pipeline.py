@@ -74,6 +74,7 @@ class Request(NamedTuple):
     inspect: bool = False  # "menu": add each entry's kernel_info/initrd_info (kernels.py)
     guest_type: str = "any"  # "plan"/"extract": refuse a kernel that cannot boot as pv/pvh/hvm (guesttype.py)
     prefer_capable: bool = False  # … or boot the newest entry whose kernel can
+    config: str | None = None  # the config to read instead of the first found: "(hd0,gpt1)/EFI/fedora/grub.cfg"
 
 
 Result = dict[str, Any]
@@ -97,7 +98,7 @@ def run(request: Request) -> Result:
             return _host_given(request, devices, warnings)
         if request.action == "inspect":
             return _inspect(request, devices, warnings)
-        menu = load_menu(devices, settings={"grub_dialect": request.grub_dialect})
+        menu = load_menu(devices, settings={"grub_dialect": request.grub_dialect}, config=request.config)
         warnings.extend(menu.warnings)
         if request.action == "menu":
             data = menu_data(menu)
@@ -105,7 +106,7 @@ def run(request: Request) -> Result:
                 from .kernels import Inspector
 
                 _add_kernel_info(data["entries"], Inspector(devices))
-            return {"warnings": warnings, **data}
+            return {"warnings": warnings, **data, "configs": configs_data(devices)}
         return _plan(request, devices, menu, warnings)
     except GuestbootError as err:
         err.warnings = warnings + [w for w in err.warnings if w not in warnings]
@@ -141,10 +142,26 @@ def preopen(request: Request) -> None:
         open_format(FileSource(fd, name=name), image_format=request.image_format, opener=request.opener)
 
 
-def load_menu(devices: DeviceMap, *, isconfig: bool = False, settings: dict[str, object] | None = None) -> Menu:
+def load_menu(devices: DeviceMap, *, isconfig: bool = False, settings: dict[str, object] | None = None,
+              config: str | None = None) -> Menu:
     from .boot.discover import find_menu
 
-    return find_menu(devices, isconfig=isconfig, settings=settings)
+    chosen = None
+    if config is not None:
+        device, path = split_target(config)
+        if device is None or not path.startswith("/"):
+            raise UsageError(f"--config {config}: name the device and the path, as (hd0,gpt1)/EFI/fedora/grub.cfg")
+        chosen = (device, path)
+    return find_menu(devices, isconfig=isconfig, settings=settings, config=chosen)
+
+
+def configs_data(devices: DeviceMap) -> list[Result]:
+    """Every boot configuration on the guest, in the order they are searched (the first
+    is the one read unless --config names another)."""
+    from .boot.discover import find_configs
+
+    found, _warnings = find_configs(devices)
+    return [{"config": f"({device}){path}", "format": fmt} for device, path, fmt in found]
 
 
 def open_refs(devices: DeviceMap, refs: tuple[FileRef, ...] | list[FileRef]) -> list[ByteSource]:

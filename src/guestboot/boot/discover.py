@@ -26,10 +26,18 @@ where its configs are: fixed paths, directories holding files that match a patte
 ``evaluate`` as ``path``; BLS entries, UKIs in /EFI/Linux), and the partition types it
 looks on (the ESP and XBOOTLDR by type GUID, ``devices.by_type``; none: every device).
 
-Order, and why. Devices are tried in probe order and, on each device, the formats in
-FORMATS order, each format's locations in the order given; the first hit wins. That is
-pygrub's order for the formats it knows (GRUB 2, then syslinux/extlinux, then GRUB
-legacy), so every image pygrub boots gives the same config here. pygrub tries
+Order, and why. The search runs in stages. Stage 0 is pygrub's: devices in probe order
+and, on each device, the formats pygrub knows (GRUB 2, then syslinux/extlinux, then
+GRUB legacy) at pygrub's paths; the first hit wins, so every image pygrub boots gives
+the same config here. Only when stage 0 finds nothing on any device does stage 1 look,
+device by device, at the places pygrub never looks: GRUB 2 in a btrfs "@" or default
+subvolume, SYSLINUX's own search, systemd-boot's entries and UKIs on the ESP/XBOOTLDR
+and /boot/loader/entries, GRUB 2 on the ESP (/EFI/BOOT, /EFI/<vendor>: what UEFI
+firmware starts) and /grub.cfg. A guest with both a /boot/grub2/grub.cfg and an ESP
+stub that ``configfile``s it therefore reads /boot's config (the same menu, and what a
+BIOS boot reads); a guest whose only GRUB config is on the ESP (CentOS/RHEL 7 and 8 on
+UEFI) reads that one. ``find_configs`` lists every config in this order, and a caller
+may choose another than the first (``guestboot list --config``). pygrub tries
 syslinux/extlinux between GRUB 2 and GRUB legacy, at /boot/isolinux/isolinux.cfg,
 /boot/extlinux/extlinux.conf, /boot/extlinux.conf, /extlinux/extlinux.conf and
 /extlinux.conf: that line is between the two below; SYSLINUX's other places come after
@@ -80,13 +88,17 @@ class Format(NamedTuple):
     its ``locations`` in the order they are tried, the partition ``types`` it looks on
     (GPT type GUIDs or MBR types as "0xef"; empty: every device), and the ``settings``
     its evaluate() takes as keywords besides env and check_files (the caller's choices
-    that only some formats have, such as "grub_dialect")."""
+    that only some formats have, such as "grub_dialect"). ``stage`` 0 is what pygrub
+    searches; stage 1 is searched on every device only when stage 0 found nothing. A
+    location's path may hold one "*" component ("/EFI/*/grub.cfg": the directories in
+    name order)."""
 
     name: str
     module: str
     locations: tuple[Location, ...]
     types: tuple[str, ...] = ()
     settings: tuple[str, ...] = ()
+    stage: int = 1
 
 
 def _files(*paths: str) -> tuple[Location, ...]:
@@ -103,6 +115,7 @@ FORMATS: tuple[Format, ...] = (
         "guestboot.boot.grub2",
         _files("/boot/grub/grub.cfg", "/grub/grub.cfg", "/boot/grub2/grub.cfg", "/grub2/grub.cfg"),
         settings=("grub_dialect",),
+        stage=0,
     ),
     # SYSLINUX at pygrub's paths (its ExtLinuxConfigFile list), between GRUB 2 and legacy.
     Format(
@@ -112,11 +125,13 @@ FORMATS: tuple[Format, ...] = (
             "/boot/isolinux/isolinux.cfg", "/boot/extlinux/extlinux.conf", "/boot/extlinux.conf",
             "/extlinux/extlinux.conf", "/extlinux.conf",
         ),
+        stage=0,
     ),
     Format(
         "grub-legacy",
         "guestboot.boot.legacy",
         _files("/boot/grub/menu.lst", "/boot/grub/grub.conf", "/grub/menu.lst", "/grub/grub.conf"),
+        stage=0,
     ),
     # GRUB 2 inside a btrfs subvolume "@" (Ubuntu's and Debian's installers: GRUB's prefix
     # is (hdX,Y)/@/boot/grub and paths resolve from the top-level subvolume). pygrub
@@ -149,6 +164,20 @@ FORMATS: tuple[Format, ...] = (
         types=("c12a7328-f81f-11d2-ba4b-00a0c93ec93b", "bc13c2ff-59e6-4262-a352-b275fd6f7172", "0xef", "0xea"),
     ),
     Format("systemd-boot", "guestboot.boot.sdboot", (Location("/boot/loader/entries", "*.conf"),)),
+    # GRUB 2 on an ESP, where UEFI firmware finds it: GRUB built for the removable-media
+    # path \EFI\BOOT\BOOTX64.EFI reads /EFI/BOOT/grub.cfg, a distribution's signed GRUB
+    # (behind shim) /EFI/<vendor>/grub.cfg -- the whole config (CentOS/RHEL 7 and 8), or a
+    # stub that finds /boot and runs its grub.cfg with configfile (Fedora 34+, RHEL 9,
+    # Ubuntu, Debian). FAT names are case-insensitive: /efi/boot is /EFI/BOOT. Last, a
+    # grub.cfg at the top of any file system (petitboot's first path).
+    Format(
+        "grub2",
+        "guestboot.boot.grub2",
+        _files("/EFI/BOOT/grub.cfg", "/EFI/*/grub.cfg"),
+        types=("c12a7328-f81f-11d2-ba4b-00a0c93ec93b", "0xef"),
+        settings=("grub_dialect",),
+    ),
+    Format("grub2", "guestboot.boot.grub2", _files("/grub.cfg"), settings=("grub_dialect",)),
 )
 
 
@@ -156,7 +185,8 @@ FORMATS: tuple[Format, ...] = (
 # no format of FORMATS found a config on any device.
 FALLBACKS: tuple[Format, ...] = (
     # No config at all: the kernels in /boot (a root file system) or / (a /boot partition).
-    Format("noconfig", "guestboot.boot.noconfig", (Location("/boot", "vmlinuz-*"), Location("/", "vmlinuz-*"))),
+    Format("noconfig", "guestboot.boot.noconfig", (Location("/boot", "vmlinuz-*"), Location("/", "vmlinuz-*")),
+           stage=2),
 )
 
 
@@ -187,30 +217,55 @@ def matching_files(fs, directory: str, pattern: str, *, limit: int | None = None
     return sorted(found)
 
 
+def _expand(fs, path: str) -> list[str]:
+    """``path`` itself, or for a path with a "*" component the existing paths it names
+    (directories in name order, at most LIMITS.max_config_files of them)."""
+    if "*" not in path:
+        return [path]
+    head, _star, tail = path.partition("*")
+    directory = head.rstrip("/") or "/"
+    try:
+        node = resolve(fs, directory)
+    except NotFound:
+        return []
+    if node.type is not FileType.DIR:
+        return []
+    names = []
+    for raw, child in fs.readdir(node):
+        if child.type is FileType.DIR and raw not in (b".", b".."):
+            if len(names) >= LIMITS.max_config_files:
+                raise LimitExceeded(f"{directory}: more than {LIMITS.max_config_files} directories (max_config_files)")
+            names.append(raw.decode("utf-8", "surrogateescape"))
+    return [f"{head}{name}{tail}" for name in sorted(names)]
+
+
 def _present(fs, location: Location) -> str | None:
     """The path on ``fs`` where ``location`` holds a config, or None."""
     path = location.path
-    try:
-        if location.default_root:
-            top = fs.default_root_path()
-            if top is None:
-                return None
-            path = top.rstrip("/") + path
-        if location.pattern is None:
-            return path if resolve(fs, path).type is FileType.REG else None
-        node = resolve(fs, path)
-        if node.type is not FileType.DIR:
+    if location.default_root:
+        top = fs.default_root_path()
+        if top is None:
             return None
-        return path if matching_files(fs, path, location.pattern) else None
-    except NotFound:
-        return None
+        path = top.rstrip("/") + path
+    for path in _expand(fs, path):
+        try:
+            if location.pattern is None:
+                if resolve(fs, path).type is FileType.REG:
+                    return path
+                continue
+            node = resolve(fs, path)
+            if node.type is FileType.DIR and matching_files(fs, path, location.pattern):
+                return path
+        except NotFound:
+            continue
+    return None
 
 
-def _looks_on(fmt: Format, device, typed: dict[str, set[str]]) -> bool:
+def _looks_on(fmt: Format, device, typed: dict[int, set[str]]) -> bool:
     """Does ``fmt`` look on ``device`` (by its partition type)?"""
     if not fmt.types:
         return True
-    return device.name in typed[fmt.name]
+    return device.name in typed[id(fmt)]
 
 
 def evaluate_config(
@@ -234,44 +289,61 @@ def evaluate_config(
     raise ConfigError(f"unknown config format {fmt!r}; known: {', '.join(f.name for f in FORMATS)}")
 
 
+def _search(devices: DeviceMap, warnings: list[str], searched: list[str], skipped: list[str]):
+    """Every (device, path, format) found, in search order: stage by stage (FORMATS by
+    their stage, then FALLBACKS -- not when a device failed to read: that is the likelier
+    cause of a missing config), devices in probe order, formats and locations in order."""
+    typed = {id(fmt): {d.name for type_id in fmt.types for d in devices.by_type(type_id)} for fmt in FORMATS + FALLBACKS}
+    readable = []
+    for record in devices:
+        if record.fs is None:
+            why = record.problem
+            if isinstance(why, GuestbootError):  # broken, not merely empty: worth a warning
+                warnings.append(f"skipped {why}")  # the error names the device
+            else:
+                skipped.append(f"({record.name}) skipped: {why}")
+            continue
+        readable.append(record)
+        searched.append(f"({record.name})")
+    broken = any(isinstance(d.problem, GuestbootError) for d in devices)
+    formats = FORMATS if broken else FORMATS + FALLBACKS
+    for stage in sorted({fmt.stage for fmt in formats}):
+        for record in readable:
+            for fmt in formats:
+                if fmt.stage != stage or not _looks_on(fmt, record, typed):
+                    continue
+                for location in fmt.locations:
+                    try:
+                        path = _present(record.fs, location)
+                    except GuestbootError as err:  # a symlink loop, a corrupt directory …
+                        warnings.append(f"({record.name}){location} skipped: {err}")
+                        continue
+                    if path is not None:
+                        yield record.name, path, fmt.name
+
+
+def find_configs(devices: DeviceMap) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """Every config on the guest as (device, path, format), the one find_config picks
+    first, and the warnings of the search. A config is listed once."""
+    warnings: list[str] = []
+    out: list[tuple[str, str, str]] = []
+    for found in _search(devices, warnings, [], []):
+        if found not in out:
+            out.append(found)
+    fallbacks = {fmt.name for fmt in FALLBACKS}
+    configs = [found for found in out if found[2] not in fallbacks]
+    return configs or out, warnings  # a stand-in only when there is no config at all
+
+
 def find_config(devices: DeviceMap) -> tuple[str, str, str, list[str]]:
     """(device, path, format, warnings) of the first config found, or NotFound saying
     what was tried."""
     warnings: list[str] = []
     searched: list[str] = []
     skipped: list[str] = []  # devices with no file system: said only if nothing is found
-    typed = {
-        fmt.name: {d.name for type_id in fmt.types for d in devices.by_type(type_id)}
-        for fmt in FORMATS + FALLBACKS
-        if fmt.types
-    }
+    for device, path, fmt in _search(devices, warnings, searched, skipped):
+        return device, path, fmt, warnings
     broken = [d.problem for d in devices if isinstance(d.problem, GuestbootError)]
-    # A device we could not read is the likelier cause than a guest without a config: no
-    # fallback then.
-    for formats in (FORMATS,) if broken else (FORMATS, FALLBACKS):
-        for record in devices:
-            device, fs = record.name, record.fs
-            if fs is None:
-                why = record.problem
-                if formats is FALLBACKS:  # said in the first round
-                    continue
-                if isinstance(why, GuestbootError):  # broken, not merely empty: worth a warning
-                    warnings.append(f"skipped {why}")  # the error names the device
-                else:
-                    skipped.append(f"({device}) skipped: {why}")
-                continue
-            for fmt in formats:
-                if not _looks_on(fmt, record, typed):
-                    continue
-                for location in fmt.locations:
-                    try:
-                        found = _present(fs, location)
-                        if found is not None:
-                            return device, found, fmt.name, warnings
-                    except GuestbootError as err:  # a symlink loop, a corrupt directory …
-                        warnings.append(f"({device}){location} skipped: {err}")
-            if formats is FORMATS:
-                searched.append(f"({device})")
     tried = ", ".join(
         str(location) + (f" (on partitions of type {', '.join(fmt.types)})" if fmt.types else "")
         for fmt in FORMATS + FALLBACKS
@@ -323,20 +395,45 @@ def config_menu(
     return evaluate_config(devices, device, path, fmt, env=env, check_files=check_files, settings=settings)
 
 
+def chosen_config(devices: DeviceMap, device: str, path: str) -> tuple[str, str, str]:
+    """(device, path, format) of a config the caller names (``--config``): the format of
+    the location it is found at (a directory location: the directory or a file in it),
+    else the format its name or text shows."""
+    canonical = devices.canonical(device)
+    if canonical is None:
+        raise NotFound(f"--config: no device ({device})")
+    fs = devices.filesystem(canonical)
+    for found_device, found_path, fmt in _search(devices, [], [], []):
+        if found_device == canonical and (found_path == path or posixpath.dirname(path) == found_path):
+            return canonical, found_path, fmt
+    try:
+        if resolve(fs, path).type is not FileType.REG:
+            raise NotFound(f"--config: ({canonical}){path} is not a regular file")
+    except NotFound as err:
+        raise NotFound(f"--config: ({canonical}){path}: {err.message}") from None
+    return canonical, path, _format_by_name(path) or _format_by_content(devices, canonical, path)
+
+
 def find_menu(
     devices: DeviceMap,
     *,
     isconfig: bool = False,
     env: dict[str, str] | None = None,
     settings: dict[str, object] | None = None,
+    config: tuple[str, str] | None = None,
 ) -> Menu:
-    """The menu of the guest's boot configuration.
+    """The menu of the guest's boot configuration: the first one found, or ``config``
+    ((device, path), the caller's choice).
 
     With ``isconfig`` the DeviceMap is a wrapped config file: its first device's root
     directory holds exactly that one file, which is evaluated (see :func:`config_menu`)."""
     if isconfig:
         return _isconfig_menu(devices, env, settings)
-    device, path, fmt, warnings = find_config(devices)
+    if config is not None:
+        device, path, fmt = chosen_config(devices, *config)
+        warnings: list[str] = []
+    else:
+        device, path, fmt, warnings = find_config(devices)
     try:
         menu = evaluate_config(devices, device, path, fmt, env=env, settings=settings)
     except GuestbootError as err:

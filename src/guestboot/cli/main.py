@@ -45,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="evaluate a grub.cfg as this distribution's GRUB 2.06 does (default: auto, "
                         "from the image's os-release, else from what the config shows)")
 
+    def config(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--config", metavar="(DEVICE)PATH",
+                        help="read this boot configuration instead of the first one found (list shows them all),"
+                        " e.g. (hd0,gpt1)/EFI/fedora/grub.cfg")
+
     def common(sp: argparse.ArgumentParser, several: bool = False) -> None:
         if several:  # list/extract take no other positional argument: every image is a disk
             sp.add_argument("image", nargs="+", metavar="IMAGE",
@@ -69,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     common(sp, several=True)
     sp.add_argument("--json", action="store_true", help="machine-readable, with each entry's kernel, initrds and args")
     dialect(sp)
+    config(sp)
 
     sp = sub.add_parser("extract", help="write the chosen kernel and initrd, print the command line", epilog=EPILOG)
     common(sp, several=True)
@@ -81,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print everything as JSON")
     dialect(sp)
     guest_type_options(sp)
+    config(sp)
 
     add_inspect(sub, common, dialect, EPILOG)
 
@@ -180,7 +187,7 @@ def cmd_inspect(args) -> int:
 def cmd_list(args) -> int:
     from .render import menu_lines
 
-    result = _run(args, "menu", grub_dialect=_dialect(args), inspect=args.json)
+    result = _run(args, "menu", grub_dialect=_dialect(args), inspect=args.json, config=args.config)
     if args.json:
         _dump_json({
             "config": result["config"],
@@ -188,6 +195,7 @@ def cmd_list(args) -> int:
             "dialect": result["dialect"],
             "default": result["default"],
             "entries": [_refs_json(e) for e in result["entries"]],
+            "configs": result["configs"],
             "warnings": result["warnings"],
         })
         return 0
@@ -196,6 +204,9 @@ def cmd_list(args) -> int:
     say(f"{shown(result['config'])} ({result['format']}{used})\n")
     for line in menu_lines(result["rows"]):
         say(line + "\n")
+    others = [c for c in result["configs"] if c["config"] != result["config"]]
+    if others:
+        say("other configs (--config): " + ", ".join(f"{shown(c['config'])} ({c['format']})" for c in others) + "\n")
     return 0
 
 
@@ -218,7 +229,7 @@ def cmd_extract(args) -> int:
                     err.message += " (--force replaces it)"
                     raise
             temps = {name: out.temporary(name) for name in OUTPUTS}
-            result = _run(args, "extract", disks, entry=args.entry, grub_dialect=_dialect(args),
+            result = _run(args, "extract", disks, entry=args.entry, grub_dialect=_dialect(args), config=args.config,
                           kernel_fd=temps["kernel"], initrd_fd=temps["initrd"],
                           guest_type=args.guest_type, prefer_capable=args.prefer_capable)
             _name_entry(result)
