@@ -109,7 +109,7 @@ def _files(*paths: str) -> tuple[Location, ...]:
 FORMATS: tuple[Format, ...] = (
     # pygrub's Solaris sniffing: an i86xpv kernel boots before any config is read.
     Format("solaris-xpv", "guestboot.boot.solaris",
-           _files("/platform/i86xpv/kernel/amd64/unix", "/platform/i86xpv/kernel/unix")),
+           _files("/platform/i86xpv/kernel/amd64/unix", "/platform/i86xpv/kernel/unix"), stage=0),
     Format(
         "grub2",
         "guestboot.boot.grub2",
