@@ -1,0 +1,241 @@
+"""The hypervisor front doors: extract the entry the guest's boot loader would boot into a
+FRESH directory, then say (or run) how each hypervisor boots it directly.
+
+- ``guestboot qemu IMAGE [-- EXTRA]``: the qemu-system command line (kernel, initrd,
+  append, the disk itself as a drive); ``--exec`` runs it instead, from a private
+  directory removed when QEMU exits.
+- ``guestboot libvirt IMAGE``: the ``<os>`` element (``--domain NAME``: a whole domain).
+- ``guestboot firecracker IMAGE``: the boot-source body of Firecracker's API (PUT
+  /boot-source; firecracker.yaml's BootSource). On x86_64 Firecracker wants an
+  uncompressed ELF vmlinux: the bzImage's payload is decompressed to the ELF it holds
+  (kernel/stream.py, bounded by LIMITS.max_kernel_decompressed) and that is handed over.
+- ``guestboot cloud-hypervisor IMAGE``: its arguments; it boots an ELF with a PVH entry
+  (checked with kernel inspection; the ELF is taken out of a bzImage as for Firecracker).
+- ``guestboot boot IMAGE``: extract into a private directory and run QEMU with the
+  serial console on this terminal (``console=ttyS0`` added unless the command line names a
+  console).
+
+Every run extracts into a new directory (``-o BASE``: a new ``guestboot-*`` directory is
+made in BASE, default the current directory), so a second run never reuses the outputs of
+a first; the paths printed are absolute. Presentation and process handling only; the work
+is pipeline.run ("extract") and kernel/.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from typing import Any
+
+from .common import flush_stdout, say
+
+DOORS = ("qemu", "libvirt", "firecracker", "cloud-hypervisor", "boot")
+QEMU = "qemu-system-x86_64"
+# format names QEMU's -drive takes, by the magic at the start of the image (the formats'
+# own headers: qcow2 "QFI\xfb", VHDX "vhdxfile", VMDK "KDMV", QED "QED\0"); a VDI has its
+# signature at 0x40; anything else is handed over as raw (never left to QEMU's probing)
+_DRIVE_FORMATS = ((0, b"QFI\xfb", "qcow2"), (0, b"vhdxfile", "vhdx"), (0, b"KDMV", "vmdk"),
+                  (0, b"QED\0", "qed"), (0x40, b"\x7f\x10\xda\xbe", "vdi"))
+_FORMAT_NAMES = {"vhd": "vpc"}  # guestboot's --format names QEMU spells otherwise
+
+
+def add_parsers(sub, common, dialect, guest_type_options, epilog: str) -> None:
+    helps = {
+        "qemu": "print (or --exec run) the QEMU command that boots the guest's kernel directly",
+        "libvirt": "print the <os> element (or --domain NAME: a domain) that boots the guest's kernel",
+        "firecracker": "print Firecracker's boot-source JSON (the ELF vmlinux taken out of a bzImage)",
+        "cloud-hypervisor": "print Cloud Hypervisor's arguments (needs a kernel with a PVH entry)",
+        "boot": "extract into a private directory and start the guest in QEMU, console on this terminal",
+    }
+    for door in DOORS:
+        sp = sub.add_parser(door, help=helps[door], epilog=epilog)
+        common(sp)
+        sp.add_argument("-e", "--entry", metavar="SPEC", help="entry to boot (as extract's --entry)")
+        if door != "boot":
+            sp.add_argument("-o", "--output-base", default=".", metavar="BASE",
+                            help="a new directory guestboot-* is made in BASE for the files (default: .)")
+        sp.add_argument("--memory", default="1024", metavar="MIB", help="guest memory in MiB (default 1024)")
+        sp.add_argument("--no-drive", action="store_true", help="do not attach the image as a disk")
+        if door in ("qemu", "boot"):
+            sp.add_argument("--accel", default="kvm:tcg", help="QEMU accelerators to try (default kvm:tcg)")
+            sp.add_argument("extra", nargs="*", metavar="-- EXTRA", help="more QEMU arguments, after --")
+        if door == "qemu":
+            sp.add_argument("--exec", action="store_true",
+                            help="run QEMU now, from a private directory removed when it exits")
+        if door == "libvirt":
+            sp.add_argument("--domain", metavar="NAME", help="print a whole <domain> (type qemu) with this name")
+        dialect(sp)
+        guest_type_options(sp)
+
+
+def run_door(args, run, dump_json) -> int:
+    from ..errors import Unsupported
+
+    private = args.command == "boot" or getattr(args, "exec", False)
+    base = tempfile.gettempdir() if private else args.output_base
+    out_dir = tempfile.mkdtemp(prefix="guestboot-", dir=base)
+    try:
+        files = _extract(args, run, out_dir)
+        if args.command in ("firecracker", "cloud-hypervisor"):
+            files["vmlinux"] = _elf_kernel(out_dir, files)
+            if args.command == "cloud-hypervisor" and files["elf_info"].pvh is None:
+                raise Unsupported(f"{files['source']}: the ELF kernel has no PVH entry (Xen ELF note 18,"
+                                  " PHYS32_ENTRY); Cloud Hypervisor boots only such kernels directly")
+        if args.command == "libvirt":
+            say(_libvirt(args, files))
+        elif args.command == "firecracker":
+            body = {"kernel_image_path": files["vmlinux"], "boot_args": files["cmdline"]}
+            if files["initrd"]:
+                body["initrd_path"] = files["initrd"]
+            dump_json(body)
+        elif args.command == "cloud-hypervisor":
+            say(shlex.join(_cloud_hypervisor(args, files)) + "\n")
+        else:
+            argv = _qemu(args, files)
+            if not private:
+                say(shlex.join(argv) + "\n")
+                return 0
+            flush_stdout()
+            return subprocess.run(argv, check=False).returncode
+        return 0
+    except BaseException:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    finally:
+        if private:
+            shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def _extract(args, run, out_dir: str) -> dict[str, Any]:
+    """The chosen entry's files in ``out_dir`` (new, empty, made by this run)."""
+    from ..extract import OutputDir
+
+    with OutputDir(out_dir) as out:
+        temps = {name: out.temporary(name) for name in ("kernel", "initrd")}
+        result = run(args, "extract", entry=args.entry, kernel_fd=temps["kernel"], initrd_fd=temps["initrd"],
+                     guest_type=args.guest_type, prefer_capable=args.prefer_capable)
+        out.commit(["kernel", "initrd"] if result["initrd"] else ["kernel"],
+                   drop=[] if result["initrd"] else ["initrd"])
+    cmdline = result["cmdline"]
+    if args.command == "boot" and "console=" not in cmdline:
+        cmdline = (cmdline + " console=ttyS0").strip()
+    where = os.path.abspath(out_dir)
+    sys.stderr.write(f"guestboot: entry {result['entry']['path'] if result['entry'] else '-'}: "
+                     f"{result['kernel']['grub']} extracted into {where}\n")
+    return {
+        "dir": where,
+        "kernel": os.path.join(where, "kernel"),
+        "initrd": os.path.join(where, "initrd") if result["initrd"] else None,
+        "cmdline": cmdline,
+        "source": result["kernel"]["grub"],
+        "image": os.path.abspath(args.image),
+    }
+
+
+def _elf_kernel(out_dir: str, files: dict[str, Any]) -> str:
+    """The ELF vmlinux: the kernel itself when it is one, else the ELF a bzImage's payload
+    (or a compressed file) holds, written beside it as "vmlinux"."""
+    from ..errors import Unsupported
+    from ..extract import create_file, open_output_dir
+    from ..kernel import elf, stream
+    from ..kernel.inspect import inspect
+    from ..source import FileSource
+
+    fd = os.open(files["kernel"], os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        source = FileSource(fd, name=files["source"])
+        facts = inspect(source)
+        files["elf_info"] = facts
+        if elf.is_elf(source.pread(0, min(source.size, 4))):
+            return files["kernel"]
+        payload = facts.details.get("payload") or {}
+        if facts.format == "bzImage" and payload.get("codec"):
+            codec = None if payload["codec"] == "none" else payload["codec"]
+            reader = stream.Reader(source, codec=codec, offset=payload["offset"], length=payload["length"],
+                                   what=f"{files['source']} payload")
+        elif facts.compressed and facts.format == "elf":
+            reader = stream.Reader(source, codec=facts.compressed, what=files["source"])
+        else:
+            raise Unsupported(f"{files['source']}: {facts.summary()}; no ELF kernel inside to hand over")
+        if not elf.is_elf(reader.pread(0, 4)):
+            raise Unsupported(f"{files['source']}: the bzImage's payload is not an ELF file")
+        dir_fd = open_output_dir(out_dir)
+        try:
+            out_fd = create_file(dir_fd, "vmlinux")
+            with os.fdopen(out_fd, "wb") as out:
+                reader.stream_to(out.write)
+        finally:
+            os.close(dir_fd)
+        return os.path.join(files["dir"], "vmlinux")
+    finally:
+        os.close(fd)
+
+
+def drive_format(args) -> str:
+    if args.image_format:
+        return _FORMAT_NAMES.get(args.image_format, args.image_format)
+    with open(args.image, "rb") as f:
+        head = f.read(0x44)
+    for at, magic, name in _DRIVE_FORMATS:
+        if head[at : at + len(magic)] == magic:
+            return name
+    return "raw"
+
+
+def _qemu(args, files: dict[str, Any]) -> list[str]:
+    argv = [QEMU, "-machine", f"q35,accel={args.accel}", "-m", str(args.memory), "-nographic",
+            "-kernel", files["kernel"], "-append", files["cmdline"]]
+    if files["initrd"]:
+        argv += ["-initrd", files["initrd"]]
+    if not args.no_drive:
+        path = files["image"].replace(",", ",,")  # QEMU's option syntax doubles commas
+        argv += ["-drive", f"file={path},format={drive_format(args)},if=virtio"]
+    return argv + list(args.extra)
+
+
+def _libvirt(args, files: dict[str, Any]) -> str:
+    import xml.etree.ElementTree as ET
+
+    os_type = {"pv": "xen", "pvh": "xenpvh"}.get(args.guest_type, "hvm")
+    os_el = ET.Element("os")
+    type_el = ET.SubElement(os_el, "type", arch="x86_64")
+    type_el.text = os_type
+    if os_type == "hvm":
+        type_el.set("machine", "q35")
+    ET.SubElement(os_el, "kernel").text = files["kernel"]
+    if files["initrd"]:
+        ET.SubElement(os_el, "initrd").text = files["initrd"]
+    ET.SubElement(os_el, "cmdline").text = files["cmdline"]
+    if not args.domain:
+        ET.indent(os_el)
+        return ET.tostring(os_el, encoding="unicode") + "\n"
+    domain = ET.Element("domain", type="qemu")
+    ET.SubElement(domain, "name").text = args.domain
+    ET.SubElement(domain, "memory", unit="MiB").text = str(args.memory)
+    ET.SubElement(domain, "vcpu").text = "1"
+    domain.append(os_el)
+    devices = ET.SubElement(domain, "devices")
+    disk = ET.SubElement(devices, "disk", type="file", device="disk")
+    ET.SubElement(disk, "driver", name="qemu", type=drive_format(args))
+    ET.SubElement(disk, "source", file=files["image"])
+    ET.SubElement(disk, "target", dev="vda", bus="virtio")
+    serial = ET.SubElement(devices, "serial", type="pty")
+    ET.SubElement(serial, "target", port="0")
+    console = ET.SubElement(devices, "console", type="pty")
+    ET.SubElement(console, "target", type="serial", port="0")
+    ET.indent(domain)
+    return ET.tostring(domain, encoding="unicode") + "\n"
+
+
+def _cloud_hypervisor(args, files: dict[str, Any]) -> list[str]:
+    argv = ["cloud-hypervisor", "--kernel", files["vmlinux"], "--cmdline", files["cmdline"],
+            "--memory", f"size={args.memory}M", "--cpus", "boot=1", "--serial", "tty", "--console", "off"]
+    if files["initrd"]:
+        argv += ["--initramfs", files["initrd"]]
+    if not args.no_drive:
+        argv += ["--disk", f"path={files['image']}"]  # it tells raw, qcow2, VHD(X) apart itself
+    return argv
