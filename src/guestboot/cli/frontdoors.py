@@ -43,6 +43,15 @@ _DRIVE_FORMATS = ((0, b"QFI\xfb", "qcow2"), (0, b"vhdxfile", "vhdx"), (0, b"KDMV
 _FORMAT_NAMES = {"vhd": "vpc"}  # guestboot's --format names QEMU spells otherwise
 
 
+def split_extra(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``guestboot qemu|boot IMAGE [options] -- EXTRA…``: the arguments after the first
+    "--" go to QEMU untouched (argparse would read them as its own)."""
+    if argv and argv[0] in ("qemu", "boot") and "--" in argv:
+        at = argv.index("--")
+        return argv[:at], argv[at + 1 :]
+    return argv, []
+
+
 def add_parsers(sub, common, dialect, guest_type_options, epilog: str) -> None:
     helps = {
         "qemu": "print (or --exec run) the QEMU command that boots the guest's kernel directly",
@@ -52,7 +61,8 @@ def add_parsers(sub, common, dialect, guest_type_options, epilog: str) -> None:
         "boot": "extract into a private directory and start the guest in QEMU, console on this terminal",
     }
     for door in DOORS:
-        sp = sub.add_parser(door, help=helps[door], epilog=epilog)
+        sp = sub.add_parser(door, help=helps[door], epilog=epilog + (
+            " Arguments after -- are passed to QEMU as they are." if door in ("qemu", "boot") else ""))
         common(sp)
         sp.add_argument("-e", "--entry", metavar="SPEC", help="entry to boot (as extract's --entry)")
         if door != "boot":
@@ -62,7 +72,9 @@ def add_parsers(sub, common, dialect, guest_type_options, epilog: str) -> None:
         sp.add_argument("--no-drive", action="store_true", help="do not attach the image as a disk")
         if door in ("qemu", "boot"):
             sp.add_argument("--accel", default="kvm:tcg", help="QEMU accelerators to try (default kvm:tcg)")
-            sp.add_argument("extra", nargs="*", metavar="-- EXTRA", help="more QEMU arguments, after --")
+        if door in ("qemu", "libvirt"):
+            sp.add_argument("--console", action="store_true",
+                            help="add console=ttyS0 to the command line (unless it names a console already)")
         if door == "qemu":
             sp.add_argument("--exec", action="store_true",
                             help="run QEMU now, from a private directory removed when it exits")
@@ -73,11 +85,15 @@ def add_parsers(sub, common, dialect, guest_type_options, epilog: str) -> None:
 
 
 def run_door(args, run, dump_json) -> int:
-    from ..errors import Unsupported
+    from ..errors import OutputError, Unsupported
 
     private = args.command == "boot" or getattr(args, "exec", False)
     base = tempfile.gettempdir() if private else args.output_base
-    out_dir = tempfile.mkdtemp(prefix="guestboot-", dir=base)
+    try:
+        os.makedirs(base, exist_ok=True)
+        out_dir = tempfile.mkdtemp(prefix="guestboot-", dir=base)
+    except OSError as err:
+        raise OutputError(f"cannot make a new directory in {base}: {err.strerror}") from None
     try:
         files = _extract(args, run, out_dir)
         if args.command in ("firecracker", "cloud-hypervisor"):
@@ -121,7 +137,8 @@ def _extract(args, run, out_dir: str) -> dict[str, Any]:
         out.commit(["kernel", "initrd"] if result["initrd"] else ["kernel"],
                    drop=[] if result["initrd"] else ["initrd"])
     cmdline = result["cmdline"]
-    if args.command == "boot" and "console=" not in cmdline:
+    named = any(word.startswith("console=") for word in cmdline.split())
+    if (args.command == "boot" or getattr(args, "console", False)) and not named:
         cmdline = (cmdline + " console=ttyS0").strip()
     where = os.path.abspath(out_dir)
     sys.stderr.write(f"guestboot: entry {result['entry']['path'] if result['entry'] else '-'}: "

@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     config(sp)
 
     add_inspect(sub, common, dialect, EPILOG)
+    from .frontdoors import add_parsers as add_front_doors
+
+    add_front_doors(sub, common, dialect, guest_type_options, EPILOG)
 
     sp = sub.add_parser("ls", help="list a directory of the guest, or the image's devices", epilog=EPILOG)
     common(sp)
@@ -103,12 +106,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .frontdoors import split_extra
+
+    argv, extra = split_extra(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    args.extra = extra
     if not args.command:
         _parser().print_usage(sys.stderr)
         sys.stderr.write(f"{PROG}: error: a COMMAND is required (list, extract, ls, cat)\n")
         return EXIT_USAGE
-    handler = {"list": cmd_list, "extract": cmd_extract, "ls": cmd_ls, "cat": cmd_cat, "inspect": cmd_inspect}[args.command]
+    handler = {"list": cmd_list, "extract": cmd_extract, "ls": cmd_ls, "cat": cmd_cat, "inspect": cmd_inspect,
+               **dict.fromkeys(("qemu", "libvirt", "firecracker", "cloud-hypervisor", "boot"), cmd_front_door),
+               }[args.command]
     return guarded(PROG, lambda: handler(args), debug=args.debug)
 
 
@@ -176,6 +185,12 @@ def _dialect(args) -> str | None:
 
 
 # --- list ----------------------------------------------------------------------------
+
+
+def cmd_front_door(args) -> int:
+    from .frontdoors import run_door
+
+    return run_door(args, lambda a, action, **fields: _run(a, action, grub_dialect=_dialect(a), **fields), _dump_json)
 
 
 def cmd_inspect(args) -> int:
