@@ -38,12 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     from .inspect_cmd import add_parser as add_inspect, guest_type_options
 
-    def dialect(sp: argparse.ArgumentParser) -> None:
-        from ..boot.grub2.dialect import DIALECTS
-
-        sp.add_argument("--grub-dialect", choices=("auto", *DIALECTS), default="auto",
-                        help="evaluate a grub.cfg as this distribution's GRUB 2.06 does (default: auto, "
-                        "from the image's os-release, else from what the config shows)")
+    def dialect(sp: argparse.ArgumentParser) -> None:  # checked in _dialect: the evaluator loads only then
+        sp.add_argument("--grub-dialect", default="auto", metavar="NAME",
+                        help="evaluate a grub.cfg as this distribution's GRUB 2.06 does: auto (default: from "
+                        "the image's os-release, else from what the config shows), debian, fedora or suse")
 
     def config(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--config", metavar="(DEVICE)PATH",
@@ -181,7 +179,15 @@ def _refs_json(data: dict) -> dict:
 
 
 def _dialect(args) -> str | None:
-    return None if args.grub_dialect == "auto" else args.grub_dialect
+    """--grub-dialect: None for auto, else a name dialect.py knows (UsageError if not)."""
+    if args.grub_dialect == "auto":
+        return None
+    from ..boot.grub2.dialect import DIALECTS
+    from ..errors import UsageError
+
+    if args.grub_dialect not in DIALECTS:
+        raise UsageError(f"--grub-dialect {args.grub_dialect}: choose from auto, {', '.join(DIALECTS)}")
+    return args.grub_dialect
 
 
 # --- list ----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 from typing import TYPE_CHECKING, Iterator, NamedTuple
 
-from ... import codec, lzo
+from ... import codec
 from ...errors import CorruptImage, LimitExceeded, Unsupported
 from ...limits import LIMITS
 from ...source import ByteSource, Run
@@ -239,6 +239,8 @@ def _lzo_segments(raw: bytes, size: int, sectorsize: int, what: str, offset: int
     total = int.from_bytes(raw[:_LZO_LEN], "little")
     if total > len(raw) or total < _LZO_LEN:
         raise CorruptImage(f"{what}: LZO data of {total} bytes in an extent of {len(raw)}", offset=offset)
+    from ... import lzo  # only for LZO extents: start-up
+
     out = []
     produced = 0
     pos = _LZO_LEN

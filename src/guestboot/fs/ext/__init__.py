@@ -24,15 +24,24 @@ from __future__ import annotations
 
 from ...source import ByteSource
 from ..base import FileSystem
-from .filesystem import ExtFileSystem
-from .superblock import Geometry, read_superblock
+from .layout import SUPER_MAGIC, SUPER_MAGIC_OFFSET, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE
 
-__all__ = ["probe", "ExtFileSystem", "Geometry"]
+__all__ = ["probe"]
+
+_MAGIC = SUPER_MAGIC.to_bytes(2, "little")
 
 
 def probe(source: ByteSource) -> FileSystem | None:
     """An ExtFileSystem over ``source``; None when there is no ext superblock; Unsupported
-    for incompatible features we do not read; CorruptImage for a contradictory superblock."""
+    for incompatible features we do not read; CorruptImage for a contradictory superblock.
+    The driver's modules are imported only for a volume with ext magic (start-up: every
+    other volume is offered to ext first)."""
+    if (source.size < SUPERBLOCK_OFFSET + SUPERBLOCK_SIZE
+            or source.pread(SUPERBLOCK_OFFSET + SUPER_MAGIC_OFFSET, 2) != _MAGIC):
+        return None
+    from .filesystem import ExtFileSystem
+    from .superblock import read_superblock
+
     volume = read_superblock(source)
     if volume is None:
         return None

@@ -71,6 +71,9 @@ _SUPER_FIELDS = (
 SUPERBLOCK, _SUPER_NAMES = _compile(_SUPER_FIELDS, SUPERBLOCK_SIZE)
 
 
+SUPER_MAGIC_OFFSET = next(offset for name, offset, _fmt in _SUPER_FIELDS if name == "magic")
+
+
 def parse_superblock(raw: bytes) -> dict[str, Any]:
     return _record(_SUPER_NAMES, SUPERBLOCK.unpack(raw))
 
