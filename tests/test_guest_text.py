@@ -21,7 +21,7 @@ import pytest
 TITLE = "x\n* 0 Injected default entry\x1b[2J\x1b]0;owned\x07"
 GRUB_CFG = (
     "set default=0\n"
-    "regexp 'a\nguestboot: error: forged by regexp' x\n"
+    "regexp '(a\nguestboot: error: forged by regexp' x\n"
     f"menuentry '{TITLE}' --id 'id\n* 9 forged id' {{\n"
     "  linux /boot/vmlinuz root=/dev/sda1 'arg\nforged-arg'\n"
     "  initrd /boot/initrd\n"
@@ -73,7 +73,7 @@ def test_list_shows_titles_ids_and_warnings_on_one_line_each(image):
     assert out[1] == "* 0      x\\n* 0 Injected default entry\\x1b[2J\\x1b]0;owned\\x07  [id\\n* 9 forged id]"
     assert out[2] == "  1      missing \\u202egnissim"
     assert len(out) == 3
-    assert "regexp a\\nguestboot: error: forged by regexp x" in text
+    assert "regexp (a\\nguestboot: error: forged by regexp: unmatched" in text  # a pattern regcomp refuses
 
 
 def test_json_keeps_the_exact_text(image):

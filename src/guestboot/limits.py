@@ -87,6 +87,8 @@ class Limits(NamedTuple):
     max_menu_entries: int = 10_000  # menu entries + submenus in one menu tree
     max_submenu_depth: int = 16  # nesting of submenus
     max_initrds: int = 64  # files on one initrd line
+    max_regex_program: int = 10_000  # NFA instructions one GRUB regexp pattern compiles to (and its length)
+    max_regex_steps: int = 2_000_000  # thread steps of one regexp match (program size x input length)
 
     # --- kernel inspection (kernel/) ----------------------------------------------------
     max_kernel_decompressed: int = 1 * GiB  # one decompressed kernel payload (Xen's XC_DOM_DECOMPRESS_MAX)

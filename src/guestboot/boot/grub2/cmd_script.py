@@ -8,7 +8,7 @@ from . import errors as E
 from .errors import GrubError
 from .interp import Interp
 from .parser import Block
-from .options import Opt, parse
+from .options import VALUE, Opt, parse
 from .registry import COMMANDS, Command, Halt, command, count_arg, strtoul
 
 
@@ -180,12 +180,45 @@ def cmd_keystatus(it: Interp, args: list[str], block: Block | None) -> int:
     return 0
 
 
+_REGEXP_OPTS = [Opt("set", long="set", short="s", takes=VALUE, repeatable=True)]
+
+
 @command("regexp")
 def cmd_regexp(it: Interp, args: list[str], block: Block | None) -> int:
-    """GRUB's POSIX regexp is not evaluated: a backtracking engine on guest-chosen
-    patterns could run for ever. The test is reported and taken as "no match"."""
-    it.warn(f"regexp {' '.join(args)[:80]}: not evaluated, taken as no match")
-    raise GrubError(E.TEST_FAILURE, "false", silent=True)
+    """commands/regexp.c: ``regexp [--set [N:]VAR]... REGEXP STRING``, a POSIX ERE
+    (regex.py: no backtracking, bounded). On a match each VAR gets group N (1 when no N is
+    given; a group that took no part unsets VAR); no match, or a pattern regcomp refuses,
+    is a quiet false."""
+    from .regex import RegexError, compile_ere
+
+    state, positional = parse(args, _REGEXP_OPTS)
+    if len(positional) != 2:
+        raise GrubError(E.BAD_ARGUMENT, "two arguments expected")
+    try:
+        spans = compile_ere(positional[0]).search(positional[1])
+    except RegexError as err:
+        it.warn(f"regexp {err.message}; taken as no match")
+        raise GrubError(E.TEST_FAILURE, "false", silent=True) from None
+    if spans is None:
+        raise GrubError(E.TEST_FAILURE, "No match", silent=True)
+    names = state.get("set") or []
+    assert isinstance(names, list)
+    for spec in names:
+        number_text, colon, var = spec.partition(":")
+        if not colon:
+            number, var = 1, spec
+        else:  # grub_strtoul(…, 10) must stop at the ':' (":VAR" is group 0, the whole match)
+            if number_text and not (number_text.isascii() and number_text.isdigit()):
+                raise GrubError(E.BAD_ARGUMENT, f"invalid variable name format {spec}")
+            if not number_text:
+                it.warn("error: unrecognized number.")  # grub_strtoul found no digits, and goes on
+            number = int(number_text) if number_text else 0
+        span = spans[number] if number < len(spans) else None
+        if span is None:
+            it.unset(var)
+        else:
+            it.set(var, positional[1][span[0] : span[1]])
+    return 0
 
 
 NO_OPS = (
