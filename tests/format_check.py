@@ -48,3 +48,37 @@ def assert_same_disk(disk, raw: Path, *, seed: int = 1, ranges: int = 64) -> Non
         length = rng.randrange(min(300_000, len(expected) - at) + 1)
         assert disk.pread(at, length) == expected[at : at + length], (at, length)
         assert b"".join(run_bytes(r) for r in disk.runs(at, length)) == expected[at : at + length], (at, length)
+
+
+def libvhdi_sha256(image: Path, mount_point: Path) -> str:
+    """SHA-256 of the disk libvhdi (the peer: vhdimount from libvhdi-utils, over FUSE)
+    reads from the VHD/VHDX ``image``: of the last vhdiN file it shows, the top of a
+    differencing chain (it opens parents itself, from the image's directory)."""
+    import shutil
+    import subprocess
+
+    from prereq import unavailable
+
+    if shutil.which("vhdimount") is None:
+        unavailable("vhdimount not found (apt-get install libvhdi-utils)")
+    if not os.path.exists("/dev/fuse") or os.geteuid() != 0:
+        unavailable("vhdimount needs /dev/fuse and root")
+    mount_point.mkdir()
+    done = subprocess.run(["vhdimount", str(image), str(mount_point)], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    try:
+        top = sorted(mount_point.iterdir(), key=lambda p: int(p.name.removeprefix("vhdi")))[-1]
+        digest = hashlib.sha256()
+        with open(top, "rb") as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest()
+    finally:
+        subprocess.run(["umount", str(mount_point)], capture_output=True, timeout=60)
+
+
+def disk_sha256(disk) -> str:
+    digest = hashlib.sha256()
+    for at in range(0, disk.size, CHUNK):
+        digest.update(disk.pread(at, min(CHUNK, disk.size - at)))
+    return digest.hexdigest()

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from format_check import assert_same_disk, open_disk
+from format_check import assert_same_disk, disk_sha256, libvhdi_sha256, open_disk
 from prereq import unavailable
 
 from builders.image_formats import convert, format_tree, gpt_ext4_disk, qemu_img, vhd_differencing
@@ -39,11 +39,12 @@ def dynamic(tmp_path_factory, raw) -> Path:
         unavailable(str(err))
 
 
-def test_a_dynamic_vhd_reads_as_the_raw_disk(dynamic, raw, tree):
+def test_a_dynamic_vhd_reads_as_the_raw_disk(dynamic, raw, tmp_path):
     disk, fd = open_disk(dynamic)
     try:
         assert isinstance(disk, VhdDisk)
         assert_same_disk(disk, raw)
+        assert disk_sha256(disk) == libvhdi_sha256(dynamic, tmp_path / "mnt")  # the peer agrees
         assert any(r.fd == fd for r in disk.runs())  # allocated blocks: zero-copy runs of the image
     finally:
         os.close(fd)
@@ -70,7 +71,9 @@ def differencing(tmp_path, dynamic, raw) -> tuple[Path, Path]:
     return child, tmp_path / "expected.raw"
 
 
-def test_a_differencing_vhd_reads_through_its_parent(differencing):
+def test_a_differencing_vhd_reads_through_its_parent(differencing, tmp_path):
+    """Our reading, the expected bytes and libvhdi's reading (which opens the parent
+    itself) agree."""
     child, expected = differencing
     with pytest.raises(Unsupported, match="'./parent.vhd'"):
         open_disk(child)
@@ -79,6 +82,7 @@ def test_a_differencing_vhd_reads_through_its_parent(differencing):
         try:
             assert disk.parent is not None and disk.parent.name == "./parent.vhd"
             assert_same_disk(disk, expected)
+            assert disk_sha256(disk) == libvhdi_sha256(child, tmp_path / "mnt")
         finally:
             os.close(fd)
 

@@ -11,14 +11,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from format_check import assert_same_disk, open_disk
+from format_check import assert_same_disk, disk_sha256, libvhdi_sha256, open_disk
 from prereq import unavailable
 
-from builders.image_formats import convert, format_tree, gpt_ext4_disk
+from builders.image_formats import convert, format_tree, gpt_ext4_disk, qemu_img, vhdx_differencing
 from builders.initramfs import ToolMissing
 from guestboot.crc32c import crc32c
 from guestboot.errors import CorruptImage, LimitExceeded, Unsupported
 from guestboot.source import FileSource
+from guestboot.source.opener import DirectoryOpener
 from guestboot.source.vhdx import FILE_PARAMETERS, METADATA_REGION, VIRTUAL_DISK_SIZE, VhdxDisk, _regions
 
 VARIANTS = {
@@ -50,11 +51,12 @@ def variants(tmp_path_factory, raw) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_every_variant_reads_as_the_raw_disk(variants, raw, variant):
+def test_every_variant_reads_as_the_raw_disk(variants, raw, variant, tmp_path):
     disk, fd = open_disk(variants[variant])
     try:
         assert isinstance(disk, VhdxDisk)
         assert_same_disk(disk, raw)
+        assert disk_sha256(disk) == libvhdi_sha256(variants[variant], tmp_path / "mnt")  # the peer agrees
         runs = list(disk.runs())
         assert all(r.data is None for r in runs) and any(r.fd == fd for r in runs)  # zero-copy
     finally:
@@ -66,6 +68,38 @@ def test_list_a_vhdx(variants):
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode().splitlines()[0].startswith("(hd0,gpt1)/boot/grub/grub.cfg (grub2")
+
+
+def test_a_differencing_vhdx_reads_through_its_parent(variants, raw, tmp_path):
+    """An empty child (blocks NOT_PRESENT: qemu-img's block_state_zero=off) with one
+    block written by qemu-io, made a differencing disk of the dynamic variant. libvhdi
+    20210425 is no peer here: for a NOT_PRESENT block of a differencing disk it reads the
+    absent sector bitmap block (file offset 0) instead of going to the parent."""
+    MiB = 1 << 20
+    (tmp_path / "parent.vhdx").write_bytes(variants["dynamic"].read_bytes())
+    child = tmp_path / "child.vhdx"
+    qemu_img("create", "-q", "-f", "vhdx", "-o", "block_size=1M,block_state_zero=off", str(child),
+             str(raw.stat().st_size))
+    subprocess.run(["qemu-io", "-f", "vhdx", "-c", "write -P 0x5a 20M 100k", str(child)], check=True,
+                   capture_output=True, timeout=60)
+    vhdx_differencing(child, tmp_path / "parent.vhdx", ".\\parent.vhdx")
+    expected = bytearray(raw.read_bytes())
+    expected[20 * MiB : 21 * MiB] = bytes(MiB)  # qemu allocated the whole 1 MiB block
+    expected[20 * MiB : 20 * MiB + 102400] = b"\x5a" * 102400
+    (tmp_path / "expected.raw").write_bytes(bytes(expected))
+    with pytest.raises(Unsupported, match="'./parent.vhdx'"):
+        open_disk(child)
+    with DirectoryOpener(str(tmp_path)) as opener:
+        disk, fd = open_disk(child, opener)
+        try:
+            assert disk.parent is not None
+            assert_same_disk(disk, tmp_path / "expected.raw")
+        finally:
+            os.close(fd)
+    # a parent whose DataWriteGuid is not the one the child was made against
+    convert(raw, "vhdx", ["-o", "subformat=dynamic"], tmp_path / "parent.vhdx")
+    with DirectoryOpener(str(tmp_path)) as opener, pytest.raises(CorruptImage, match="is another disk"):
+        open_disk(child, opener)
 
 
 # --- hostile ---------------------------------------------------------------------------

@@ -105,3 +105,58 @@ def vhd_differencing(child: Path, parent: Path, parent_name: str) -> Path:
 def _vhd_checksum(raw: bytearray, at: int) -> None:
     raw[at : at + 4] = bytes(4)
     raw[at : at + 4] = (~sum(raw) & 0xFFFFFFFF).to_bytes(4, "big")
+
+
+def vhdx_differencing(child: Path, parent: Path, parent_name: str) -> Path:
+    """Turn ``child``, an empty-then-written dynamic VHDX qemu-img made, into a
+    differencing disk of ``parent`` ([MS-VHDX] 2.6.2.6): no tool Debian ships creates
+    differencing VHDX (qemu-img's vhdx driver has no backing files). Set here: HasParent in
+    the file parameters, and a parent locator item (VHDX locator type; parent_linkage = the
+    parent's DataWriteGuid, relative_path = ``parent_name``, absolute_win32_path) in free space of the metadata
+    region. The BAT needs no change while the disk has fewer payload blocks than one
+    chunk holds (its differencing layout then matches); the blocks are what qemu-io wrote."""
+    import struct
+    import uuid
+
+    from guestboot.source.vhdx import FILE_PARAMETERS, METADATA_REGION, PARENT_LOCATOR, VHDX_PARENT_LOCATOR_TYPE
+
+    data = bytearray(child.read_bytes())
+    region = _vhdx_region(data, METADATA_REGION)
+    count = struct.unpack_from("<H", data, region + 10)[0]
+    for index in range(count):
+        guid, offset, _length, _flags = struct.unpack_from("<16sIII", data, region + 32 + index * 32)
+        if guid == FILE_PARAMETERS:
+            struct.pack_into("<I", data, region + offset + 4, struct.unpack_from("<I", data, region + offset + 4)[0] | 2)
+    parent_data = parent.read_bytes()
+    newest = max((64 * 1024, 128 * 1024), key=lambda at: struct.unpack_from("<Q", parent_data, at + 8)[0])
+    linkage = "{" + str(uuid.UUID(bytes_le=parent_data[newest + 32 : newest + 48])) + "}"
+    # the keys Hyper-V writes; its absolute path names the machine it ran on (libvhdi, the
+    # peer, finds the parent by that path's last component, in the child's directory)
+    pairs = [("parent_linkage", linkage), ("relative_path", parent_name),
+             ("absolute_win32_path", "C:\\VMs\\" + parent_name.rsplit("\\", 1)[-1])]
+    body = bytearray()
+    entries = bytearray()
+    base = 20 + 12 * len(pairs)
+    for key, value in pairs:
+        k, v = key.encode("utf-16-le"), value.encode("utf-16-le")
+        entries += struct.pack("<IIHH", base + len(body), base + len(body) + len(k), len(k), len(v))
+        body += k + v
+    locator = VHDX_PARENT_LOCATOR_TYPE + struct.pack("<HH", 0, len(pairs)) + entries + body
+    item_offset = 512 * 1024
+    data[region + item_offset : region + item_offset + len(locator)] = locator
+    struct.pack_into("<16sIII4x", data, region + 32 + count * 32, PARENT_LOCATOR, item_offset, len(locator), 4)
+    struct.pack_into("<H", data, region + 10, count + 1)
+    child.write_bytes(bytes(data))
+    return child
+
+
+def _vhdx_region(data: bytearray, guid: bytes) -> int:
+    import struct
+
+    at = 192 * 1024
+    count = struct.unpack_from("<I", data, at + 8)[0]
+    for index in range(count):
+        found, offset, _length, _required = struct.unpack_from("<16sQII", data, at + 16 + index * 32)
+        if found == guid:
+            return offset
+    raise RuntimeError("no such region")
