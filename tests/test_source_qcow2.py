@@ -345,3 +345,28 @@ def test_pygrub_runas_reads_backing_files_the_parent_opened(chain, tree, tmp_pat
                            f"--output-directory={outdir}", str(directory / "top.qcow2")], capture_output=True,
                           timeout=120)
     assert done.returncode == 4 and b"'mid.qcow2'" in done.stderr
+
+
+def test_nothing_outside_the_directory_is_opened(overlay, tmp_path):
+    """strace shows every file the run opens: with backing names that point out of the
+    allowed directory (a host path, a symlink to one, '..'), none of those files is
+    opened; only the image, the directory, and the symlink itself with O_NOFOLLOW
+    (which fails with ELOOP)."""
+    import shutil
+
+    if shutil.which("strace") is None:
+        unavailable("strace not found (apt-get install strace)")
+    directory = overlay.parent
+    secret = tmp_path / "secret.qcow2"  # a valid image outside the directory: opening it would "work"
+    secret.write_bytes((directory / "base.qcow2").read_bytes())
+    (directory / "escape.qcow2").symlink_to(secret)
+    for name in (str(secret).encode(), b"escape.qcow2", b"../secret.qcow2"):
+        _set_backing(overlay, name)
+        log = tmp_path / "strace.log"
+        done = subprocess.run(["strace", "-f", "-qq", "-e", "trace=open,openat,openat2", "-o", str(log),
+                               sys.executable, "-m", "guestboot", "list", "--allow-backing-dir", str(directory),
+                               str(overlay)], capture_output=True, timeout=120)
+        assert done.returncode == 9, done.stderr
+        opened = [line for line in log.read_text().splitlines() if "secret" in line or "escape" in line]
+        assert all("ELOOP" in line and "O_NOFOLLOW" in line and "escape.qcow2" in line for line in opened), opened
+        assert len(opened) == (1 if name == b"escape.qcow2" else 0), opened  # strace did see the attempt

@@ -198,3 +198,26 @@ def test_hostile_sparse_headers(vmdks, tmp_path, field, value, error, message):
     (tmp_path / "bad.vmdk").write_bytes(bytes(data))
     with pytest.raises(error, match=message):
         open_disk(tmp_path / "bad.vmdk")
+
+
+def test_a_stream_optimized_footer_names_the_grain_directory(vmdks, raw, tmp_path):
+    """VMware's streamOptimized writer puts GD_AT_END in the header and the real header
+    in a footer (after a footer marker, before the end-of-stream marker); qemu-img 7.2
+    writes the grain directory offset in the header itself, so that layout is made here
+    from its file: the same grains, the header's gdOffset moved into a footer."""
+    data = bytearray(vmdks["streamOptimized"].read_bytes())
+    header = bytes(data[:512])
+    data[56:64] = (0xFFFFFFFFFFFFFFFF).to_bytes(8, "little")  # gdOffset: GD_AT_END
+    marker = (1).to_bytes(8, "little") + bytes(4) + (3).to_bytes(4, "little")  # a footer marker (type 3)
+    data += marker.ljust(512, b"\0") + header + bytes(512)  # then the end-of-stream marker
+    image = tmp_path / "footer.vmdk"
+    image.write_bytes(bytes(data))
+    disk, fd = open_disk(image)
+    try:
+        assert_same_disk(disk, raw, ranges=16)
+    finally:
+        os.close(fd)
+    data[-1024:-512] = bytes(512)  # no footer where the header says it is
+    image.write_bytes(bytes(data))
+    with pytest.raises(CorruptImage, match="no KDMV magic"):
+        open_disk(image)
