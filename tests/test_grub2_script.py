@@ -8,8 +8,8 @@
   verdict the driver expects.
 * grub_script_blockarg.in runs ``test_blockarg``, a command only GRUB's functional-test
   build has; the block-argument text it prints is checked through ``echo`` instead.
-* grub_script_expansion.in needs ``insmod regexp`` wildcard expansion over GRUB's device
-  list: out of scope (xfail below, with that reason).
+* grub_script_expansion.in checks ``insmod regexp`` wildcard expansion over GRUB's device
+  list (``*``, ``(*)``); its rules are checked on our DeviceMap below.
 Further snippets probe syntax corners against grub-script-check.
 """
 
@@ -206,15 +206,16 @@ def test_blockarg_text_is_passed_verbatim() -> None:
     assert out == "{ a { b }; c { d } }\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="grub_script_expansion.in needs 'insmod regexp' wildcard expansion of '*' and "
-    "'(*)' over GRUB's own device list; guestboot expands no wildcards (no boot config "
-    "relies on them to define entries)",
-)
-def test_wildcard_expansion_over_devices() -> None:
-    out, _ = run_grub("insmod regexp\necho (*)\n")
-    assert out != "(*)\n"
+def test_wildcard_expansion_over_devices(tmp_path) -> None:
+    """grub_script_expansion.in's rules: after ``insmod regexp``, ``*`` expands to every
+    disk and no partition, ``(*)`` to every device (a disk, then its partitions in the
+    reverse order GRUB's device iterator gives them)."""
+    from dirfs import DirFileSystem, device_map
+
+    fs = DirFileSystem(tmp_path)
+    devices = device_map(**{"hd0": None, "hd0,msdos1": fs, "hd0,msdos2": fs, "hd1": fs})
+    out, _ = run_grub("echo *\ninsmod regexp\necho *\necho (*)\necho (hd0,*)\n", devices)
+    assert out == "*\n(hd0) (hd1)\n(hd0) (hd0,msdos2) (hd0,msdos1) (hd1)\n(hd0,msdos2) (hd0,msdos1)\n"
 
 
 # --- semantics that the tester files do not cover -------------------------------------

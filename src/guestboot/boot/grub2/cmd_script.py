@@ -191,6 +191,7 @@ def cmd_regexp(it: Interp, args: list[str], block: Block | None) -> int:
     is a quiet false."""
     from .regex import RegexError, compile_ere
 
+    it.sh.wildcards = True  # running regexp autoloads its module, which installs the translator
     state, positional = parse(args, _REGEXP_OPTS)
     if len(positional) != 2:
         raise GrubError(E.BAD_ARGUMENT, "two arguments expected")
@@ -221,8 +222,28 @@ def cmd_regexp(it: Interp, args: list[str], block: Block | None) -> int:
     return 0
 
 
+def _names_regexp(args: list[str]) -> bool:
+    return any(arg.rsplit("/", 1)[-1].removesuffix(".mod") == "regexp" for arg in args)
+
+
+@command("insmod")
+def cmd_insmod(it: Interp, args: list[str], block: Block | None) -> int:
+    """Modules are built in here; only the regexp module changes what a config does: it
+    turns on wildcard expansion (wildcard.py), until rmmod removes it."""
+    if _names_regexp(args):
+        it.sh.wildcards = True
+    return 0
+
+
+@command("rmmod")
+def cmd_rmmod(it: Interp, args: list[str], block: Block | None) -> int:
+    if _names_regexp(args):
+        it.sh.wildcards = False
+    return 0
+
+
 NO_OPS = (
-    "insmod rmmod lsmod terminal_input terminal_output terminal font loadfont play "
+    "lsmod terminal_input terminal_output terminal font loadfont play "
     "background_image background_color serial terminfo clear sleep cpuid read ls help "
     "videoinfo lsfonts gfxterm_background_color set_background_color tpm_measure "
     "fwsetup usb nativedisk cutmem badram acpi outb outw outl cmosclean cmosset drivemap "

@@ -317,23 +317,39 @@ class Interp:
             next_slot()
             for part in parts:
                 if part.kind in (VAR, DQVAR):
+                    quote = _escape if part.kind == VAR else _escape_quoted  # "$v" expands no wildcards
                     for i, value in enumerate(self.var_values(part.text, part.kind == VAR)):
                         if i:
                             next_slot()
-                        append(_escape(value))
+                        append(quote(value))
                 elif part.kind == TEXT:
                     if part.text:
                         append(part.text)
                 elif part.kind in (DQSTR, SQSTR):
-                    append(_escape(part.text))
+                    append(_escape_quoted(part.text))
                 elif part.kind == GETTEXT:
-                    append(_escape(self.gettext(part.text)))
+                    append(_escape_quoted(self.gettext(part.text)))
         if block is not None:
             next_slot()
             append("{" + _escape(block.source) + "}")
         if slots and slots[-1] is None:
             slots.pop()
-        return [_unescape(s or "") for s in slots]
+        if not self.sh.wildcards:
+            return [_unescape(s or "") for s in slots]
+        from .wildcard import expand as expand_wildcards
+
+        out: list[str] = []
+        for raw in slots:
+            found = expand_wildcards(self, raw or "")
+            if found is None:
+                out.append(_unescape(raw or ""))
+                continue
+            for word in found:
+                total += len(word)
+                if total > LIMITS.max_word_bytes:
+                    raise LimitExceeded(f"a GRUB command line expands past {LIMITS.max_word_bytes} bytes")
+                out.append(word)
+        return out
 
     def var_values(self, name: str, split: bool) -> list[str]:
         special = name[0].isdigit() or name in ("#", "*", "@")
@@ -420,6 +436,12 @@ class Interp:
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\")
+
+
+def _escape_quoted(value: str) -> str:
+    """Quoted text: its backslashes, and its wildcard characters (execute.c's
+    wildcard_escape), are literal."""
+    return "".join("\\" + c if c in "\\*?" else c for c in value)
 
 
 def _unescape(raw: str) -> str:

@@ -215,7 +215,7 @@ class Shared:
     identity."""
 
     __slots__ = ("devices", "warnings", "output", "functions", "steps", "entries", "copies", "check_files", "dialect",
-                 "bls")
+                 "bls", "wildcards")
 
     def __init__(
         self,
@@ -241,6 +241,7 @@ class Shared:
         self.entries = entries
         self.copies = copies
         self.bls = None  # blscfg's session state (cmd_blscfg.BlsState), made on first use
+        self.wildcards = False  # the regexp module is loaded: words are wildcard-expanded (wildcard.py)
 
     def spend_copies(self, count: int) -> None:
         """Count ``count`` variables copied into a new context against the evaluation's
