@@ -20,7 +20,20 @@ from .source import ByteSource
 if TYPE_CHECKING:
     from .volume.base import Volume
 
-_PART = re.compile(r"^(?P<disk>[^,]+?)(?:,(?P<scheme>[a-z]*)(?P<num>\d+))?$")
+_LEVEL = re.compile(r"^(?P<scheme>[a-z]*)(?P<num>\d+)$")
+
+
+def _parts(name: str) -> "tuple[str, list[tuple[str, int]]] | None":
+    """"hd0,msdos1,bsd1" -> ("hd0", [("msdos", 1), ("bsd", 1)]); a level may leave out
+    its scheme ("hd0,1,1"), as GRUB accepts. None when a level is not [scheme]number."""
+    disk, *rest = name.split(",")
+    levels = []
+    for level in rest:
+        m = _LEVEL.match(level)
+        if m is None:
+            return None
+        levels.append((m.group("scheme"), int(m.group("num"))))
+    return disk, levels
 
 NO_FILE_SYSTEM = "no recognised file system"
 _ALIASES = ("mduuid/", "lvmid/")  # GRUB's names of stacked volumes by UUID (diskfilter.c, lvm.c)
@@ -105,18 +118,17 @@ class DeviceMap:
             name = found + comma + rest
             if name in self._devices:
                 return name
-        m = _PART.match(name)
-        if not m or m.group("num") is None:
+        wanted = _parts(name)
+        if wanted is None or not wanted[1]:
             return None
-        disk, scheme, num = m.group("disk"), m.group("scheme"), m.group("num")
+        disk, levels = wanted
         for candidate in self._devices:
-            cm = _PART.match(candidate)
+            have = _parts(candidate)
             if (
-                cm
-                and cm.group("disk") == disk
-                and cm.group("num") is not None
-                and int(cm.group("num")) == int(num)
-                and (not scheme or cm.group("scheme") == scheme)
+                have is not None
+                and have[0] == disk
+                and len(have[1]) == len(levels)
+                and all(n == m and (not s or s == t) for (s, n), (t, m) in zip(levels, have[1]))
             ):
                 return candidate
         return None

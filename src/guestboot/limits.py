@@ -24,6 +24,7 @@ class Limits(NamedTuple):
     max_partitions: int = 256  # partitions probed per disk (GPT entries beyond are ignored)
     max_gpt_entries: int = 1024  # NumberOfPartitionEntries accepted in a GPT header
     max_gpt_entry_size: int = 4096  # SizeOfPartitionEntry accepted (spec: 128 * 2^n)
+    max_bsd_partitions: int = 22  # BSD disklabel entries read (what fits in its 512-byte sector)
     max_logical_partitions: int = 64  # links followed in an MBR extended chain
     max_disks: int = 64  # disk images given for one guest (hd0, hd1, …)
     max_volumes: int = 4096  # volumes found in all, partitions and stacked volumes together
