@@ -25,7 +25,10 @@ then, in one run, times each way of getting those two files into a fresh directo
 Every tool runs once untimed (to warm the page cache), then --reps times; the table shows
 the median and the fastest run, and the median as a multiple of cp's and of pygrub's.
 Each timed run's output is checked (sizes every time, bytes once) so only correct work
-is timed. Last, interpreter start-up: `python3 -c pass` against `guestboot --help`.
+is timed. Then guestboot (pipeline.run, what `guestboot extract` does) and the zstd
+codec again, each timed inside one Python process after an untimed run: the work
+without interpreter start-up. Last, interpreter start-up: `python3 -c pass` against
+`guestboot --help`.
 
 Not a test: run it by hand (see bench/README.md). Needs e2fsprogs, gdisk, xfsprogs (for
 the xfs row), and for the pygrub column xen-utils-4.17.
@@ -318,6 +321,61 @@ with open(frames, "rb") as f:
 """
 
 
+# Without interpreter start-up: one Python process imports guestboot, extracts once
+# untimed, then times pipeline.run (the work behind `guestboot extract`) --reps times.
+IN_PROCESS_SCRIPT = """
+import json, os, shutil, sys, time
+from guestboot.pipeline import Request, run
+image, out, reps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+times = []
+for rep in range(reps + 1):
+    here = f"{out}/run{rep}"  # a fresh directory each run, as the other rows get
+    os.mkdir(here)
+    start = time.perf_counter()
+    fd = os.open(image, os.O_RDONLY)
+    k = os.open(here + "/kernel", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    i = os.open(here + "/initrd", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    run(Request("extract", ((fd, os.path.basename(image)),), kernel_fd=k, initrd_fd=i))
+    for d in (fd, k, i):
+        os.close(d)
+    if rep:
+        times.append(time.perf_counter() - start)
+    if rep < reps:
+        shutil.rmtree(here)
+for name in ("kernel", "initrd"):  # the last run's files are checked
+    os.rename(f"{here}/{name}", f"{out}/{name}")
+os.rmdir(here)
+print(json.dumps(times))
+"""
+# The zstd-codec row's script, timed the same way inside one process.
+CODEC_IN_PROCESS_SCRIPT = """
+import json, os, shutil, sys, time
+try:
+    from compression import zstd
+except ImportError:
+    from backports import zstd
+code = compile(sys.argv[1], "codec", "exec")
+reps = int(sys.argv.pop())
+out = sys.argv.pop()
+del sys.argv[1]
+times = []
+for rep in range(reps + 1):
+    here = f"{out}/run{rep}"
+    os.mkdir(here)
+    sys.argv[2:] = [here]
+    start = time.perf_counter()
+    exec(code, {"__name__": "codec"})
+    if rep:
+        times.append(time.perf_counter() - start)
+    if rep < reps:
+        shutil.rmtree(here)
+for name in os.listdir(here):
+    os.rename(f"{here}/{name}", f"{out}/{name}")
+os.rmdir(here)
+print(json.dumps(times))
+"""
+
+
 def interpreter_script(name: str) -> list[str]:
     """The console script next to this interpreter (no shell shims), else `python -m`."""
     beside = Path(sys.executable).parent / name
@@ -401,6 +459,54 @@ def bench_extract(images: dict[str, tuple[Path, dict[str, Path], Path | None]], 
     return results
 
 
+def bench_in_process(images: dict[str, tuple[Path, dict[str, Path], Path | None]], reps: int,
+                     work: Path) -> dict:
+    """The guestboot (and zstd-codec) rows again, each timed inside one process: what the
+    work costs without interpreter start-up and imports."""
+    import json
+
+    results: dict[tuple[str, str], list[float] | str] = {}
+    for image_name, (image, host, frames) in images.items():
+        expected = {p.stat().st_size: hashlib.sha256(p.read_bytes()).hexdigest() for p in host.values()}
+        argvs = {"guestboot": [sys.executable, "-c", IN_PROCESS_SCRIPT, str(image)]}
+        if frames is not None:
+            argvs["zstd-codec"] = [sys.executable, "-c", CODEC_IN_PROCESS_SCRIPT, CODEC_SCRIPT, str(frames)]
+        for name, argv in argvs.items():
+            out = Path(tempfile.mkdtemp(prefix=f"{name}-in-process-", dir=work))
+            try:
+                done = subprocess.run([*argv, str(out), str(reps)], capture_output=True, check=False)
+                if done.returncode != 0:
+                    last = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+                    raise Failed(f"exit {done.returncode}: {last[0]}")
+                check(out, expected, full=True, what=f"{name} in one process on {image_name}")
+                results[(image_name, name)] = json.loads(done.stdout)
+            except Failed as err:
+                results[(image_name, name)] = f"FAILED {err}"
+            finally:
+                shutil.rmtree(out)
+    return results
+
+
+def in_process_table(results: dict, in_process: dict) -> str:
+    """Each in-process row: median and best, throughput, and its median over cp's (a
+    process: cp starts in about a millisecond) and over the codec's in-process median."""
+    rows = [("image", "tool", "median s", "best s", "MB/s", "x cp", "x codec")]
+    total_mb = (KERNEL_SIZE + INITRD_SIZE) / 1e6
+    for (image_name, name), times in in_process.items():
+        if isinstance(times, str):
+            rows.append((image_name, name, "-", "-", "-", "-", times))
+            continue
+        cp = statistics.median(results[(image_name, "cp")])
+        codec = in_process.get((image_name, "zstd-codec"))
+        codec_median = statistics.median(codec) if isinstance(codec, list) else None
+        median = statistics.median(times)
+        rows.append((image_name, name, f"{median:.3f}", f"{min(times):.3f}", f"{total_mb / median:.0f}",
+                     f"{median / cp:.2f}", f"{median / codec_median:.2f}" if codec_median else "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                     for r in rows)
+
+
 def bench_startup(reps: int) -> dict[str, list[float]]:
     argvs = {"python3 -c pass": [sys.executable, "-c", "pass"],
              "guestboot --help": [*interpreter_script("guestboot"), "--help"]}
@@ -482,11 +588,15 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="runs-", dir=cache))  # same fs as the host copies
     try:
         results = bench_extract(images, args.reps, work)
+        in_process = bench_in_process(images, args.reps, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"extracting an {KERNEL_SIZE // MiB} MiB kernel + {INITRD_SIZE // MiB} MiB initrd, "
           f"{args.reps} timed runs each (median), page cache warm")
     print(table(results, images))
+    print()
+    print("the same work inside one process (no interpreter start-up, imports done)")
+    print(in_process_table(results, in_process))
     startup = bench_startup(max(args.reps, 5))
     print()
     print("interpreter start-up (median of", max(args.reps, 5), "runs)")
