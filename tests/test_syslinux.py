@@ -322,3 +322,50 @@ def test_corpus_golden(case, tmp_path):
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(json.dumps(got, indent=1, ensure_ascii=False) + "\n")
     assert got == json.loads(golden.read_text())
+
+
+# --- hostile configs ----------------------------------------------------------------------------
+def test_deep_menu_begin_is_bounded(tmp_path):
+    with pytest.raises(LimitExceeded, match="MENU BEGIN"):
+        _menu(tmp_path, {"/boot/extlinux/extlinux.conf": "MENU BEGIN x\n" * (LIMITS.max_submenu_depth + 1)})
+
+
+def test_many_labels_are_bounded(tmp_path):
+    text = "LABEL x\n" * (LIMITS.max_menu_entries + 1)
+    with pytest.raises(LimitExceeded, match="labels"):
+        _menu(tmp_path, {"/boot/extlinux/extlinux.conf": text})
+
+
+def test_config_loop_is_bounded(tmp_path):
+    menu = _menu(tmp_path, {"/boot/extlinux/extlinux.conf": "DEFAULT again\nLABEL again\n CONFIG extlinux.conf\n"})
+    with pytest.raises(LimitExceeded, match="CONFIG nested"):
+        _default(menu)
+
+
+def test_random_configs_fail_only_with_typed_errors(tmp_path):
+    """Keyword soup and random bytes: a Menu or a GuestbootError, never anything else."""
+    import random
+
+    from guestboot.errors import GuestbootError
+
+    words = ["LABEL", "KERNEL", "LINUX", "APPEND", "APPEND -", "INITRD", "DEFAULT", "UI", "MENU", "MENU BEGIN",
+             "MENU END", "MENU DEFAULT", "MENU HIDE", "MENU LABEL", "MENU INCLUDE", "INCLUDE", "CONFIG", "ONTIMEOUT",
+             "TIMEOUT", "PROMPT", "IMPLICIT", "TEXT HELP", "ENDTEXT", "IPAPPEND", "COM32", "LOCALBOOT", "menu.c32",
+             "mboot.c32", "---", "initrd=", ",", "a.cfg", "/boot/vmlinuz-a", "../initrd-a", "\x00", "\xff", "\r"]
+    rng = random.Random(88)
+    (tmp_path / "boot/extlinux").mkdir(parents=True)
+    for name in ("/boot/vmlinuz-a", "/boot/initrd-a"):
+        (tmp_path / name.lstrip("/")).write_text("")
+    devices = device_map(**{"hd0": DirFileSystem(tmp_path)})
+    for round_ in range(300):
+        lines = [" ".join(rng.choice(words) for _ in range(rng.randrange(1, 5))) for _ in range(rng.randrange(1, 30))]
+        data = "\n".join(lines).encode("utf-8", "surrogateescape")
+        if round_ % 5 == 0:
+            data = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
+        (tmp_path / "boot/extlinux/extlinux.conf").write_bytes(data)
+        (tmp_path / "boot/extlinux/a.cfg").write_bytes(data[: len(data) // 2])
+        try:
+            menu = parse_config(devices, "hd0", "/boot/extlinux/extlinux.conf")
+            choose(menu).entry.run()
+        except GuestbootError:
+            pass
