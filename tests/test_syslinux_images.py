@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -187,3 +188,45 @@ def test_isolinux_iso_lists_the_menu_and_its_default(isolinux_iso):
         ("Live system (safe mode)", "safe", "boot=live nomodeset initrd=/live/initrd.img", True),
         ("hidden", "hidden", "boot=live", False),
     ]
+
+
+# --- the real pygrub (Xen's ExtLinuxConf.py) on the same images ---------------------------------
+ALPINE = Path(__file__).parent / "data" / "corpus" / "pygrub" / "alpine-linux-2.3.2.extlinux"
+
+
+def _pygrub_list(image: Path) -> subprocess.CompletedProcess:
+    from prereq import need_real_pygrub
+
+    return subprocess.run([str(need_real_pygrub()), "-l", "-n", str(image)], capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)
+
+
+def test_pygrub_agrees_on_its_own_alpine_example_but_for_initrd_in_args(tmp_path):
+    """pygrub's example (KERNEL and APPEND initrd=… only): the same kernel and initrd; our
+    args keep initrd=, which SYSLINUX hands the kernel and pygrub cuts out."""
+    _need("mke2fs", "e2fsprogs")
+    tree = tmp_path / "tree"
+    (tree / "boot/extlinux").mkdir(parents=True)
+    shutil.copyfile(ALPINE, tree / "boot/extlinux/extlinux.conf")
+    for name in ("vmlinuz-3.0.10-grsec", "initramfs-3.0.10-grsec"):
+        (tree / "boot/extlinux" / name).write_bytes(os.urandom(1000))
+    image = tmp_path / "alpine.img"
+    _run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", str(tree), str(image), "8M"])
+    theirs = _pygrub_list(image)
+    assert theirs.returncode == 0, theirs.stderr
+    fields = dict(re.findall(r"^\s*(kernel|initrd|args): (.*)$", theirs.stdout, re.M))
+    done = guestboot("list", "--json", str(image))
+    assert done.returncode == 0, done.stderr.decode()
+    (entry,) = json.loads(done.stdout)["entries"]
+    assert entry["kernel"] == "(hd0)/boot/extlinux/" + fields["kernel"]  # pygrub prints it as written
+    assert entry["initrds"] == ["(hd0)/boot/extlinux/" + fields["initrd"]]
+    assert entry["args"] == "initrd=initramfs-3.0.10-grsec " + fields["args"]
+    assert re.findall(r"^title: (.*)$", theirs.stdout, re.M) == [entry["id"]]  # pygrub titles by LABEL
+
+
+def test_pygrub_lists_no_kernel_for_u_boot_updates_config(extlinux_guest):
+    """u-boot-update writes LINUX/INITRD/MENU LABEL lines, which ExtLinuxConf.py does not
+    know: pygrub prints the first label and no kernel; we list and boot them."""
+    theirs = _pygrub_list(extlinux_guest["disk"])
+    assert "Unknown image directive linux" in theirs.stderr
+    assert "title: l0" in theirs.stdout and "kernel:" not in theirs.stdout
