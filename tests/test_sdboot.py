@@ -215,3 +215,64 @@ def test_real_systemd_boot_agrees_saved(esp_build) -> None:
 @pytest.mark.parametrize("name", ["glob", "none", "nomatch"])
 def test_real_systemd_boot_agrees(esp_build, name: str) -> None:
     _real_case(esp_build, name)
+
+
+# --- hostile unified kernel images (hand-made bytes: corruption cases) ------------------------
+def _pe(sections: list[tuple[bytes, int, int, bytes]], count: int | None = None, lfanew: int = 0x80) -> bytes:
+    """A minimal PE: MZ header, PE signature, COFF header, no optional header, section
+    headers (name, virtual size, raw size, raw offset), then the given payload bytes."""
+    import struct
+
+    head = bytearray(b"MZ" + bytes(0x3A) + struct.pack("<I", lfanew))
+    head += bytes(lfanew - len(head))
+    head += b"PE\0\0" + struct.pack("<HHIIIHH", 0x8664, len(sections) if count is None else count, 0, 0, 0, 0, 0)
+    for name, vsize, rsize, rptr, _data in sections:
+        head += struct.pack("<8sIIIIIIHHI", name, vsize, 0, rsize, rptr, 0, 0, 0, 0, 0)
+    out = bytearray(head)
+    for _name, _vs, _rs, rptr, data in sections:
+        if rptr + len(data) > len(out):
+            out += bytes(rptr + len(data) - len(out))
+        out[rptr : rptr + len(data)] = data
+    return bytes(out)
+
+
+def _uki_menu(tmp: Path, blob: bytes):
+    target = tmp / "EFI" / "Linux" / "x.efi"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(blob)
+    return sd.evaluate(device_map(esp=DirFileSystem(tmp)), "esp", "/EFI/Linux")
+
+
+def test_hostile_uki_sections_are_skipped_with_a_warning(tmp_path: Path) -> None:
+    osrel = b"ID=x\n"
+    cases = {
+        "section past the end": _pe([(b".osrel", 5, 5, 0x10000, b"")]),
+        "no PE signature": b"MZ" + bytes(0x3A) + b"\x80\0\0\0" + bytes(0x100),
+        "header offset far out": _pe([], lfanew=0x80)[:0x3C] + b"\xff\xff\xff\x7f" + bytes(0x100),
+        "table past the end": _pe([(b".osrel", 5, 5, 0x200, osrel)], count=90),
+        "no .osrel": _pe([(b".linux", 4, 4, 0x200, b"kern")]),
+    }
+    for what, blob in cases.items():
+        menu = _uki_menu(tmp_path / what.replace(" ", "-"), blob)
+        assert menu.entries == [], what
+        assert any("x.efi" in w for w in menu.warnings), what
+
+
+def test_too_many_pe_sections_skips_the_image(tmp_path: Path) -> None:
+    """More than 96 sections: our bound (max_pe_sections), and systemd-boot's own
+    (its PE reader refuses more than 96), so the file is skipped, saying why."""
+    blob = _pe([(b".osrel", 5, 5, 0x4000, b"ID=x\n")] * 97)
+    menu = _uki_menu(tmp_path, blob)
+    assert menu.entries == [] and any("max_pe_sections" in w for w in menu.warnings)
+
+
+def test_minimal_uki_sections_are_windows_of_the_file(tmp_path: Path) -> None:
+    blob = _pe([(b".osrel", 5, 0x200, 0x400, b"ID=x\n"), (b".cmdline", 7, 0x200, 0x600, b"a=1 b\n\0"),
+                (b".linux", 4, 0x200, 0x800, b"KERN"), (b".initrd", 3, 0x200, 0xA00, b"INI")])
+    menu = _uki_menu(tmp_path, blob)
+    spec = menu.entries[0].run()
+    assert menu.entries[0].title == "x"
+    assert spec.kernel.section == (0x800, 4) and spec.initrds[0].section == (0xA00, 3)
+    # systemd-boot drops the last byte when it is a newline (here it is NUL), then reads
+    # the section as a C string: the newline stays
+    assert spec.args == "a=1 b\n"

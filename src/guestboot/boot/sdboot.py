@@ -296,7 +296,8 @@ def load_ukis(fs, device: str, budget: _Budget, warnings: list[str]) -> list[SdE
             if cmdline.size > CMDLINE_BYTES:
                 raise LimitExceeded(f"({device}){path}: .cmdline of {cmdline.size} bytes")
             text = source.pread(cmdline.offset, cmdline.size).decode("utf-8", "replace")
-            entry.options = text[:-1] if text.endswith("\n") else text
+            text = text[:-1] if text.endswith("\n") else text  # chomp one final newline
+            entry.options = text.split("\0", 1)[0]  # then read as a C string
         out.append(entry)
     return out
 
