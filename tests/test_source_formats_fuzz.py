@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 import time
-from pathlib import Path
 
 import pytest
 from prereq import unavailable

@@ -20,7 +20,7 @@ from ..limits import LIMITS
 from .base import ByteSource
 from .mapped import MappedSource, Piece, UnitCache, below, check_inside
 from .opener import Opener
-from .vhd import DISK_DIFFERENCING, FOOTER_SIZE, Footer, ones_complement
+from .vhd import DISK_DIFFERENCING, Footer, ones_complement
 
 SECTOR = 512
 HEADER_SIZE = 1024
