@@ -692,7 +692,7 @@ def parse_config(
     menu.timeout = _seconds(cfg.timeout)
     if command is not None:
         item = cfg.find_label(command)
-        name, rest = _split_command(command)
+        _name, rest = _split_command(command)
         if item is not None and not _skipspace(rest) and item.cmdline is not None:
             path_ = _path_to(item.menu, item.index) if not item.hidden else (len(cfg.root.items) + cfg.hidden.index(item),)
         else:
@@ -700,10 +700,10 @@ def parse_config(
                 raise LimitExceeded(f"more than {LIMITS.max_menu_entries} syslinux labels")
             menu.entries.append(MenuEntry(_one_line(command), classes=("command",), run=lambda: booter.load(command)))
             path_ = (len(menu.entries) - 1,)
-        cfg.warnings.append(f"default: {why}: {_one_line(command)!r}")
+        if why != "DEFAULT":  # said when it is not the plain DEFAULT line
+            cfg.warnings.append(f"default: {why}: {_one_line(command)!r}")
     elif start is not None:
         path_ = _path_to(start, _default_index(start))
-        cfg.warnings.append(f"default: {why}")
     else:
         if not menu.entries:
             raise NotFound(f"({device}){path}: no DEFAULT, no UI and no LABEL: SYSLINUX has nothing to boot")
