@@ -1,83 +1,189 @@
-"""The --runas child: drops uid/gid before doing the work, and errors come back typed."""
+"""The sandbox proven from inside the child (issue 9): what a confined child can and cannot
+do, how each way it can end becomes one typed error, and the seccomp filter's program.
+
+Each test runs a function in the real confined child (sandbox.run, every layer on) and
+looks at what happened there. Root runs see the uid drop; every run sees the chroot,
+the namespaces the kernel grants, the rlimits and the seccomp filter.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
+import struct
+import time
 
 import pytest
 
 from guestboot import errors
-from guestboot.sandbox import run_as
+from guestboot.limits import LIMITS
+from guestboot.sandbox import DEFAULT_ID, Settings, run, seccomp, settings_for
 
-NOBODY = 65534
-
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another uid needs root")
-
-
-@needs_root
-def test_child_runs_as_the_given_uid_and_gid():
-    result = run_as(NOBODY, NOBODY, lambda: {"uid": os.getuid(), "euid": os.geteuid(),
-                                             "gid": os.getgid(), "groups": os.getgroups()})
-    assert result == {"uid": NOBODY, "euid": NOBODY, "gid": NOBODY, "groups": []}
-    assert os.geteuid() == 0  # the parent keeps its identity
+ROOT = os.geteuid() == 0
 
 
-@needs_root
-def test_child_cannot_open_what_only_root_can_but_uses_inherited_fds(tmp_path):
-    secret = tmp_path / "secret"
-    secret.write_bytes(b"guest bytes")
-    secret.chmod(0o600)
-    fd = os.open(secret, os.O_RDONLY)
+def confined(work, keep=(), **changes):
+    return run(work, keep, Settings()._replace(**changes))
 
-    def work():
-        try:
-            open(secret, "rb")
-            opened = True
-        except PermissionError:
-            opened = False
-        return {"opened_by_name": opened, "via_fd": os.pread(fd, 5, 0).decode()}
+
+def attempt(call) -> str:
+    """"ok" or the exception's class and errno name."""
+    import errno
 
     try:
-        assert run_as(NOBODY, NOBODY, work) == {"opened_by_name": False, "via_fd": "guest"}
+        result = call()
+    except OSError as err:
+        return f"{type(err).__name__}:{errno.errorcode.get(err.errno, err.errno)}"
+    except Exception as err:
+        return type(err).__name__
+    if result == 0 and call is os.fork:  # a fork that worked: the grandchild ends at once
+        os._exit(0)
+    return "ok"
+
+
+def test_the_child_can_reach_nothing_on_the_host(tmp_path):
+    secret = tmp_path / "host-file"
+    secret.write_bytes(b"host secret")
+    secret.chmod(0o644)
+    unlisted = os.open(tmp_path / "host-file", os.O_RDONLY)  # open in the parent, not given to the child
+
+    def work():
+        return {
+            "open_host_file": attempt(lambda: open(secret, "rb").read()),
+            "open_etc_passwd": attempt(lambda: open("/etc/passwd", "rb").read()),
+            "create_file": attempt(lambda: open("new-file", "wb")),
+            "socket": attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM)),
+            "unix_socket": attempt(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)),
+            "fork": attempt(os.fork),
+            "read_unlisted_fd": attempt(lambda: os.pread(unlisted, 4, 0)),
+            "write_stdout": attempt(lambda: os.write(1, b"x")),
+            "write_stderr": attempt(lambda: os.write(2, b"x")),
+            "list_root": attempt(lambda: os.listdir("/")),
+            "kill_parent": attempt(lambda: os.kill(os.getppid() or 1, 9)),
+            "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "groups": os.getgroups(),
+        }
+
+    try:
+        seen = confined(work)
     finally:
-        os.close(fd)
+        os.close(unlisted)
+    for name in ("open_host_file", "open_etc_passwd", "create_file", "socket", "unix_socket", "fork", "list_root",
+                 "kill_parent"):
+        assert seen[name].startswith(("PermissionError", "OSError", "BlockingIOError")), (name, seen[name])
+    for name in ("read_unlisted_fd", "write_stdout", "write_stderr"):
+        assert seen[name] == "OSError:EBADF", (name, seen[name])
+    if ROOT:
+        assert (seen["uid"], seen["euid"], seen["gid"], seen["groups"]) == (DEFAULT_ID, DEFAULT_ID, DEFAULT_ID, [])
+        assert os.geteuid() == 0  # the parent keeps its identity
+    else:
+        assert seen["uid"] == os.getuid()
 
 
-@pytest.mark.parametrize("cls", [errors.CorruptImage, errors.NotFound, errors.LimitExceeded])
+def test_the_child_reads_and_writes_the_descriptors_it_was_given(tmp_path):
+    image = tmp_path / "image"
+    image.write_bytes(b"guest bytes")
+    image.chmod(0o600)  # readable by root only: the child reads it through the descriptor
+    out_path = tmp_path / "out"
+    image_fd = os.open(image, os.O_RDONLY)
+    out_fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+    def work():
+        data = os.pread(image_fd, 5, 0)
+        os.write(out_fd, data.upper())
+        return {"read": data.decode(), "size": os.fstat(image_fd).st_size}
+
+    try:
+        assert confined(work, (image_fd, out_fd)) == {"read": "guest", "size": 11}
+    finally:
+        os.close(image_fd)
+        os.close(out_fd)
+    assert out_path.read_bytes() == b"GUEST"
+
+
+@pytest.mark.skipif(not ROOT, reason="--runas needs root")
+def test_runas_uid_is_the_one_the_child_runs_as():
+    assert confined(lambda: {"ids": [os.getuid(), os.getgid()]}, uid=4242, gid=4343) == {"ids": [4242, 4343]}
+
+
+def test_the_debug_report_names_every_layer():
+    report: list[str] = []
+    run(lambda: {}, (), Settings(), report)
+    text = "\n".join(report)
+    assert "every other one closed" in text
+    assert "namespaces" in text
+    assert "rlimits AS=" in text and "NPROC=0" in text and "NOFILE=0" in text and "CORE=0" in text
+    if seccomp.supported():
+        assert "seccomp filter" in text and "no_new_privs set" in text
+
+
+# --- runaways: every limit ends the child with one typed error -------------------------------
+
+
+def test_a_runaway_loop_is_stopped_by_the_wall_clock():
+    def work():
+        while True:
+            time.sleep(0.01)
+
+    started = time.monotonic()
+    with pytest.raises(errors.LimitExceeded, match="longer than 1 s.*sandbox_wall_seconds"):
+        confined(work, wall_seconds=1)
+    assert time.monotonic() - started < 5
+
+
+def test_a_runaway_in_python_is_stopped_by_the_cpu_limit():
+    def work():
+        n = 0
+        while True:
+            n += 1
+
+    with pytest.raises(errors.LimitExceeded, match="CPU time.*sandbox_cpu_seconds"):
+        confined(work, cpu_seconds=1, wall_seconds=30)
+
+
+def test_a_runaway_in_c_code_is_stopped_by_the_cpu_limit():
+    import re
+
+    pattern = re.compile(r"(a+)+b")  # catastrophic backtracking: never returns to Python code
+
+    with pytest.raises(errors.LimitExceeded, match="CPU time.*sandbox_cpu_seconds"):
+        confined(lambda: {"m": bool(pattern.match("a" * 60))}, cpu_seconds=1, wall_seconds=30)
+
+
+def test_a_memory_blowup_is_stopped_by_the_address_space_limit():
+    def work():
+        hoard = []
+        while True:
+            hoard.append(bytearray(8 << 20))
+
+    with pytest.raises(errors.LimitExceeded, match="more memory than the 64 MiB.*PYGRUB_MAX_RAM_USAGE_MB"):
+        confined(work, memory=64 << 20)
+
+
+def test_a_file_larger_than_the_file_size_limit_is_refused(tmp_path):
+    from guestboot.extract import copy_sources
+    from guestboot.source import BytesSource
+
+    out_fd = os.open(tmp_path / "kernel", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with pytest.raises(errors.LimitExceeded, match="file-size limit.*PYGRUB_MAX_FILE_SIZE_MB"):
+            confined(lambda: {"n": copy_sources([BytesSource(b"k" * (3 << 20))], out_fd, name="kernel")},
+                     (out_fd,), file_size=1 << 20)
+    finally:
+        os.close(out_fd)
+    assert os.path.getsize(tmp_path / "kernel") <= 1 << 20
+
+
+# --- every end maps to a documented code ---------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [errors.CorruptImage, errors.NotFound, errors.LimitExceeded, errors.ConfigError])
 def test_typed_errors_cross_the_pipe(cls):
     def work():
         raise cls("bad thing", where="(hd0,gpt2)", offset=0x400)
 
     with pytest.raises(cls) as info:
-        run_as(os.getuid(), os.getgid(), work)
+        confined(work)
     assert str(info.value) == "(hd0,gpt2): bad thing (at byte offset 0x400)"
-
-
-def test_a_crash_in_the_child_is_an_error_not_a_hang():
-    def work():
-        return {"x": 1 // 0}
-
-    with pytest.raises(errors.InternalError, match="ZeroDivisionError") as info:
-        run_as(os.getuid(), os.getgid(), work)
-    assert info.value.exit_code == 70  # a documented code, not the 1 no table lists
-
-
-def test_a_child_killed_by_a_signal_is_an_internal_error():
-    import signal
-
-    def work():
-        os.kill(os.getpid(), signal.SIGKILL)
-        return {}
-
-    with pytest.raises(errors.InternalError, match="killed by SIGKILL"):
-        run_as(os.getuid(), os.getgid(), work)
-
-
-def test_a_result_over_the_cap_is_a_limit():
-    from guestboot.limits import LIMITS
-
-    with pytest.raises(errors.LimitExceeded, match="max_child_result"):
-        run_as(os.getuid(), os.getgid(), lambda: {"x": "y" * LIMITS.max_child_result})
 
 
 def test_warnings_cross_the_pipe_with_the_error():
@@ -87,8 +193,38 @@ def test_warnings_cross_the_pipe_with_the_error():
         raise err
 
     with pytest.raises(errors.NotFound) as info:
-        run_as(os.getuid(), os.getgid(), work)
+        confined(work)
     assert info.value.warnings == ["gpt2: clipped"]
+
+
+def test_a_bug_in_the_child_is_an_internal_error_not_exit_1():
+    with pytest.raises(errors.InternalError, match="ZeroDivisionError") as info:
+        confined(lambda: {"x": 1 // 0})
+    assert info.value.exit_code == 70
+
+
+def test_a_crash_of_the_interpreter_is_an_internal_error():
+    import ctypes
+
+    with pytest.raises(errors.InternalError, match="killed by SIGSEGV"):
+        confined(lambda: {"x": ctypes.memset(16, 0, 1)})  # a write to an unmapped page
+
+
+def test_a_result_over_the_cap_is_a_limit():
+    with pytest.raises(errors.LimitExceeded, match="max_child_result"):
+        confined(lambda: {"x": "y" * LIMITS.max_child_result})
+
+
+# --- settings --------------------------------------------------------------------------------
+
+
+def test_pygrub_environment_variables_set_the_limits():
+    settings = settings_for(environ={"PYGRUB_MAX_FILE_SIZE_MB": "128", "PYGRUB_MAX_RAM_USAGE_MB": "300"})
+    assert (settings.file_size, settings.memory) == (128 << 20, 300 << 20)
+    assert settings_for(environ={}).memory == LIMITS.sandbox_memory
+    for bad in ("-1", "0", "lots", "1e3"):
+        with pytest.raises(errors.UsageError, match="PYGRUB_MAX_RAM_USAGE_MB"):
+            settings_for(environ={"PYGRUB_MAX_RAM_USAGE_MB": bad})
 
 
 @pytest.mark.parametrize("uid,cls", [(0, errors.UsageError), (-1, errors.UsageError), (1 << 40, errors.UsageError)])
@@ -97,3 +233,95 @@ def test_check_target_refuses_root_and_absurd_ids(uid, cls):
 
     with pytest.raises(cls):
         check_target(uid, 1000)
+
+
+# --- the seccomp program, run by a small classic-BPF interpreter ----------------------------
+
+
+def _bpf(program: bytes, nr: int, arch: int) -> int:
+    """What the filter returns for one call (seccomp_data: nr, arch)."""
+    data = struct.pack("=iI", nr, arch) + bytes(56)
+    code = [seccomp.SOCK_FILTER.unpack_from(program, i) for i in range(0, len(program), seccomp.SOCK_FILTER.size)]
+    acc = pc = 0
+    for _ in range(len(code)):
+        op, jt, jf, k = code[pc]
+        if op == seccomp.BPF_LD_W_ABS:
+            acc = struct.unpack_from("=I", data, k)[0]
+            pc += 1
+        elif op == seccomp.BPF_JEQ_K:
+            pc += 1 + (jt if acc == k else jf)
+        elif op == seccomp.BPF_JGE_K:
+            pc += 1 + (jt if acc >= k else jf)
+        elif op == seccomp.BPF_RET_K:
+            return k
+        else:
+            raise AssertionError(f"unexpected BPF op {op:#x}")
+    raise AssertionError("the program did not return")
+
+
+@pytest.mark.parametrize("arch", sorted(seccomp.ARCHES))
+def test_the_filter_allows_the_list_refuses_the_rest_and_kills_other_abis(arch):
+    program = seccomp.program(arch)
+    column = tuple(seccomp.ARCHES).index(arch)
+    audit = seccomp.ARCHES[arch]
+    allowed = {numbers[column] for numbers in seccomp.ALLOWED.values()}
+    for nr in range(0, 460):
+        want = seccomp.SECCOMP_RET_ALLOW if nr in allowed else seccomp.SECCOMP_RET_ERRNO | 1
+        assert _bpf(program, nr, audit) == want, nr
+    other = next(value for name, value in seccomp.ARCHES.items() if name != arch)
+    assert _bpf(program, 0, other) == seccomp.SECCOMP_RET_KILL_PROCESS
+    assert _bpf(program, 0, 0x40000003) == seccomp.SECCOMP_RET_KILL_PROCESS  # i386
+    if arch == "x86_64":
+        assert _bpf(program, 0x40000000 + 1, audit) == seccomp.SECCOMP_RET_KILL_PROCESS  # x32 write
+
+
+def test_the_filter_names_the_calls_it_refuses():
+    x86 = {name: numbers[0] for name, numbers in seccomp.ALLOWED.items()}
+    for refused in ("openat", "open", "socket", "connect", "clone", "fork", "execve", "kill", "ptrace", "mount",
+                    "chroot", "setuid", "unshare", "prctl", "ioctl", "dup", "pipe"):
+        assert refused not in x86
+    assert x86["pread64"] == 17 and x86["copy_file_range"] == 326 and x86["exit_group"] == 231
+
+
+@pytest.mark.skipif(not ROOT, reason="simulates an unprivileged caller by dropping from root")
+def test_an_unprivileged_caller_gets_every_layer_it_can():
+    """What a user without root gets: a user namespace mapping only its own uid (where
+    the kernel allows one) and in it the other namespaces and the chroot, then rlimits and
+    seccomp. Simulated in a forked child that drops to uid/gid 1000 after the imports."""
+    import ctypes
+    import json
+
+    from guestboot.sandbox import preload
+
+    preload()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setresgid(1000, 1000, 1000)
+            os.setresuid(1000, 1000, 1000)
+            ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE, as a process started by the user is
+            report: list[str] = []
+            try:
+                seen = run(lambda: {"uid": os.getuid(), "open": attempt(lambda: open("/etc/passwd", "rb")),
+                                    "fork": attempt(os.fork)}, (), Settings(), report)
+            except errors.GuestbootError as err:
+                seen = {"error": str(err)}
+            os.write(write_end, json.dumps({"seen": seen, "report": report}).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        data = json.loads(os.read(read_end, 1 << 20))
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+    assert data["seen"]["uid"] == 1000
+    assert data["seen"]["open"].startswith("PermissionError") and data["seen"]["fork"].startswith("PermissionError")
+    report = "\n".join(data["report"])
+    assert "(not root: no other user to become)" in report and "rlimits AS=" in report
+    if "user namespace (our uid only)" in report:  # the kernel allows unprivileged user namespaces
+        assert "chroot into an empty directory" in report
+    else:
+        assert "no user namespace" in report

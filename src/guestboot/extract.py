@@ -59,7 +59,10 @@ FALLBACK_ERRNOS = frozenset(
 METHODS = ("copy_file_range", "sendfile", "readwrite")  # fastest first
 
 
-def _output_error(action: str, name: str, err: OSError) -> OutputError:
+def _output_error(action: str, name: str, err: OSError) -> OutputError | LimitExceeded:
+    if err.errno == errno.EFBIG:  # RLIMIT_FSIZE: the sandbox's file-size limit (PYGRUB_MAX_FILE_SIZE_MB)
+        return LimitExceeded(f"cannot {action} {name}: larger than the file-size limit of this run"
+                             " (max_output_file; PYGRUB_MAX_FILE_SIZE_MB)")
     return OutputError(f"cannot {action} {name}: {os.strerror(err.errno) if err.errno else err}")
 
 

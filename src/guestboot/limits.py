@@ -18,7 +18,7 @@ class Limits(NamedTuple):
     # --- extraction -------------------------------------------------------------------
     max_output_file: int = 1 * GiB  # one extracted kernel or initrd (concatenated initrds)
     max_output_total: int = 2 * GiB  # everything one run writes
-    max_child_result: int = 1 * MiB  # bytes of JSON the deprivileged child sends back (sandbox.py)
+    max_child_result: int = 1 * MiB  # bytes of JSON the sandboxed child sends back (sandbox/)
 
     # --- byte sources / volumes -------------------------------------------------------
     max_partitions: int = 256  # partitions probed per disk (GPT entries beyond are ignored)
@@ -102,6 +102,11 @@ class Limits(NamedTuple):
     max_multiboot_modules: int = 64  # module/module2 lines of one multiboot entry
     max_initrd_gap: int = 1 * MiB  # zero bytes skipped between two archives of one initrd
     max_inspected_files: int = 256  # files looked at by one "inspect" (menu entries and /boot)
+
+    # --- sandbox (sandbox/; see SECURITY.md) -----------------------------------------------
+    sandbox_wall_seconds: int = 60  # the whole confined child, wall clock (libxl kills a bootloader at 120 s)
+    sandbox_cpu_seconds: int = 50  # CPU time of the confined child (RLIMIT_CPU)
+    sandbox_memory: int = 256 * MiB  # address space the child may add to what it holds at start (RLIMIT_AS; PYGRUB_MAX_RAM_USAGE_MB)
 
 
 LIMITS = Limits()

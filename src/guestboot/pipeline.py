@@ -76,6 +76,13 @@ class Request(NamedTuple):
     prefer_capable: bool = False  # … or boot the newest entry whose kernel can
     config: str | None = None  # the config to read instead of the first found: "(hd0,gpt1)/EFI/fedora/grub.cfg"
 
+    def descriptors(self) -> tuple[int, ...]:
+        """Every descriptor the request names: what a sandboxed child keeps."""
+        fds = [fd for fd, _name in self.disks] + [self.kernel_fd, self.initrd_fd, self.out_fd]
+        if self.opener is not None:  # the files the images name, opened by preopen()
+            fds.extend(self.opener.descriptors())
+        return tuple(fd for fd in fds if fd is not None)
+
 
 Result = dict[str, Any]
 

@@ -169,6 +169,38 @@ def open_image_fd(path: str) -> int:
     raise UsageError(f"{path} is {kind}, not a disk image (give an image file or a block device)")
 
 
+NO_SANDBOX_HELP = (
+    "debugging only: read the guest in this process, with all its privileges: no child process,"
+    " namespaces, chroot, uid drop, seccomp filter, rlimits or wall-clock limit"
+)
+
+
+def run_request(prog: str, request, *, sandbox: bool = True, uid: int | None = None, gid: int | None = None,
+                debug: bool = False) -> dict:
+    """pipeline.run on ``request``: in a confined child (sandbox/) unless ``sandbox`` is
+    False (--no-sandbox). ``uid``/``gid``: --runas (root only; else the documented
+    default). --debug shows what each layer of the sandbox did."""
+    from ..pipeline import run
+
+    if not sandbox:
+        if debug:
+            sys.stderr.write(f"{prog}: sandbox: off (--no-sandbox)\n")
+        return run(request)
+    from .. import sandbox as confined
+    from ..pipeline import preopen
+
+    settings = confined.settings_for(uid, gid)
+    preopen(request)  # the files the images name, opened before the child starts
+    report: list[str] = []
+    try:
+        return confined.run(lambda: run(request), request.descriptors(), settings, report)
+    finally:
+        if debug:
+            for line in report:
+                sys.stderr.write(f"{prog}: sandbox: {line}\n")
+            sys.stderr.flush()
+
+
 def version_text(prog: str) -> str:
     from .. import __version__
 

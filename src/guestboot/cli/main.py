@@ -9,7 +9,8 @@ import argparse
 import os
 import sys
 
-from .common import EXIT_USAGE, flush_stdout, guarded, open_image_fd, parse_offset, say, version_text, warn
+from .common import (EXIT_USAGE, NO_SANDBOX_HELP, flush_stdout, guarded, open_image_fd, parse_offset, run_request,
+                     say, version_text, warn)
 from .render import shown
 
 PROG = "guestboot"
@@ -22,6 +23,15 @@ EPILOG = (
 def _offset(text: str) -> int:
     try:
         return parse_offset(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _runas(text: str) -> tuple[int, int]:
+    from ..sandbox import runas_ids
+
+    try:
+        return runas_ids(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
 
@@ -66,7 +76,11 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--offset", type=_offset, metavar="BYTES",
                         help="a file system starts at this byte (decimal, or hex with 0x); no partition table is read")
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show a traceback on errors")
+                        help="show a traceback on errors, and what each sandbox layer did")
+        sp.add_argument("--runas", type=_runas, metavar="USER",
+                        help="as root, read guest bytes as this user (a name, or a number used as uid and gid);"
+                        " default 65534 (nobody)")
+        sp.add_argument("--no-sandbox", dest="sandbox", action="store_false", help=NO_SANDBOX_HELP)
 
     sp = sub.add_parser("list", help="show the boot menu, default marked with *", epilog=EPILOG)
     common(sp, several=True)
@@ -116,7 +130,15 @@ def main(argv: list[str] | None = None) -> int:
     handler = {"list": cmd_list, "extract": cmd_extract, "ls": cmd_ls, "cat": cmd_cat, "inspect": cmd_inspect,
                **dict.fromkeys(("qemu", "libvirt", "firecracker", "cloud-hypervisor", "boot"), cmd_front_door),
                }[args.command]
-    return guarded(PROG, lambda: handler(args), debug=args.debug)
+
+    def body() -> int:
+        if getattr(args, "runas", None):  # before anything is opened or created
+            from ..sandbox import check_target
+
+            check_target(*args.runas)
+        return handler(args)
+
+    return guarded(PROG, body, debug=args.debug)
 
 
 def _open_disks(args) -> list[tuple[int, str]]:
@@ -140,7 +162,7 @@ def _close(disks: list[tuple[int, str]]) -> None:
 
 def _run(args, action: str, disks: list[tuple[int, str]] | None = None, **fields):
     """pipeline.run on the disks named in ``args``; warnings are shown before anything else."""
-    from ..pipeline import Request, run
+    from ..pipeline import Request
 
     opened = _open_disks(args) if disks is None else disks
     opener = None
@@ -151,7 +173,8 @@ def _run(args, action: str, disks: list[tuple[int, str]] | None = None, **fields
             opener = DirectoryOpener(args.allow_backing_dir)
         request = Request(action, tuple(opened), offset=args.offset, image_format=args.image_format, opener=opener,
                           **fields)
-        result = run(request)
+        uid, gid = args.runas if args.runas else (None, None)
+        result = run_request(PROG, request, sandbox=args.sandbox, uid=uid, gid=gid, debug=args.debug)
     finally:
         if opener is not None:
             opener.close()

@@ -19,19 +19,21 @@ import getopt
 import os
 import sys
 
-from .common import EXIT_USAGE, fail, flush_stdout, guarded, open_image_fd, parse_offset, say, version_text, warn
+from .common import (EXIT_USAGE, fail, flush_stdout, guarded, open_image_fd, parse_offset, run_request, say,
+                     version_text, warn)
 
 PROG = "guestboot-pygrub"
 DEFAULT_OUTPUT_DIR = "/var/run/xen/pygrub/"
 USAGE = (
     "Usage: %s [-q|--quiet] [-i|--interactive] [-l|--list-entries] [-n|--not-really] "
     "[--output=] [--kernel=] [--ramdisk=] [--args=] [--entry=] [--output-directory=] "
-    "[--output-format=sxp|simple|simple0] [--runas=] [--offset=] [--isconfig] [--debug] <image>"
+    "[--output-format=sxp|simple|simple0] [--runas=] [--offset=] [--isconfig] [--debug] [--no-sandbox] <image>"
 )
 LONG_OPTIONS = [
     "quiet", "interactive", "list-entries", "not-really", "help", "output=", "output-format=",
     "output-directory=", "offset=", "runas=", "entry=", "kernel=", "ramdisk=", "args=",
     "isconfig", "debug", "version", "allow-backing-dir=", "grub-dialect=", "guest-type=", "prefer-capable",
+    "no-sandbox",
 ]
 HELP = """
 Read a guest disk image without trusting it, choose the entry its boot loader would boot,
@@ -50,11 +52,15 @@ copy that kernel and ramdisk out and print where they are (a drop-in for Xen's p
                            (default /var/run/xen/pygrub/)
       --offset=BYTES       a file system starts here (decimal, or hex with 0x)
       --runas=USER         read the image as this user (a name, or a uid that is also
-                           the gid, as libxl passes it); needs root; not with -i
+                           the gid, as libxl passes it); needs root; not with -i.
+                           Without it, root reads guest bytes as uid/gid 65534
+      --no-sandbox         debugging only: read the guest in this process with all its
+                           privileges (no child, namespaces, chroot, uid drop, seccomp,
+                           rlimits or wall-clock limit)
       --isconfig           the image is a config file: print what it would boot
       --allow-backing-dir=DIR  files the image names (qcow2 backing files, VHD parents,
                            VMDK extents) may come from DIR only (default: refused)
-      --debug              a traceback with errors
+      --debug              a traceback with errors, and what each sandbox layer did
       --grub-dialect=D     evaluate a grub.cfg as this GRUB does: auto (default: from
                            the image), debian, fedora or suse (not in Xen's pygrub)
       --guest-type=T       refuse a kernel that cannot boot as T: pv, pvh, hvm or any
@@ -89,6 +95,7 @@ class Options:
         self.isconfig = False
         self.debug = False
         self.grub_dialect: str | None = None  # None: detected from the image
+        self.sandbox = True
         self.image = ""
         self.backing_dir: str | None = None
         self.disks: list[str] = []
@@ -127,6 +134,8 @@ def parse(argv: list[str]) -> Options | int:
             o.output = None if value == "-" else value
         elif name == "--runas":
             try:
+                from ..sandbox import runas_ids
+
                 o.uid, o.gid = runas_ids(value)
             except ValueError as err:
                 _usage()
@@ -152,6 +161,8 @@ def parse(argv: list[str]) -> Options | int:
             o.backing_dir = value
         elif name == "--debug":
             o.debug = True
+        elif name == "--no-sandbox":
+            o.sandbox = False
         elif name == "--output-format":
             if value not in ("sxp", "simple", "simple0"):
                 _usage()
@@ -183,32 +194,6 @@ def parse(argv: list[str]) -> Options | int:
     if o.interactive and o.uid is not None:
         return fail(PROG, "In order to use --runas, you must also set --entry or -q", EXIT_USAGE)
     return o
-
-
-def runas_ids(value: str) -> tuple[int, int]:
-    """--runas: a user name (its uid and primary gid) or a number, which is both the uid
-    and the gid as in pygrub (libxl passes a uid from its bootloader_restrict range, with
-    a group of the same number). ValueError says what is wrong: an unknown name, a number
-    out of uid_t's range, 0 (root: no privileges would be dropped)."""
-    from ..sandbox import MAX_ID
-
-    text = value.strip()
-    if text.lstrip("-").isdigit():
-        number = int(text)
-        if number == 0:
-            raise ValueError("--runas=0 would read guest bytes as root; give an unprivileged user")
-        if not 0 < number <= MAX_ID:
-            raise ValueError(f"--runas={value}: a user id is a number from 1 to {MAX_ID}")
-        return number, number
-    import pwd
-
-    try:
-        entry = pwd.getpwnam(text)
-    except (KeyError, ValueError):
-        raise ValueError(f"--runas={value}: no such user (give a user name or a numeric user id)") from None
-    if entry.pw_uid == 0:
-        raise ValueError(f"--runas={value} is root; give an unprivileged user")
-    return entry.pw_uid, entry.pw_gid
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -259,7 +244,6 @@ def _action(o: Options) -> str:
 def run(o: Options) -> int:
     from ..extract import create_unique_file, open_output_dir
     from ..pipeline import Request
-    from ..pipeline import run as run_pipeline
 
     if o.uid is not None:
         from ..sandbox import check_target
@@ -304,15 +288,7 @@ def run(o: Options) -> int:
             opener=opener,
             grub_dialect=o.grub_dialect, guest_type=o.guest_type, prefer_capable=o.prefer_capable,
         )
-        if o.uid is not None:
-            from ..pipeline import preopen
-            from ..sandbox import run_as
-
-            preopen(request)  # the files the image names, opened before privileges drop
-
-            result = run_as(o.uid, o.gid, lambda: run_pipeline(request))
-        else:
-            result = run_pipeline(request)
+        result = run_request(PROG, request, sandbox=o.sandbox, uid=o.uid, gid=o.gid, debug=o.debug)
         warn(PROG, result["warnings"])
         if action == "isconfig":
             say(_isconfig_text(result))

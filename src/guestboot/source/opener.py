@@ -50,6 +50,10 @@ class Opener:
     def close(self) -> None:
         """Close what this opener opened (nothing, here)."""
 
+    def descriptors(self) -> tuple[int, ...]:
+        """The descriptors of the files opened so far (a sandboxed child keeps them)."""
+        return ()
+
 
 REFUSE = Opener()
 
@@ -76,6 +80,9 @@ class DirectoryOpener(Opener):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def descriptors(self) -> tuple[int, ...]:
+        return tuple(source.fd for source in self._opened.values())
 
     def close(self) -> None:
         for source in self._opened.values():

@@ -1,0 +1,238 @@
+"""Run the part that reads guest bytes in a confined child process (on by default).
+
+The parent opens everything the run needs (the images read-only, the output files) and
+then calls ``run(work, keep, settings)``: it forks; the child keeps only the descriptors
+in ``keep`` (and the result pipe), confines itself layer by layer (confine.py: namespaces,
+an empty chroot, an unprivileged uid, rlimits, no_new_privs, a seccomp filter) before it
+reads a single guest byte, does ``work`` (``pipeline.run`` on those descriptors) and sends a
+JSON result back. The parent enforces a size cap on that result and a wall-clock limit on
+the whole child, and writes what the front end prints.
+
+Every way the child can end maps to a documented exit code: a guestboot error comes back
+as the same class (with its warnings); running out of its memory, CPU time, file size or
+wall-clock time is LimitExceeded (5); a result larger than LIMITS.max_child_result is
+LimitExceeded; a uid drop that does not take is PermissionDenied (9); a crash, a kill by
+a signal or a garbled result is InternalError (70).
+
+Everything the child may need is imported before it forks (``preload``): once confined it
+can open no file, the interpreter's own modules included.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
+
+from .. import errors
+from ..limits import LIMITS, MiB
+
+MAX_ID = (1 << 32) - 2  # uid_t is 32 bits; (uid_t)-1 means "unchanged" to setresuid
+DEFAULT_ID = 65534  # "nobody"/"nogroup": the uid and gid a root run reads guest bytes as
+ENV_FILE_SIZE = "PYGRUB_MAX_FILE_SIZE_MB"  # pygrub's names (XSA-443), honoured as pygrub does
+ENV_MEMORY = "PYGRUB_MAX_RAM_USAGE_MB"
+
+
+class Settings(NamedTuple):
+    """How the child is confined. ``uid``/``gid``: what a root parent drops to (ignored
+    when not root: no other user can be become). ``memory``: address space the child may
+    add to what it holds when it starts; ``file_size``: the largest file it may write."""
+
+    uid: int | None = DEFAULT_ID
+    gid: int | None = DEFAULT_ID
+    wall_seconds: float = LIMITS.sandbox_wall_seconds
+    cpu_seconds: int = LIMITS.sandbox_cpu_seconds
+    memory: int = LIMITS.sandbox_memory
+    file_size: int = LIMITS.max_output_file
+    namespaces: bool = True
+    seccomp: bool = True
+
+
+def settings_for(uid: int | None = None, gid: int | None = None,
+                 environ: Mapping[str, str] = os.environ) -> Settings:
+    """The settings of a run: --runas's ids (else DEFAULT_ID), the memory and file-size
+    limits from pygrub's environment variables (in MiB) when set. A value that is not a
+    positive whole number is a UsageError."""
+    values: dict[str, Any] = {}
+    if uid is not None:
+        values["uid"], values["gid"] = uid, uid if gid is None else gid
+    for name, field in ((ENV_FILE_SIZE, "file_size"), (ENV_MEMORY, "memory")):
+        text = environ.get(name)
+        if text is None or text == "":
+            continue
+        if not text.strip().isdigit() or int(text) <= 0 or int(text) > 1 << 40:
+            raise errors.UsageError(f"{name}={text!r}: give a number of MiB, 1 or more")
+        values[field] = int(text) * MiB
+    return Settings(**values)
+
+
+def runas_ids(value: str) -> tuple[int, int]:
+    """--runas: a user name (its uid and primary gid) or a number, which is both the uid
+    and the gid as in pygrub (libxl passes a uid from its bootloader_restrict range, with
+    a group of the same number). ValueError says what is wrong: an unknown name, a number
+    out of uid_t's range, 0 (root: no privileges would be dropped)."""
+    text = value.strip()
+    if text.lstrip("-").isdigit():
+        number = int(text)
+        if number == 0:
+            raise ValueError("--runas=0 would read guest bytes as root; give an unprivileged user")
+        if not 0 < number <= MAX_ID:
+            raise ValueError(f"--runas={value}: a user id is a number from 1 to {MAX_ID}")
+        return number, number
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(text)
+    except (KeyError, ValueError):
+        raise ValueError(f"--runas={value}: no such user (give a user name or a numeric user id)") from None
+    if entry.pw_uid == 0:
+        raise ValueError(f"--runas={value} is root; give an unprivileged user")
+    return entry.pw_uid, entry.pw_gid
+
+
+def check_target(uid: int, gid: int) -> None:
+    """Refuse, before anything is opened, what cannot work: an explicit --runas when not
+    root, or a "drop" to root."""
+    for what, value in (("uid", uid), ("gid", gid)):
+        if not 0 <= value <= MAX_ID:
+            raise errors.UsageError(f"--runas: {what} {value} is out of range (0 to {MAX_ID})")
+    if uid == 0:
+        raise errors.UsageError("--runas=0 would read guest bytes as root; give an unprivileged user")
+    if os.geteuid() != 0:
+        raise errors.PermissionDenied(
+            f"--runas needs root to change to uid {uid} (this runs as uid {os.geteuid()})"
+        )
+
+
+# Modules the library imports inside functions (codecs, hashes) and the encodings it
+# decodes names with: loaded before the fork, since the confined child can open nothing.
+# tests/test_sandbox_preload.py checks that this covers every such import in the library.
+LAZY_MODULES = ("json", "signal", "errno", "fnmatch", "zlib", "lzma", "bz2", "hashlib", "lz4.block",
+                "backports.zstd", "compression.zstd", "ctypes", "select")
+ENCODINGS = ("ascii", "latin-1", "cp437", "utf-16-le", "utf-16-be", "utf-8")
+
+
+def preload() -> None:
+    """Import every guestboot module (and so every standard module they use) now."""
+    import codecs
+    import importlib
+    import pkgutil
+
+    import guestboot
+
+    for module in pkgutil.walk_packages(guestboot.__path__, "guestboot."):
+        if not module.name.endswith("__main__") and ".cli." not in module.name + ".":
+            importlib.import_module(module.name)
+    for name in _registered_modules():  # a format registered from outside the package too
+        importlib.import_module(name)
+    for name in LAZY_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # optional codecs (lz4, zstd): the library says Unsupported
+            pass
+    for encoding in ENCODINGS:
+        codecs.lookup(encoding)
+    import hashlib
+
+    hashlib.blake2b(b"")  # OpenSSL-backed constructors load their provider on first use
+    hashlib.sha256(b"")
+
+
+def _registered_modules() -> list[str]:
+    """The modules the registries name (formats, file systems, stacked volumes, config
+    formats), which the pipeline imports by name when it meets one."""
+    from ..boot.discover import FORMATS
+    from ..fs import PROBES
+    from ..source.formats import READERS
+    from ..volume import STACKS
+
+    return [module for _name, module in (*READERS, *PROBES, *STACKS)] + [fmt.module for fmt in FORMATS]
+
+
+def _empty_dir() -> str | None:
+    """A new empty directory, read-only even to its owner, for the child's chroot (the
+    parent removes it when the child has ended)."""
+    base = os.environ.get("TMPDIR") or "/tmp"
+    for _ in range(16):
+        path = os.path.join(base, f"guestboot-empty-{os.urandom(6).hex()}")
+        try:
+            os.mkdir(path, 0o555)
+            return path
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+    return None
+
+
+def run(work: Callable[[], dict[str, Any]], keep: Iterable[int], settings: Settings,
+        report: list[str] | None = None) -> dict[str, Any]:
+    """Run ``work`` in a confined child that holds only ``keep``; return its JSON-able
+    result or raise the typed error it ended with. ``report`` receives what each layer
+    did (for --debug)."""
+    import select
+    import time
+
+    from .child import decode_end, run_child
+
+    preload()
+    keep = tuple(sorted(set(keep)))
+    empty = _empty_dir()
+    read_end, write_end = os.pipe()
+    deadline = time.monotonic() + settings.wall_seconds
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        raise
+    if pid == 0:  # the child: never returns into the caller's code
+        code = 70
+        try:
+            code = run_child(write_end, keep, settings, empty, work)
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    chunks: list[bytes] = []
+    size = 0
+    ended = None  # why the parent stopped reading: None (end of data), "time", "size"
+    status = rusage = None
+    try:
+        poller = select.poll()
+        poller.register(read_end, select.POLLIN | select.POLLHUP)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                ended = "time"
+                break
+            if not poller.poll(min(left, 1.0) * 1000):
+                continue
+            chunk = os.read(read_end, 65536)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > LIMITS.max_child_result:
+                ended = "size"
+                break
+            chunks.append(chunk)
+        while ended is None:  # the child closed the pipe; wait for its end, within the deadline
+            _pid, status, rusage = os.wait4(pid, os.WNOHANG)
+            if _pid:
+                break
+            if time.monotonic() >= deadline:
+                ended = "time"
+            else:
+                time.sleep(0.002)
+    finally:
+        os.close(read_end)
+        if status is None:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+            _pid, status, rusage = os.wait4(pid, 0)
+        if empty is not None:
+            try:
+                os.rmdir(empty)
+            except OSError:
+                pass
+    return decode_end(b"".join(chunks), status, rusage, ended, settings, report)
