@@ -186,6 +186,15 @@ def test_typed_errors_cross_the_pipe(cls):
     assert str(info.value) == "(hd0,gpt2): bad thing (at byte offset 0x400)"
 
 
+def test_an_error_class_defined_outside_errors_py_keeps_its_exit_code():
+    class NotThatKernel(errors.Unsupported):
+        pass
+
+    with pytest.raises(errors.Unsupported, match="kernel is PV only") as info:
+        confined(lambda: (_ for _ in ()).throw(NotThatKernel("kernel is PV only")))
+    assert info.value.exit_code == 4
+
+
 def test_warnings_cross_the_pipe_with_the_error():
     def work():
         err = errors.NotFound("no config")

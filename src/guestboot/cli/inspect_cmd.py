@@ -45,7 +45,7 @@ def kernel_line(info: dict[str, Any]) -> str:
         parts.append("multiboot " + "+".join(f"v{m['version']}" for m in boots))
     if info.get("arch"):
         parts.append(f"arch {info['arch']}")
-    return "; ".join(parts)
+    return shown("; ".join(parts))  # the PV guest type and arch come from the kernel's notes
 
 
 def initrd_line(info: dict[str, Any]) -> str:

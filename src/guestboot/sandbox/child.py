@@ -26,7 +26,10 @@ def _xcpu(_signum: int, _frame: object) -> None:
 
 def _failure(err: BaseException, settings: Any) -> dict[str, Any]:
     if isinstance(err, errors.GuestbootError):
-        return {"class": type(err).__name__, "text": str(err), "warnings": list(err.warnings)}
+        # a subclass defined elsewhere (guesttype.IncapableKernel) travels as the class of
+        # errors.py it derives from: the parent knows those, and they carry the exit code
+        known = next(c for c in type(err).__mro__ if getattr(errors, c.__name__, None) is c)
+        return {"class": known.__name__, "text": str(err), "warnings": list(err.warnings)}
     if isinstance(err, MemoryError):
         return {"class": "LimitExceeded", "text": (
             f"the run needed more memory than the {settings.memory >> 20} MiB it may use"
