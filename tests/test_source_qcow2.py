@@ -370,3 +370,29 @@ def test_nothing_outside_the_directory_is_opened(overlay, tmp_path):
         opened = [line for line in log.read_text().splitlines() if "secret" in line or "escape" in line]
         assert all("ELOOP" in line and "O_NOFOLLOW" in line and "escape.qcow2" in line for line in opened), opened
         assert len(opened) == (1 if name == b"escape.qcow2" else 0), opened  # strace did see the attempt
+
+
+def test_a_raw_backing_file_is_read_as_declared(raw, tmp_path):
+    """-F raw: the backing file is taken as raw, never probed (a raw disk whose first
+    bytes looked like an image header would otherwise be read as one)."""
+    (tmp_path / "base.img").write_bytes(raw.read_bytes())
+    qemu_img("create", "-q", "-f", "qcow2", "-b", "base.img", "-F", "raw", "top.qcow2", cwd=tmp_path)
+    subprocess.run(["qemu-io", "-c", "write -P 0x42 20M 64k", str(tmp_path / "top.qcow2")], check=True,
+                   capture_output=True, timeout=60)
+    expected = bytearray(raw.read_bytes())
+    expected[20 * MiB : 20 * MiB + 65536] = b"\x42" * 65536
+    (tmp_path / "expected.raw").write_bytes(bytes(expected))
+    with DirectoryOpener(str(tmp_path)) as opener:
+        disk, fd = open_disk(tmp_path / "top.qcow2", opener)
+        try:
+            assert type(disk.backing).__name__ == "FileSource"
+            assert_same_disk(disk, tmp_path / "expected.raw", ranges=16)
+            # a raw backing file whose bytes are a qcow2 header stays raw
+            (tmp_path / "base.img").write_bytes((tmp_path / "top.qcow2").read_bytes()[:4096].ljust(raw.stat().st_size,
+                                                                                                 b"\0"))
+        finally:
+            os.close(fd)
+    with DirectoryOpener(str(tmp_path)) as opener:
+        disk, fd = open_disk(tmp_path / "top.qcow2", opener)
+        os.close(fd)
+        assert type(disk.backing).__name__ == "FileSource"
