@@ -276,3 +276,27 @@ def test_minimal_uki_sections_are_windows_of_the_file(tmp_path: Path) -> None:
     # systemd-boot drops the last byte when it is a newline (here it is NUL), then reads
     # the section as a C string: the newline stays
     assert spec.args == "a=1 b\n"
+
+
+def test_multi_profile_uki(esp_build, tmp_path: Path) -> None:
+    """systemd 257's multi-profile UKI (boot_entry_add_type2): one entry per profile, the
+    first keeping the file's id, the next "id@PROFILE-ID"; titles "NAME (TITLE)"; each
+    profile's .cmdline over the base one (control characters made spaces, trailing
+    ones dropped), the base .linux and .initrd for all."""
+    work = esp_build[0]
+    kernel = qemu.debian_kernel()
+    esp = tmp_path / "esp"
+    (esp / "EFI" / "Linux").mkdir(parents=True)
+    sdboot.multi_profile_uki(esp / "EFI" / "Linux" / "multi.efi", kernel, work / "uki-a.img",
+                             'ID=debian\nPRETTY_NAME="P"\nVERSION_ID="13"\n',
+                             [("ID=default\nTITLE=Default\n", "quiet\n"), ("ID=debug\nTITLE=Debug\n", "debug\tconsole=ttyS0 \n"),
+                              ("ID=plain\n", "plain\n")], tmp_path)
+    menu = sd.evaluate(device_map(esp=DirFileSystem(esp)), "esp", "/EFI/Linux")
+    assert [(e.id, e.title) for e in menu.entries] == [
+        ("multi.efi", "P (Default)"), ("multi.efi@debug", "P (Debug)"), ("multi.efi@plain", "P (plain)")]
+    specs = [e.run() for e in menu.entries]
+    assert [s.args for s in specs] == ["quiet", "debug console=ttyS0", "plain"]
+    assert len({s.kernel.section for s in specs}) == 1 and specs[0].kernel.section[1] == kernel.stat().st_size
+    data = (esp / "EFI" / "Linux" / "multi.efi").read_bytes()
+    offset, size = specs[2].initrds[0].section
+    assert data[offset : offset + size] == (work / "uki-a.img").read_bytes()

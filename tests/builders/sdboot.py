@@ -145,3 +145,29 @@ def ovmf_boot(disk: Path, work: Path, timeout: float = 300) -> tuple[str, list[s
     if len(cmdlines) != 1 or len(initrds) != 1 or DONE_MARKER not in console:
         raise AssertionError(f"the guest did not report; console:\n{console[-3000:]}")
     return cmdlines[0], sorted(initrds[0].split())
+
+
+def multi_profile_uki(out: Path, kernel: Path, initrd: Path, os_release: str, profiles: list[tuple[str, str]],
+                      work: Path) -> Path:
+    """A UKI with .profile sections (systemd 257's multi-profile UKIs: base sections, then
+    for each profile a .profile section and its own .cmdline), made with objcopy: each
+    profile's sections are added under unique names at increasing addresses (objcopy
+    orders sections by address) and then renamed, since --add-section takes a name once."""
+    (work / "mp-osrel").write_text(os_release)
+    argv = ["objcopy",
+            "--add-section", f".osrel={work / 'mp-osrel'}", "--change-section-vma", ".osrel=0x20000",
+            "--add-section", f".linux={kernel}", "--change-section-vma", ".linux=0x2000000",
+            "--add-section", f".initrd={initrd}", "--change-section-vma", ".initrd=0x6000000"]
+    renames = []
+    for n, (profile, cmdline) in enumerate(profiles):
+        (work / f"mp-profile{n}").write_text(profile)
+        (work / f"mp-cmdline{n}").write_text(cmdline)
+        vma = 0x8000000 + n * 0x20000
+        argv += ["--add-section", f".prof{n}={work / f'mp-profile{n}'}", "--change-section-vma", f".prof{n}={vma:#x}",
+                 "--add-section", f".cmdl{n}={work / f'mp-cmdline{n}'}",
+                 "--change-section-vma", f".cmdl{n}={vma + 0x10000:#x}"]
+        renames += ["--rename-section", f".prof{n}=.profile", "--rename-section", f".cmdl{n}=.cmdline"]
+    staged = work / "mp-staged.efi"
+    _run([*argv, str(STUB), str(staged)])
+    _run(["objcopy", *renames, str(staged), str(out)])
+    return out

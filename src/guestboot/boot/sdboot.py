@@ -110,7 +110,8 @@ class SdEntry:
     """One systemd-boot entry. Equality is identity."""
 
     __slots__ = ("id", "title", "version", "machine_id", "sort_key", "kind", "device", "loader", "initrds", "options",
-                 "tries_left", "tries_done", "section", "initrd_section", "title_show", "top")
+                 "tries_left", "tries_done", "section", "initrd_section", "title_show", "top", "id_without_profile",
+                 "profile")
 
     def __init__(self, id: str, kind: str, device: str) -> None:
         self.id = id
@@ -129,6 +130,8 @@ class SdEntry:
         self.initrd_section: tuple[int, int] | None = None  # UKI .initrd
         self.title_show = ""
         self.top = ""  # the directory standing for the partition's root ("/boot" on a root fs)
+        self.id_without_profile: str | None = None  # a UKI's second and later profiles
+        self.profile = 0
 
 
 def compare(a: SdEntry, b: SdEntry) -> int:
@@ -149,9 +152,13 @@ def compare(a: SdEntry, b: SdEntry) -> int:
         r = -strverscmp_improved(a.version, b.version)
         if r:
             return r
-    r = -strverscmp_improved(a.id, b.id)
+    r = -strverscmp_improved(a.id_without_profile or a.id, b.id_without_profile or b.id)
     if r:
         return r
+    if a.id_without_profile is not None and b.id_without_profile is not None:
+        r = (a.profile > b.profile) - (a.profile < b.profile)  # profiles of one UKI in order (systemd 257)
+        if r:
+            return r
     if a.tries_left < 0 or b.tries_left < 0:
         return 0
     r = -((a.tries_left > b.tries_left) - (a.tries_left < b.tries_left))
@@ -253,52 +260,104 @@ def load_type1(fs, device: str, budget: _Budget, warnings: list[str], top: str =
     return out
 
 
+def _profiles(table) -> list[dict]:
+    """The section sets of a UKI's profiles (systemd 257, pe_locate_profile_sections):
+    the base (sections before the first .profile), then for profile N the base with the
+    sections from the N-th .profile up to the next one in their place. Without .profile
+    sections there is one set, the base."""
+    starts = [i for i, sec in enumerate(table) if sec.name == ".profile"]
+    base_end = starts[0] if starts else len(table)
+    base = {}
+    for sec in table[:base_end]:
+        base.setdefault(sec.name, sec)
+    out = []
+    for n, begin in enumerate(starts or [None]):
+        found = dict(base)
+        if begin is not None:
+            stop = starts[n + 1] if n + 1 < len(starts) else len(table)
+            for sec in table[begin:stop]:
+                found[sec.name] = sec
+        out.append(found)
+    return out
+
+
+def _read_text(source, sec, limit: int, where: str) -> str:
+    if sec.size > limit:
+        raise LimitExceeded(f"{where}: {sec.name} of {sec.size} bytes")
+    return source.pread(sec.offset, sec.size).decode("utf-8", "replace")
+
+
+def _mangle_cmdline(text: str) -> str:
+    """systemd 257's mangle_stub_cmdline: leading blanks and control characters dropped,
+    inner ones made spaces, trailing ones dropped."""
+    return "".join(" " if ord(c) <= 0x20 else c for c in text.split("\0", 1)[0]).strip(" ")
+
+
 def load_ukis(fs, device: str, budget: _Budget, warnings: list[str]) -> list[SdEntry]:
-    """config_entry_add_unified on one partition."""
+    """config_entry_add_unified on one partition; a UKI with .profile sections gives one
+    entry per profile as systemd 257's boot_entry_add_type2 does (ids "name.efi@ID" or
+    "name.efi@N" after the first, titles "NAME (TITLE)")."""
     from ..kernel.pe import sections
 
     out: list[SdEntry] = []
     for name in _names(fs, UKI_DIR, ".efi", device, warnings):
         path = f"{UKI_DIR}/{name}"
+        where = f"({device}){path}"
         try:
             source = fspath.open_file(fs, path)
-            found = {s.name: s for s in sections(source)}
+            table = sections(source)
         except GuestbootError as err:
-            warnings.append(f"({device}){path} skipped: {err}")
+            warnings.append(f"{where} skipped: {err}")
             continue
-        osrel = found.get(".osrel")
-        if osrel is None or osrel.size == 0:
-            warnings.append(f"({device}){path}: no .osrel section; systemd-boot skips it")
-            continue
-        if osrel.size > OSREL_BYTES:
-            raise LimitExceeded(f"({device}){path}: .osrel of {osrel.size} bytes")
-        budget.spend(osrel.size, f"({device}){UKI_DIR}")
-        rel = parse_osrel(source.pread(osrel.offset, osrel.size).decode("utf-8", "replace"))
-        title = next((rel[k] for k in ("PRETTY_NAME", "IMAGE_ID", "NAME", "ID") if k in rel), None)
-        if title is None:
-            warnings.append(f"({device}){path}: its .osrel names no OS; systemd-boot skips it")
-            continue
-        entry = SdEntry(name.lower(), "uki", device)
-        entry.title = title
-        for key in ("IMAGE_VERSION", "VERSION", "VERSION_ID", "BUILD_ID"):
-            if key in rel:
-                entry.version = rel[key]
-                break
-        entry.sort_key = rel.get("IMAGE_ID", rel.get("ID"))
-        entry.loader = path
-        entry.tries_left, entry.tries_done = _tries(name, ".efi")
-        linux = found.get(".linux")
-        entry.section = (linux.offset, linux.size) if linux is not None and linux.size else None
-        initrd = found.get(".initrd")
-        entry.initrd_section = (initrd.offset, initrd.size) if initrd is not None and initrd.size else None
-        cmdline = found.get(".cmdline")
-        if cmdline is not None and cmdline.size:
-            if cmdline.size > CMDLINE_BYTES:
-                raise LimitExceeded(f"({device}){path}: .cmdline of {cmdline.size} bytes")
-            text = source.pread(cmdline.offset, cmdline.size).decode("utf-8", "replace")
-            text = text[:-1] if text.endswith("\n") else text  # chomp one final newline
-            entry.options = text.split("\0", 1)[0]  # then read as a C string
-        out.append(entry)
+        multi = any(sec.name == ".profile" for sec in table)
+        for profile, found in enumerate(_profiles(table)):
+            osrel = found.get(".osrel")
+            if osrel is None or osrel.size == 0:
+                warnings.append(f"{where}: no .osrel section; systemd-boot skips it")
+                continue
+            budget.spend(osrel.size, f"({device}){UKI_DIR}")
+            rel = parse_osrel(_read_text(source, osrel, OSREL_BYTES, where))
+            title = next((rel[k] for k in ("PRETTY_NAME", "IMAGE_ID", "NAME", "ID") if k in rel), None)
+            if title is None:
+                warnings.append(f"{where}: its .osrel names no OS; systemd-boot skips it")
+                continue
+            entry = SdEntry(name.lower(), "uki", device)
+            prof = found.get(".profile")
+            if prof is not None and prof.size:
+                budget.spend(prof.size, f"({device}){UKI_DIR}")
+                info = parse_osrel(_read_text(source, prof, OSREL_BYTES, where))
+                profile_id, profile_title = info.get("ID"), info.get("TITLE")
+            else:
+                profile_id = profile_title = None
+            if profile_title is not None:
+                title = f"{title} ({profile_title})"
+            elif profile > 0:
+                title = f"{title} ({profile_id})" if profile_id is not None else f"{title} (Profile #{profile + 1})"
+            if profile > 0:
+                entry.id_without_profile = entry.id
+                entry.id = f"{entry.id}@{profile_id}" if profile_id is not None else f"{entry.id}@{profile}"
+            entry.profile = profile
+            entry.title = title
+            for key in ("IMAGE_VERSION", "VERSION", "VERSION_ID", "BUILD_ID"):
+                if key in rel:
+                    entry.version = rel[key]
+                    break
+            entry.sort_key = rel.get("IMAGE_ID", rel.get("ID"))
+            entry.loader = path
+            entry.tries_left, entry.tries_done = _tries(name, ".efi")
+            linux = found.get(".linux")
+            entry.section = (linux.offset, linux.size) if linux is not None and linux.size else None
+            initrd = found.get(".initrd")
+            entry.initrd_section = (initrd.offset, initrd.size) if initrd is not None and initrd.size else None
+            cmdline = found.get(".cmdline")
+            if cmdline is not None and cmdline.size:
+                text = _read_text(source, cmdline, CMDLINE_BYTES, where)
+                if multi:
+                    entry.options = _mangle_cmdline(text)
+                else:  # systemd 252: one final newline chomped, then read as a C string
+                    text = text[:-1] if text.endswith("\n") else text
+                    entry.options = text.split("\0", 1)[0]
+            out.append(entry)
     return out
 
 
