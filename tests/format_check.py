@@ -82,3 +82,20 @@ def disk_sha256(disk) -> str:
     for at in range(0, disk.size, CHUNK):
         digest.update(disk.pread(at, min(CHUNK, disk.size - at)))
     return digest.hexdigest()
+
+
+def assert_guest_files(path: Path, tree: Path, opener=None) -> None:
+    """Through the whole stack (format, GPT, ext4): the tree's kernel and initrd read
+    back from partition 1, and its grub.cfg is found as a menu."""
+    from guestboot.boot.discover import find_menu
+    from guestboot.image import open_image
+
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        image = open_image(fd, path.name, opener=opener)
+        for name in ("vmlinuz", "initrd.img"):
+            source = image.devices.open("hd0,gpt1", f"/{name}")
+            assert source.pread(0, source.size) == (tree / name).read_bytes(), name
+        assert find_menu(image.devices).entries
+    finally:
+        os.close(fd)

@@ -13,7 +13,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from format_check import assert_same_disk, open_disk
+from format_check import assert_guest_files, assert_same_disk, open_disk
 from prereq import unavailable
 
 from builders.image_formats import convert, format_tree, gpt_ext4_disk, qemu_img
@@ -64,11 +64,12 @@ def guestboot(*argv: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_every_variant_reads_as_the_raw_disk(variants, raw, variant):
+def test_every_variant_reads_as_the_raw_disk(variants, raw, tree, variant):
     disk, fd = open_disk(variants[variant])
     try:
         assert isinstance(disk, Qcow2Disk)
         assert_same_disk(disk, raw)
+        assert_guest_files(variants[variant], tree)
         runs = list(disk.runs())
         if "zlib" in variant or "zstd" in variant:
             assert any(r.data is not None for r in runs)  # qemu-img -c really compressed some clusters

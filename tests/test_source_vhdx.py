@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from format_check import assert_same_disk, disk_sha256, libvhdi_sha256, open_disk
+from format_check import assert_guest_files, assert_same_disk, disk_sha256, libvhdi_sha256, open_disk
 from prereq import unavailable
 
 from builders.image_formats import convert, format_tree, gpt_ext4_disk, qemu_img, vhdx_differencing
@@ -51,11 +51,12 @@ def variants(tmp_path_factory, raw) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_every_variant_reads_as_the_raw_disk(variants, raw, variant, tmp_path):
+def test_every_variant_reads_as_the_raw_disk(variants, raw, tree, variant, tmp_path):
     disk, fd = open_disk(variants[variant])
     try:
         assert isinstance(disk, VhdxDisk)
         assert_same_disk(disk, raw)
+        assert_guest_files(variants[variant], tree)
         assert disk_sha256(disk) == libvhdi_sha256(variants[variant], tmp_path / "mnt")  # the peer agrees
         runs = list(disk.runs())
         assert all(r.data is None for r in runs) and any(r.fd == fd for r in runs)  # zero-copy

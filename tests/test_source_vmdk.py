@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from format_check import assert_same_disk, open_disk, run_bytes
+from format_check import assert_guest_files, assert_same_disk, open_disk, run_bytes
 from prereq import unavailable
 
 from builders.image_formats import convert, format_tree, gpt_ext4_disk, qemu_img
@@ -50,13 +50,14 @@ def vmdks(tmp_path_factory, raw) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("subformat", SUBFORMATS)
-def test_every_subformat_reads_as_the_raw_disk(vmdks, raw, subformat):
+def test_every_subformat_reads_as_the_raw_disk(vmdks, raw, tree, subformat):
     image = vmdks[subformat]
     opener = None if subformat in SELF_CONTAINED else DirectoryOpener(str(image.parent))
     try:
         disk, fd = open_disk(image, opener)
         try:
             assert_same_disk(disk, raw)
+            assert_guest_files(image, tree, opener)
             runs = list(disk.runs())
             if subformat == "streamOptimized":
                 assert any(r.data is not None for r in runs)  # compressed grains
