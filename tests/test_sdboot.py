@@ -300,3 +300,35 @@ def test_multi_profile_uki(esp_build, tmp_path: Path) -> None:
     data = (esp / "EFI" / "Linux" / "multi.efi").read_bytes()
     offset, size = specs[2].initrds[0].section
     assert data[offset : offset + size] == (work / "uki-a.img").read_bytes()
+
+
+def test_xbootldr_beside_the_esp(esp_build, tmp_path: Path) -> None:
+    """loader.conf and the UKIs on the ESP, kernel-install's Type #1 entries and kernels
+    on an XBOOTLDR partition (sgdisk type EA00; both FAT, mkfs.fat + mcopy): systemd-boot
+    reads both (config_load_xbootldr); an entry's files are on its own partition."""
+    import shutil
+
+    from builders import disk
+
+    work, esp_src = esp_build
+    esp, xbl = tmp_path / "esp", tmp_path / "xbootldr"
+    shutil.copytree(esp_src / "EFI", esp / "EFI")
+    (esp / "loader").mkdir()
+    (esp / "loader" / "loader.conf").write_text(f"default {MID}-6.1.0-57*\n")
+    shutil.copytree(esp_src / "loader" / "entries", xbl / "loader" / "entries")
+    shutil.copytree(esp_src / MID, xbl / MID)
+    variant = "fat32"
+    part = fat.VARIANTS[variant][1] * 1024 // 512
+    image = disk.sgdisk_image(tmp_path / "xbl.img", (2048 + 2 * part + 2048) * 512, [
+        "-n", f"1:2048:{2048 + part - 1}", "-t", "1:ef00", "-n", f"2:{2048 + part}:{2048 + 2 * part - 1}",
+        "-t", "2:ea00"])
+    for number, tree in ((0, esp), (1, xbl)):
+        fat.format_at(image, variant, (2048 + number * part) * 512)
+        fat.fill(image, tree, variant, (2048 + number * part) * 512)
+    menu, _ = _menu(image)
+    assert menu.origin == "hd0,gpt1:/EFI/Linux"
+    assert [e.id for e in menu.entries] == ["debian-uki-b.efi", "debian-uki-a.efi", T1_57, T1_9]
+    choice, spec = boot(menu, None)
+    assert choice.entry.id == T1_57
+    assert (spec.kernel.device, spec.kernel.path) == ("hd0,gpt2", f"/{MID}/6.1.0-57-amd64/linux")
+    assert spec.initrds[0].device == "hd0,gpt2"
