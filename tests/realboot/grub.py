@@ -10,6 +10,12 @@ The layout every GRUB case shares (a case adds its grub.cfg, its grubenv, its fi
   (/boot/vmlinuz-6.1.0-99-amd64, marker "p2-initrd") and a file only it holds;
 - msdos3, vfat "GBFAT": initrds only ("p3-extra" under /extra).
 
+Configs of the ``mkconfig`` cases are written by the real grub-mkconfig (Debian's
+/etc/grub.d scripts) run in a chroot of this same layout: msdos2 mounted as /, msdos1 as
+/boot, the host's /usr bound read-only, a private /dev holding the loop device's nodes
+and /dev/disk/by-uuid links (as udev would make them; grub-mkconfig then writes
+root=UUID=…), the case's /etc/default/grub.
+
 After a boot, the copy that was booted is read with grub-fstest (GRUB's own code) for
 what the boot wrote into /grub/grubenv (save_env: next_entry cleared, saved_entry).
 
@@ -19,16 +25,18 @@ grub-fstest).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Mapping
 
 from builders.initramfs import ToolMissing
 
 from .harness import (Answer, DiskImage, FileSpec, GrubEnv, Kernel, Marker, Partition, Payload, Text,
-                      answer_from_console, build_mbr_disk, loop_device, mounted, package_version, qemu_boot, run)
+                      answer_from_console, build_disk, loop_device, mounted, package_version, qemu_boot, run)
 
 BOOT_UUID = "0b1c2d3e-4f50-4617-8829-3a4b5c6d7e8f"
 ROOT_UUID = "9e8d7c6b-5a49-4382-b1a0-f9e8d7c6b5a4"
@@ -68,6 +76,48 @@ def layout(config: str, env: Mapping[str, str] | None = None, extra: Mapping[str
     ]
 
 
+def mkconfig(workdir: Path, payload: Payload, defaults: Mapping[str, str]) -> dict[str, str]:
+    """{name: the grub.cfg grub-mkconfig writes with /etc/default/grub = text} for each
+    of ``defaults``, generated on one disk of the shared layout (see the module's doc)."""
+    grub_mkconfig = shutil.which("grub-mkconfig", path="/usr/sbin:/sbin:/usr/bin")
+    if not grub_mkconfig or not Path("/etc/grub.d/10_linux").exists():
+        raise ToolMissing("grub-mkconfig and /etc/grub.d not found (apt-get install grub2-common)")
+    image = build_disk(workdir / "mkconfig.img", layout(""), payload)
+    configs = {}
+    with loop_device(image.path) as device, tempfile.TemporaryDirectory(prefix="realboot-chroot-") as tmp, \
+            ExitStack() as mounts:
+        root = Path(tmp)
+        mounts.enter_context(mounted(device + "p2", root))
+        for name in ("bin", "sbin", "lib", "lib64"):
+            (root / name).symlink_to(f"usr/{name}")
+        for name in ("usr", "dev", "proc", "sys", "tmp", "run", "boot", "etc/default"):
+            (root / name).mkdir(parents=True, exist_ok=True)
+        shutil.copytree("/etc/grub.d", root / "etc" / "grub.d")
+        mounts.enter_context(mounted(device + "p1", root / "boot"))
+        mounts.enter_context(mounted("/usr", root / "usr", "--bind", "-o", "ro"))
+        mounts.enter_context(mounted("tmpfs", root / "dev", "-t", "tmpfs"))
+        _device_nodes(root / "dev", device)
+        mounts.enter_context(mounted("proc", root / "proc", "-t", "proc"))
+        mounts.enter_context(mounted("sysfs", root / "sys", "-t", "sysfs"))
+        for name, text in defaults.items():
+            (root / "etc" / "default" / "grub").write_text(text)
+            run(["chroot", str(root), "grub-mkconfig", "-o", "/boot/grub/grub.cfg"])
+            configs[name] = (root / "boot" / "grub" / "grub.cfg").read_text()
+    return configs
+
+
+def _device_nodes(dev: Path, device: str) -> None:
+    """/dev/null, the loop device and its partitions, and by-uuid links for msdos1/2."""
+    os.mknod(dev / "null", 0o666 | 0o020000, os.makedev(1, 3))
+    for suffix in ("", "p1", "p2", "p3"):
+        node = os.stat(device + suffix)
+        os.mknod(dev / (Path(device).name + suffix), 0o660 | 0o060000, node.st_rdev)
+    links = dev / "disk" / "by-uuid"
+    links.mkdir(parents=True)
+    for uuid, suffix in ((BOOT_UUID, "p1"), (ROOT_UUID, "p2")):
+        (links / uuid).symlink_to(f"../../{Path(device).name}{suffix}")
+
+
 def install(image: Path) -> None:
     """Debian's grub-install for i386-pc on the image's disk, /boot = msdos1."""
     grub_install = shutil.which("grub-install") or shutil.which("grub-install", path="/usr/sbin:/sbin")
@@ -79,7 +129,7 @@ def install(image: Path) -> None:
 
 
 def build(workdir: Path, payload: Payload, name: str, partitions: list[Partition]) -> DiskImage:
-    image = build_mbr_disk(workdir / f"{name}.img", partitions, payload)
+    image = build_disk(workdir / f"{name}.img", partitions, payload)
     install(image.path)
     return image
 

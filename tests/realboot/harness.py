@@ -47,7 +47,7 @@ SECTOR = 512
 MiB = 1 << 20
 GOLDEN = Path(__file__).parent / "golden"
 MODE_ENV = "GUESTBOOT_REALBOOT"  # "", "all" or "record"
-BOOT_TIMEOUT = 90.0  # seconds for one boot; a good one takes ~8-10 s under TCG
+BOOT_TIMEOUT = 240.0  # seconds for one boot: ~8-10 s under TCG on an idle machine, 50 s seen on a loaded one
 QEMU_BASE = (QEMU, "-machine", "pc", "-accel", "tcg", "-m", "384", "-smp", "1", "-nodefaults",
              "-vga", "none", "-display", "none", "-serial", "stdio", "-no-reboot")
 
@@ -181,13 +181,15 @@ class DiskImage:
     starts: list[int]  # byte offset of each partition
 
 
-def build_mbr_disk(path: Path, partitions: list[Partition], payload: Payload) -> DiskImage:
-    """An MBR disk (sfdisk) with one file system per partition, each made from its tree by
-    the real tools (mke2fs -d; mkfs.fat + mcopy); the first MiB left free for a
-    bootloader's embedding area. Partitions are msdos1, msdos2, … in GRUB's names."""
+def build_disk(path: Path, partitions: list[Partition], payload: Payload, *, table: str = "dos") -> DiskImage:
+    """A disk partitioned by sfdisk (``table`` "dos" or "gpt"; a partition's ``type`` is
+    then an MBR type or a GPT type GUID) with one file system per partition, each made
+    from its tree by the real tools (mke2fs -d; mkfs.fat + mcopy); the first MiB left
+    free for a bootloader's embedding area. Partitions are msdos1, msdos2, … (gpt1, …)
+    in GRUB's names."""
     sfdisk = _tool("sfdisk", "fdisk")
     start = MiB
-    script = ["label: dos"]
+    script = [f"label: {table}"]
     starts = []
     for part in partitions:
         starts.append(start)
@@ -195,16 +197,17 @@ def build_mbr_disk(path: Path, partitions: list[Partition], payload: Payload) ->
                       + (", bootable" if part.bootable else ""))
         start += part.size_mib * MiB
     with open(path, "wb") as f:
-        f.truncate(start + MiB)
+        f.truncate(start + MiB)  # room for GPT's backup header
     run([sfdisk, "--quiet", "--no-reread", "--no-tell-kernel", str(path)], input="\n".join(script).encode() + b"\n")
     manifest: dict[tuple[str, str], str] = {}
+    scheme = "msdos" if table == "dos" else table
     for number, (part, offset) in enumerate(zip(partitions, starts), 1):
         with tempfile.TemporaryDirectory(prefix="realboot-tree-", dir=path.parent) as tmp:
             tree = Path(tmp)
             markers = payload.materialize(part.files, tree, links=part.fs == "ext4")
             write_fs(path, offset, part, tree)
         for file, name in markers.items():
-            manifest[(f"hd0,msdos{number}", file)] = name
+            manifest[(f"hd0,{scheme}{number}", file)] = name
     return DiskImage(path, manifest, starts)
 
 
@@ -244,9 +247,10 @@ def loop_device(image: Path) -> Iterator[str]:
 
 
 @contextmanager
-def mounted(device: str, where: Path) -> Iterator[Path]:
+def mounted(device: str, where: Path, *options: str) -> Iterator[Path]:
+    """``mount [options] device where``, unmounted afterwards."""
     where.mkdir(parents=True, exist_ok=True)
-    run(["mount", device, str(where)])
+    run(["mount", *options, device, str(where)])
     try:
         yield where
     finally:

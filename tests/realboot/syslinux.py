@@ -21,7 +21,7 @@ from typing import Mapping
 from builders.initramfs import ToolMissing
 
 from .harness import (Answer, DiskImage, FileSpec, HostFile, Kernel, Marker, Partition, Payload, Text,
-                      answer_from_console, build_mbr_disk, loop_device, mounted, package_version, qemu_boot, run)
+                      answer_from_console, build_disk, loop_device, mounted, package_version, qemu_boot, run)
 
 MBR_BIN = Path("/usr/lib/syslinux/mbr/mbr.bin")
 MODULES = Path("/usr/lib/syslinux/modules/bios")
@@ -65,7 +65,7 @@ def build_extlinux(workdir: Path, payload: Payload, name: str, config: str,
         raise ToolMissing("extlinux not found (apt-get install extlinux)")
     part = Partition("ext4", "sl-boot", EXT_UUID, files("/boot/extlinux/extlinux.conf", config, more, tag="ext"),
                      size_mib=48, bootable=True)
-    image = build_mbr_disk(workdir / f"{name}.img", [part], payload)
+    image = build_disk(workdir / f"{name}.img", [part], payload)
     with loop_device(image.path) as device, tempfile.TemporaryDirectory(prefix="realboot-mnt-") as mnt:
         with mounted(device + "p1", Path(mnt)):
             run([extlinux, "--install", f"{mnt}/boot/extlinux"])

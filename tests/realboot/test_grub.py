@@ -20,7 +20,7 @@ from prereq import unavailable
 from builders.initramfs import ToolMissing
 
 from . import grub
-from .grub import BOOT_UUID, FAT_UUID, OTHER_VERSION, ROOT_UUID, SERIAL
+from .grub import FAT_UUID, OTHER_VERSION, ROOT_UUID, SERIAL
 from .harness import DiskImage, Golden, Payload, agree, explain, guestboot_answer, load_golden, mode, save_golden
 
 pytestmark = pytest.mark.slow
@@ -38,6 +38,7 @@ class Case:
     ci: bool = False  # booted in every run (else only with GUESTBOOT_REALBOOT=all/record)
     watch: tuple[str, ...] = ()  # grubenv variables whose value after the boot is recorded
     extra: dict = field(default_factory=dict)
+    defaults: str | None = None  # set: ``config`` is what grub-mkconfig writes from this /etc/default/grub
 
 
 def simple(title: str, version: str, *, opts: str = "", id: str | None = None, pre: str = "", indent: str = "") -> str:
@@ -86,7 +87,33 @@ SAVING = (simple("Debian", V10, opts="s=0", id="gnulinux-simple", pre="  savedef
           + "}\n"
           + simple("Debian 8", V8, opts="s=2", id="gnulinux-8", pre="  savedefault\n"))
 
+# /etc/default/grub as Debian's installer leaves it, with the serial terminal and no
+# timeout; each mkconfig case adds its GRUB_DEFAULT (and GRUB_SAVEDEFAULT).
+DEFAULTS = ('GRUB_TIMEOUT=0\nGRUB_DISTRIBUTOR=Debian\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX=""\n'
+            'GRUB_TERMINAL=serial\nGRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"\nGRUB_DISABLE_OS_PROBER=true\n')
+ADVANCED = f"gnulinux-advanced-{ROOT_UUID}"
+
+
+def advanced(version: str, kind: str = "advanced") -> str:
+    """grub-mkconfig's id of a submenu entry (10_linux: gnulinux-VERSION-TYPE-UUID)."""
+    return f"gnulinux-{version}-{kind}-{ROOT_UUID}"
+
+
 CASES = [
+    Case("mkconfig-default", "grub-mkconfig's config, GRUB_DEFAULT=0: the first entry, root=UUID=",
+         "", defaults=DEFAULTS + "GRUB_DEFAULT=0\n"),
+    Case("mkconfig-submenu-index", "grub-mkconfig's config, GRUB_DEFAULT='1>2': the submenu's third entry",
+         "", defaults=DEFAULTS + "GRUB_DEFAULT='1>2'\n"),
+    Case("mkconfig-submenu-titles", "grub-mkconfig's config, GRUB_DEFAULT a path of titles",
+         "", defaults=DEFAULTS + "GRUB_DEFAULT='Advanced options for Debian GNU/Linux>"
+         f"Debian GNU/Linux, with Linux {V8} (recovery mode)'\n"),
+    Case("mkconfig-saved", "grub-mkconfig's GRUB_DEFAULT=saved and GRUB_SAVEDEFAULT=true; saved_entry as "
+         "grub-set-default writes an id path; the boot saves $chosen",
+         "", defaults=DEFAULTS + "GRUB_DEFAULT=saved\nGRUB_SAVEDEFAULT=true\n",
+         env={"saved_entry": f"{ADVANCED}>{advanced(V8, 'recovery')}"}, ci=True, watch=("saved_entry", "next_entry")),
+    Case("mkconfig-next-entry", "grub-mkconfig's GRUB_DEFAULT=saved with next_entry as grub-reboot writes it",
+         "", defaults=DEFAULTS + "GRUB_DEFAULT=saved\nGRUB_SAVEDEFAULT=true\n",
+         env={"saved_entry": "0", "next_entry": f"{ADVANCED}>{advanced(V9)}"}, watch=("saved_entry", "next_entry")),
     Case("default-index", "set default=2: the third top-level entry",
          HEAD + "set default=2\n" + FOUR),
     Case("default-id", "set default to a --id",
@@ -108,7 +135,7 @@ CASES = [
          HEAD + ENV_HEADER + SAVING, env={"saved_entry": "gnulinux-simple", "next_entry": "gnulinux-8"},
          ci=True, watch=("saved_entry", "next_entry")),
     Case("savedefault-writes-chosen", "no saved_entry: entry 0 boots and savedefault saves its title",
-         HEAD + ENV_HEADER + SAVING, env={}, ci=True, watch=("saved_entry", "next_entry")),
+         HEAD + ENV_HEADER + SAVING, env={}, watch=("saved_entry", "next_entry")),
     Case("variables", "variables in a body take their value at boot time, not when the entry "
          "was defined; quoted words keep their spaces",
          HEAD + "set kver=" + V9 + "\nset opts='quiet splash'\nset one='a b'\n"
@@ -123,7 +150,7 @@ CASES = [
     Case("functions", "entries made by a shell function; the body sees the entry's arguments",
          HEAD + "function kentry {\n  menuentry \"Kernel $1\" \"$1\" --id \"k-$1\" {\n"
          "    linux /vmlinuz-$2 root=/dev/null one=$1 two=$2\n    initrd /initrd.img-$2\n  }\n}\n"
-         f"kentry {V10}\nkentry {V9}\nkentry {V8}\nset default=k-{V9}\n", ci=True),
+         f"kentry {V10}\nkentry {V9}\nkentry {V8}\nset default=k-{V9}\n"),
     Case("search-uuid", "search --fs-uuid sets root to msdos2, whose kernel and initrd boot",
          HEAD + f"menuentry 'other root' {{\n  search --no-floppy --fs-uuid --set=root {ROOT_UUID}\n"
          f"  linux /boot/vmlinuz-{OTHER_VERSION} root=UUID={ROOT_UUID}\n  initrd /boot/initrd-other.img\n}}\n",
@@ -147,6 +174,7 @@ CASES = [
 
 BOOTED = [case for case in CASES if case.ci or mode()]
 _images: dict[str, DiskImage] = {}
+_generated: dict[str, str] = {}
 
 
 @pytest.fixture(scope="session")
@@ -157,11 +185,20 @@ def payload(tmp_path_factory) -> Payload:
         unavailable(str(err))
 
 
+def config(case: Case, payload: Payload) -> str:
+    if case.defaults is None:
+        return case.config
+    if not _generated:  # every mkconfig case's config, from one chroot
+        _generated.update(grub.mkconfig(payload.markers.parent, payload,
+                                        {c.name: c.defaults for c in CASES if c.defaults is not None}))
+    return _generated[case.name]
+
+
 def image(case: Case, payload: Payload) -> DiskImage:
     if case.name not in _images:
         try:
             _images[case.name] = grub.build(payload.markers.parent, payload, case.name,
-                                            grub.layout(case.config, case.env, case.extra))
+                                            grub.layout(config(case, payload), case.env, case.extra))
         except ToolMissing as err:
             unavailable(str(err))
     return _images[case.name]
