@@ -87,6 +87,35 @@ def test_a_differencing_vhd_reads_through_its_parent(differencing, tmp_path):
             os.close(fd)
 
 
+def test_a_sector_bitmap_picks_sectors_from_child_and_parent(differencing, raw, tmp_path):
+    """The written block's sector bitmap rewritten to mark sectors 3 to 199 only (not
+    byte-aligned: the bit order matters; the spec's first sector is the most significant
+    bit of byte 0): those come from the child, the rest of the block from the parent.
+    libvhdi reads it the same way."""
+    child, _expected = differencing
+    data = bytearray(child.read_bytes())
+    header_at = int.from_bytes(data[16:24], "big")
+    table_at = int.from_bytes(data[header_at + 16 : header_at + 24], "big")
+    block = 20 * MiB // (2 * MiB)
+    bitmap_at = int.from_bytes(data[table_at + 4 * block : table_at + 4 * block + 4], "big") * 512
+    within = 20 * MiB % (2 * MiB) // 512  # the written sectors' place in their block
+    bitmap = bytearray(512)
+    for sector in range(within + 3, within + 200):
+        bitmap[sector // 8] |= 0x80 >> (sector % 8)
+    data[bitmap_at : bitmap_at + 512] = bitmap
+    child.write_bytes(bytes(data))
+    expected = bytearray(raw.read_bytes())
+    expected[20 * MiB + 3 * 512 : 20 * MiB + 200 * 512] = b"\x5a" * (197 * 512)
+    (tmp_path / "partial.raw").write_bytes(bytes(expected))
+    with DirectoryOpener(str(child.parent)) as opener:
+        disk, fd = open_disk(child, opener)
+        try:
+            assert_same_disk(disk, tmp_path / "partial.raw")
+            assert disk_sha256(disk) == libvhdi_sha256(child, tmp_path / "mnt")
+        finally:
+            os.close(fd)
+
+
 def test_a_parent_that_is_another_disk_is_refused(differencing, raw, tmp_path):
     child, _expected = differencing
     other = tmp_path / "parent.vhd"

@@ -97,6 +97,32 @@ def test_a_differencing_vhdx_reads_through_its_parent(variants, raw, tmp_path):
             assert_same_disk(disk, tmp_path / "expected.raw")
         finally:
             os.close(fd)
+    # the same block PARTIALLY_PRESENT (2.5.1.1) with a sector bitmap block (2.4: bit 0 of
+    # byte 0 is the chunk's first sector) that marks only the written sectors: the rest of
+    # the block comes from the parent
+    data = bytearray(child.read_bytes())
+    bat = _region_offset(child, "BAT")
+    entry = int.from_bytes(data[bat + 20 * 8 : bat + 21 * 8], "little")
+    assert entry & 7 == 6  # qemu wrote it FULLY_PRESENT
+    data[bat + 20 * 8 : bat + 21 * 8] = (entry & ~7 | 7).to_bytes(8, "little")
+    bitmap_at = -(-len(data) // MiB) * MiB
+    bitmap = bytearray(MiB)
+    first = 20 * MiB // 512  # the block's first sector in chunk 0
+    for sector in range(first + 3, first + 200):  # not byte-aligned: the bit order matters
+        bitmap[sector // 8] |= 1 << (sector % 8)
+    data += bytes(bitmap_at - len(data)) + bitmap
+    chunk_ratio = (1 << 23) * 512 // MiB
+    data[bat + chunk_ratio * 8 : bat + (chunk_ratio + 1) * 8] = ((bitmap_at // MiB) << 20 | 6).to_bytes(8, "little")
+    child.write_bytes(bytes(data))
+    expected = bytearray(raw.read_bytes())
+    expected[20 * MiB + 3 * 512 : 20 * MiB + 200 * 512] = b"\x5a" * (197 * 512)
+    (tmp_path / "expected.raw").write_bytes(bytes(expected))
+    with DirectoryOpener(str(tmp_path)) as opener:
+        disk, fd = open_disk(child, opener)
+        try:
+            assert_same_disk(disk, tmp_path / "expected.raw")
+        finally:
+            os.close(fd)
     # a parent whose DataWriteGuid is not the one the child was made against
     convert(raw, "vhdx", ["-o", "subformat=dynamic"], tmp_path / "parent.vhdx")
     with DirectoryOpener(str(tmp_path)) as opener, pytest.raises(CorruptImage, match="is another disk"):
@@ -127,6 +153,16 @@ def _metadata_item(path: Path, item: bytes) -> int:
         if guid == item:
             return offset + item_offset
     raise AssertionError("no such item")
+
+
+def _region_offset(path: Path, which: str) -> int:
+    from guestboot.source.vhdx import BAT_REGION
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return _regions(FileSource(fd, path.name))[BAT_REGION if which == "BAT" else METADATA_REGION][0]
+    finally:
+        os.close(fd)
 
 
 def _variant_copy(variants, tmp_path) -> tuple[Path, bytearray]:
