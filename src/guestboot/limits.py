@@ -7,14 +7,16 @@ bound is hit the code raises :class:`guestboot.errors.LimitExceeded` naming the 
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
 
 
-class Limits(NamedTuple):
+class Limits:
+    """The bounds, read as ``LIMITS.max_…``. Read-only; ``_replace(name=value, …)`` gives a
+    copy with some changed (tests). A plain class, not a NamedTuple: making a tuple type
+    of this many fields cost a couple of milliseconds of every run's start-up."""
+
     # --- extraction -------------------------------------------------------------------
     max_output_file: int = 1 * GiB  # one extracted kernel or initrd (concatenated initrds)
     max_output_total: int = 2 * GiB  # everything one run writes
@@ -107,6 +109,22 @@ class Limits(NamedTuple):
     sandbox_wall_seconds: int = 60  # the whole confined child, wall clock (libxl kills a bootloader at 120 s)
     sandbox_cpu_seconds: int = 50  # CPU time of the confined child (RLIMIT_CPU)
     sandbox_memory: int = 256 * MiB  # address space the child may add to what it holds at start (RLIMIT_AS; PYGRUB_MAX_RAM_USAGE_MB)
+
+
+    def __init__(self, **changes: int) -> None:
+        for name, value in changes.items():
+            if name.startswith("_") or not hasattr(Limits, name):
+                raise TypeError(f"Limits has no field {name!r}")
+            object.__setattr__(self, name, value)
+
+    def _replace(self, **changes: int) -> "Limits":
+        return Limits(**{**vars(self), **changes})
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to {name!r}: LIMITS is read-only (use _replace)")
+
+    def __repr__(self) -> str:
+        return f"Limits({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
 LIMITS = Limits()
