@@ -1,4 +1,5 @@
-"""Linux md RAID arrays made by the real mdadm and the real md driver, in a QEMU guest.
+"""Linux md RAID arrays (and lvm2 volumes that need device-mapper) made by the real tools
+and the real kernel drivers, in a QEMU guest.
 
 This machine's kernel has no md driver (TOOL-NOTES), so arrays are made where one exists:
 a QEMU guest (TCG) running the Debian kernel of tests/builders/boot.py with an initramfs
@@ -9,8 +10,12 @@ virtio disks /dev/vda, /dev/vdb, … in order; a shell script given by the calle
 the guest (mdadm --create, dd of a payload disk onto /dev/mdN, mdadm --stop), then the
 guest powers off. The script's success is printed on the serial console and checked.
 
-Debian packages: qemu-system-x86, mdadm, busybox-static, cpio, apt (apt-get download,
-dpkg-deb).
+With ``tools=("lvm",)`` the same guest runs lvm2 against device-mapper
+(mirror, raid1 and thin LVs, which lvm2 refuses to create with activation off); udev is
+not there, so LVM_CONFIG turns its use off.
+
+Debian packages: qemu-system-x86, mdadm, lvm2, busybox-static, cpio, apt (apt-get
+download, dpkg-deb).
 """
 
 from __future__ import annotations
@@ -29,7 +34,12 @@ from typing import Sequence
 from .boot import QEMU, _run, cache_dir, debian_kernel, kernel_package, qemu_available
 from .initramfs import ToolMissing, _pack_tree, static_busybox
 
-MODULES = ("virtio_pci", "virtio_blk", "md-mod", "raid0", "raid1", "raid10")
+# virtio disks, md RAID levels, and the device-mapper targets lvm2 needs for mirror, raid1
+# and thin LVs: one set, extracted once (one download of the kernel package)
+MODULES = ("virtio_pci", "virtio_blk", "md-mod", "raid0", "raid1", "raid10", "crc32c_generic", "dm-mod", "dm-mirror", "dm-raid",
+           "dm-thin-pool")
+LVM_CONFIG = ("activation{udev_sync=0 udev_rules=0} devices{obtain_device_list_from_udev=0}"
+              " global{thin_check_executable=\"\"}")
 OK_MARKER = "MD-GUEST-OK"
 FAIL_MARKER = "MD-GUEST-FAILED"
 GUEST_TIMEOUT = 300.0
@@ -59,7 +69,7 @@ def kernel_modules(names: Sequence[str] = MODULES) -> tuple[Path, list[str]]:
     """A directory of the modules ``names`` and everything they depend on (uncompressed
     .ko files), and their load order; cached next to the kernel."""
     package = kernel_package()
-    target = cache_dir() / f"{package}.modules"
+    target = cache_dir() / f"{package}.modules-{len(names)}"
     order_file = target / "order"
     if order_file.is_file():
         return target, order_file.read_text().split()
@@ -114,26 +124,31 @@ def _libraries(binary: str) -> list[str]:
     return sorted(set(found))
 
 
-def build_initramfs(out: Path, job: str) -> Path:
-    """An initramfs that loads the md modules and runs ``job`` (a shell script) under sh -e."""
-    mdadm = shutil.which("mdadm")
-    if mdadm is None:
-        raise ToolMissing("mdadm not found (apt-get install mdadm)")
+def build_initramfs(out: Path, job: str, tools: Sequence[str] = ("mdadm",)) -> Path:
+    """An initramfs that loads MODULES and runs ``job`` (a shell script) under sh -e,
+    with the host's ``tools`` (and the libraries they need) in /sbin."""
+    binaries = []
+    for tool in tools:
+        found = shutil.which(tool)
+        if found is None:
+            raise ToolMissing(f"{tool} not found (see tests/builders/md_guest.py for packages)")
+        binaries.append((tool, found))
     modules, order = kernel_modules()
     with tempfile.TemporaryDirectory(prefix="md-initramfs-") as tmp:
         tree = Path(tmp)
-        for sub in ("bin", "sbin", "dev", "proc", "sys", "modules", "etc"):
-            (tree / sub).mkdir()
+        for sub in ("bin", "sbin", "dev", "proc", "sys", "modules", "etc", "run/lock/lvm", "etc/lvm"):
+            (tree / sub).mkdir(parents=True)
         shutil.copyfile(static_busybox(), tree / "bin" / "busybox")
         (tree / "bin" / "busybox").chmod(0o755)
         (tree / "bin" / "sh").symlink_to("busybox")
-        shutil.copyfile(mdadm, tree / "sbin" / "mdadm")
-        (tree / "sbin" / "mdadm").chmod(0o755)
-        for library in _libraries(mdadm):
-            dest = tree / library.lstrip("/")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(library, dest)
-            dest.chmod(0o755)
+        for tool, found in binaries:
+            shutil.copyfile(found, tree / "sbin" / tool)
+            (tree / "sbin" / tool).chmod(0o755)
+            for library in _libraries(found):
+                dest = tree / library.lstrip("/")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(library, dest)
+                dest.chmod(0o755)
         for stem in order:
             shutil.copyfile(modules / f"{stem}.ko", tree / "modules" / f"{stem}.ko")
         (tree / "modules" / "order").write_text(" ".join(order) + "\n")
@@ -146,13 +161,14 @@ def build_initramfs(out: Path, job: str) -> Path:
     return out
 
 
-def run_guest(disks: Sequence[Path], job: str, work: Path, timeout: float = GUEST_TIMEOUT) -> str:
+def run_guest(disks: Sequence[Path], job: str, work: Path, timeout: float = GUEST_TIMEOUT,
+              tools: Sequence[str] = ("mdadm",)) -> str:
     """Boot the guest with ``disks`` as /dev/vda, /dev/vdb, … and run ``job``; the console
     text is returned. AssertionError with the console when the job fails."""
     missing = qemu_available()
     if missing:
         raise ToolMissing(missing)
-    initrd = build_initramfs(work / "md-initramfs.gz", job)
+    initrd = build_initramfs(work / "md-initramfs.gz", job, tools)
     argv = [QEMU, "-machine", "pc", "-accel", "tcg", "-m", "512", "-smp", "1", "-nographic", "-no-reboot",
             "-kernel", str(debian_kernel()), "-initrd", str(initrd), "-append", "console=ttyS0 quiet panic=-1"]
     for disk in disks:
