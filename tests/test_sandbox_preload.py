@@ -71,3 +71,21 @@ def test_every_codec_the_library_names_is_preloaded():
     assert "cp437" in named
     preloaded = {codecs.lookup(name).name for name in ENCODINGS}
     assert {codecs.lookup(name).name for name in named} <= preloaded
+
+
+def test_preload_does_not_pull_the_heavy_standard_modules():
+    """preload runs on every sandboxed run: it must not load what test_startup_imports
+    keeps out of an extraction (dataclasses, uuid) nor inspect/ast/platform."""
+    code = ("import sys\nfrom guestboot.sandbox import preload\npreload()\n"
+            "print(' '.join(m for m in ('dataclasses', 'uuid', 'inspect', 'ast', 'platform') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, timeout=60, text=True)
+    assert out.stdout.strip() == ""
+
+
+def test_preload_finds_every_module_of_the_package_but_the_front_ends():
+    from guestboot.sandbox import _package_modules
+
+    names = set(_package_modules())
+    on_disk = {".".join(("guestboot",) + path.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__")
+               for path in _library_files()}
+    assert names == on_disk - {"guestboot"}

@@ -16,7 +16,6 @@ The result is plain data (``KernelFacts.data()``), ready for JSON.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..source import ByteSource
@@ -28,16 +27,21 @@ _BANNER_MAX = 512
 GUEST_TYPES = ("pv", "pvh", "hvm")
 
 
-@dataclass
 class KernelFacts:
-    format: str = "unknown"  # bzImage, elf, arm64-image, pe, uki, unknown
-    compressed: str | None = None  # the codec of the whole file (a vmlinux.gz, xen.gz, arm64 vmlinuz)
-    arch: str | None = None
-    version: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-    pv: str | None = None
-    pvh: int | None = None
-    hvm: bool = False
+    """What inspection found out about one kernel file (a plain class: dataclasses pulls
+    inspect, ast and dis into every run, since the sandbox loads every module up front)."""
+
+    __slots__ = ("format", "compressed", "arch", "version", "details", "pv", "pvh", "hvm")
+
+    def __init__(self) -> None:
+        self.format = "unknown"  # bzImage, elf, arm64-image, pe, uki, unknown
+        self.compressed: str | None = None  # the codec of the whole file (a vmlinux.gz, xen.gz, arm64 vmlinuz)
+        self.arch: str | None = None
+        self.version = ""
+        self.details: dict[str, Any] = {}
+        self.pv: str | None = None
+        self.pvh: int | None = None
+        self.hvm = False
 
     @property
     def release(self) -> str:

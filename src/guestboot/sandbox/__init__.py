@@ -115,13 +115,9 @@ def preload() -> None:
     """Import every guestboot module (and so every standard module they use) now."""
     import codecs
     import importlib
-    import pkgutil
 
-    import guestboot
-
-    for module in pkgutil.walk_packages(guestboot.__path__, "guestboot."):
-        if not module.name.endswith("__main__") and ".cli." not in module.name + ".":
-            importlib.import_module(module.name)
+    for name in _package_modules():
+        importlib.import_module(name)
     for name in _registered_modules():  # a format registered from outside the package too
         importlib.import_module(name)
     for name in LAZY_MODULES:
@@ -135,6 +131,23 @@ def preload() -> None:
 
     hashlib.blake2b(b"")  # OpenSSL-backed constructors load their provider on first use
     hashlib.sha256(b"")
+
+
+def _package_modules() -> list[str]:
+    """Every module of the package but the front ends (cli/, __main__), found by listing
+    its directories (pkgutil's walk would import inspect, ast and tokenize: ~15 ms)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    found = []
+    pending = [(package, "guestboot")]
+    while pending:
+        directory, prefix = pending.pop()
+        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+            if entry.is_dir() and entry.name != "cli" and os.path.exists(os.path.join(entry.path, "__init__.py")):
+                found.append(f"{prefix}.{entry.name}")
+                pending.append((entry.path, f"{prefix}.{entry.name}"))
+            elif entry.name.endswith(".py") and entry.name not in ("__init__.py", "__main__.py") and entry.is_file():
+                found.append(f"{prefix}.{entry.name[:-3]}")
+    return found
 
 
 def _registered_modules() -> list[str]:

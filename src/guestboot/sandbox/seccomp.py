@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import platform
+import os
 import struct
 
 # Documentation/userspace-api/seccomp_filter.rst and include/uapi/linux/seccomp.h
@@ -108,7 +108,7 @@ ALLOWED: dict[str, tuple[int, int]] = {  # name: (x86_64, aarch64)
 
 
 def machine() -> str:
-    return platform.machine().lower()
+    return os.uname().machine.lower()
 
 
 def supported() -> bool:
