@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -143,3 +144,41 @@ def test_libvirt_os_element(guest, tmp_path):
     assert os_el.find("cmdline").text.endswith("guestboot.entry=debian console=ttyS0")
     pv = ET.fromstring(guestboot("libvirt", str(guest.image), "-o", str(tmp_path), "--guest-type", "pv").stdout)
     assert pv.find("type").text == "xen"
+
+
+@pytest.mark.timeout(600)
+def test_boot_xen_with_its_modules(guest, tmp_path):
+    """The multiboot2 entry (Xen, the Debian kernel and initrd as modules) through
+    ``guestboot boot``: QEMU's multiboot loader starts the decompressed Xen, which prints
+    its command line, builds dom0 from module 1 (a PV 64-bit kernel) with module 2 as its
+    initrd, and dom0's kernel prints the command line module 1 was given. The guest's
+    /init (from module 2) powers the machine off; what it echoes is not relied on (dom0's
+    console may not flush before power-off)."""
+    if qemu_available():
+        unavailable(qemu_available())
+    env_tmp = tmp_path / "tmp"
+    env_tmp.mkdir()
+    done = subprocess.run([sys.executable, "-m", "guestboot", "boot", str(guest.image), "--entry", "2",
+                           "--accel", "tcg", "--memory", "1536", "--", "-no-reboot"],
+                          capture_output=True, text=True, timeout=560, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "TMPDIR": str(env_tmp)})
+    console = done.stdout.replace("\r", "")
+    assert "(XEN) Command line: placeholder dom0_mem=512M console=com1\n" in console, console[-3000:]
+    assert "(XEN)  Dom0 kernel: 64-bit, PAE, lsb" in console
+    initrd_size = (guest.tree / "boot" / f"initrd.img-{guest.release}").stat().st_size
+    found = re.search(r"\(XEN\)  Init\. ramdisk: ([0-9a-f]+)->([0-9a-f]+)", console)
+    assert found and int(found.group(2), 16) - int(found.group(1), 16) == initrd_size
+    assert (f"Kernel command line: placeholder root=UUID={guest_root(guest)} ro console=hvc0"
+            " guestboot.entry=xen-dom0\n") in console
+    assert "Run /init as init process" in console and "reboot: Power down" in console
+    assert list(env_tmp.iterdir()) == []
+
+
+def test_qemu_expresses_multiboot_modules(guest, tmp_path):
+    argv = shlex.split(guestboot("qemu", str(guest.image), "-o", str(tmp_path), "--entry", "2").stdout)
+    out = next(tmp_path.iterdir())
+    assert argv[argv.index("-append") + 1] == "placeholder dom0_mem=512M console=com1"
+    modules = argv[argv.index("-initrd") + 1].split(",")
+    assert modules == [f"{out}/module-1 placeholder root=UUID={guest_root(guest)} ro console=hvc0 guestboot.entry=xen-dom0",
+                       f"{out}/module-2"]
+    assert _sha(out / "module-1") == _sha(guest.tree / "boot" / f"vmlinuz-{guest.release}")

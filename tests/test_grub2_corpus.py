@@ -395,7 +395,7 @@ UROOT_FILES: dict[str, list[str]] = {
     "CentOS_7_x86_64_DVD_1810": ["/images/pxeboot/vmlinuz", "/images/pxeboot/initrd.img"],
     "fedora_27_install": ["/images/pxeboot/vmlinuz", "/images/pxeboot/initrd.img"],
     "debian_9_install": ["/live/vmlinuz-4.9.0-3-amd64", "/live/initrd.img-4.9.0-3-amd64"],
-    "qubes_3_2_boot": ["/xen-4.6.5.gz", "/vmlinuz-4.4.67-13.pvops.qubes.x86_64"],
+    "qubes_3_2_boot": ["/xen-4.6.5.gz", "/vmlinuz-4.4.67-13.pvops.qubes.x86_64", "/initramfs-4.4.67-13.pvops.qubes.x86_64.img"],
 }
 
 
@@ -528,10 +528,17 @@ def test_uroot_debian_9_live_quoted_variable(uroot_disks: Path) -> None:
     assert menu.entries[1].submenu is not None and len(menu.entries[1].submenu.entries) > 40
 
 
-def test_uroot_qubes_xen_is_unsupported(uroot_disks: Path) -> None:
+def test_uroot_qubes_xen_multiboot(uroot_disks: Path) -> None:
+    """Xen by multiboot with two modules (the config's text): the kernel's and each
+    module's arguments are the words after the file; --nounzip is kept per module."""
     menu = uroot_menu(uroot_disks, "qubes_3_2_boot")
-    with pytest.raises(Unsupported, match="multiboot"):
-        menu.entries[0].run()
+    spec = menu.entries[0].run()
+    assert (spec.loader, spec.kernel.path, spec.args, spec.initrds) == ("multiboot", "/xen-4.6.5.gz", "placeholder", ())
+    assert [(m.file.path, m.args, m.unzip) for m in spec.modules] == [
+        ("/vmlinuz-4.4.67-13.pvops.qubes.x86_64", "placeholder root=/dev/mapper/luks-UUID2 ro rd.qubes.hide_all_usb",
+         True),
+        ("/initramfs-4.4.67-13.pvops.qubes.x86_64.img", "", False),
+    ]
     inner = menu.entries[1].submenu
     assert [e.title for e in inner.entries] == ["Xen hypervisor, version 4.6.5", "Xen hypervisor, version 4.6.5-heads"]
     assert all(e.submenu for e in inner.entries)

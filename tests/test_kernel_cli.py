@@ -128,3 +128,71 @@ def test_release_order_is_numeric():
 
     ordered = ["5.10.0-9-amd64", "5.10.0-28-amd64", "6.1.0-13-amd64", "6.1.0-57-amd64", "6.12.9-amd64"]
     assert sorted(reversed(ordered), key=release_key) == ordered
+
+
+# --- chainloading the guest's own Xen boot loader ---------------------------------------------
+
+
+def _pygrub(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from guestboot.cli.pygrub import main; raise SystemExit(main())",
+                           *argv], capture_output=True, text=True, timeout=300)
+
+
+def test_pvboot_is_offered_and_chainloaded(guest, tmp_path):
+    listing = guestboot("list", str(guest.image)).stdout
+    assert "(hd0,gpt1)/boot/xen/pvboot-x86_64.elf (chainload)  [xen-pvboot-x86_64]" in listing
+    assert listing.splitlines()[1].startswith("* 0")  # the config's default stays the default
+    done = guestboot("extract", str(guest.image), "-o", str(tmp_path / "out"), "--chainload")
+    pvboot = guest.tree / "boot" / "xen" / "pvboot-x86_64.elf"
+    assert (tmp_path / "out" / "kernel").read_bytes() == pvboot.read_bytes()
+    assert done.stdout == "\n" and "booting the guest's own Xen PV boot loader" in done.stderr
+    assert not (tmp_path / "out" / "initrd").exists()
+    pg = tmp_path / "pg"
+    pg.mkdir()
+    done = _pygrub("-q", "--chainload", "--guest-type=pv", f"--output-directory={pg}", "--output-format=simple",
+                   str(guest.image))
+    (kernel,) = list(pg.iterdir())
+    assert done.returncode == 0 and done.stdout == f"kernel {pg}/{kernel.name}\n\n"
+    assert kernel.read_bytes() == pvboot.read_bytes()
+
+
+def test_without_a_config_the_guest_boots_its_own_loader(tmp_path_factory):
+    from builders.kernel_guest import build_kernel_guest
+
+    try:
+        bare = build_kernel_guest(tmp_path_factory.mktemp("kernel-guest-bare"), with_config=False)
+    except ToolMissing as err:
+        unavailable(str(err))
+    out = tmp_path_factory.mktemp("bare-out") / "out"
+    done = guestboot("extract", str(bare.image), "-o", str(out), "--json")
+    assert json.loads(done.stdout)["source"]["kernel"] == "(hd0,gpt1)/boot/xen/pvboot-x86_64.elf"
+    assert "(no usable boot configuration)" in done.stderr
+
+
+# --- multiboot entries ------------------------------------------------------------------------
+
+
+def test_multiboot_entry_writes_the_kernel_and_every_module(guest, tmp_path):
+    import gzip
+
+    done = guestboot("extract", str(guest.image), "-o", str(tmp_path / "out"), "--entry", "2", "--json")
+    data = json.loads(done.stdout)
+    boot = guest.tree / "boot"
+    assert data["loader"] == "multiboot2" and data["initrd"] is None
+    assert data["cmdline"] == "placeholder dom0_mem=512M console=com1"  # GRUB: the words after the file
+    # GRUB loads a multiboot kernel through its decompressors: the hypervisor gets the ELF
+    assert (tmp_path / "out" / "kernel").read_bytes() == gzip.decompress((boot / guest.xen).read_bytes())
+    mods = data["modules"]
+    assert [m["source"] for m in mods] == [f"(hd0,gpt1)/boot/vmlinuz-{guest.release}",
+                                           f"(hd0,gpt1)/boot/initrd.img-{guest.release}"]
+    assert mods[0]["args"].startswith("placeholder root=UUID=") and mods[1]["args"] == ""
+    assert [m["unzip"] for m in mods] == [True, False]  # module2 --nounzip
+    assert open(mods[0]["path"], "rb").read() == (boot / f"vmlinuz-{guest.release}").read_bytes()
+    assert open(mods[1]["path"], "rb").read() == (boot / f"initrd.img-{guest.release}").read_bytes()
+    listed = json.loads(guestboot("list", "--json", str(guest.image)).stdout)["entries"][2]
+    assert [m["file"] for m in listed["modules"]] == [m["source"] for m in mods]
+    pg = tmp_path / "pg"
+    pg.mkdir()
+    refused = _pygrub("-q", "--entry=2", f"--output-directory={pg}", str(guest.image))
+    assert refused.returncode == 4 and list(pg.iterdir()) == [] and refused.stdout == ""
+    assert "multiboot2 kernel with 2 module(s)" in refused.stderr and "cannot express" in refused.stderr

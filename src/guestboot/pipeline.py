@@ -19,7 +19,9 @@ Actions (``Request.action``):
   chosen kernel's facts (None otherwise).
 - ``"extract"``: "plan", then the kernel is copied into ``kernel_fd`` and the initrds, in
   order, into ``initrd_fd`` (``initrd`` in the result says whether there were any);
-  ``kernel_format``/``kernel_version`` describe the kernel.
+  ``kernel_format``/``kernel_version`` describe the kernel. A multiboot entry's kernel and
+  modules (``Request.module_fds``, one per module; ModuleOutputs when too few) are written
+  as GRUB loads them (multiboot_out.py); ``modules_written`` is their count.
 - ``"inspect"``: the menu as for "menu", each entry's kernel and initrds inspected
   (``kernel_info``, ``initrd_info``; kernels.py), and every kernel and initrd in the
   guest's boot directories (``boot_files``). A guest without a usable config still has
@@ -41,9 +43,10 @@ from typing import Any, NamedTuple
 
 from .boot.model import BootSpec, FileRef, Menu, MenuEntry
 from .devices import DeviceMap
-from .errors import GuestbootError, NotFound, UsageError
+from .errors import GuestbootError, NotFound, Unsupported, UsageError
 from .source import ByteSource
 
+MULTIBOOT = ("multiboot", "multiboot2")  # loaders whose kernel and modules are written as GRUB loads them
 ACTIONS = ("menu", "plan", "extract", "isconfig", "devices", "ls", "cat", "inspect")
 
 
@@ -74,6 +77,8 @@ class Request(NamedTuple):
     inspect: bool = False  # "menu": add each entry's kernel_info/initrd_info (kernels.py)
     guest_type: str = "any"  # "plan"/"extract": refuse a kernel that cannot boot as pv/pvh/hvm (guesttype.py)
     prefer_capable: bool = False  # … or boot the newest entry whose kernel can
+    module_fds: tuple[int, ...] = ()  # "extract" of a multiboot entry: one output per module, in order
+    chainload: bool = False  # boot the guest's own Xen PV/PVH boot loader (boot/pvboot.py) by default
     config: str | None = None  # the config to read instead of the first found: "(hd0,gpt1)/EFI/fedora/grub.cfg"
 
     def descriptors(self) -> tuple[int, ...]:
@@ -105,8 +110,9 @@ def run(request: Request) -> Result:
             return _host_given(request, devices, warnings)
         if request.action == "inspect":
             return _inspect(request, devices, warnings)
-        menu = load_menu(devices, settings={"grub_dialect": request.grub_dialect}, config=request.config)
-        warnings.extend(menu.warnings)
+        menu, chainload_entry = _guest_menu(request, devices, warnings)
+        if request.entry is None and chainload_entry is not None:
+            request = request._replace(entry=chainload_entry)
         if request.action == "menu":
             data = menu_data(menu)
             if request.inspect:
@@ -121,6 +127,43 @@ def run(request: Request) -> Result:
 
 
 # --- stages ----------------------------------------------------------------------------
+
+
+def _guest_menu(request: Request, devices: DeviceMap, warnings: list[str]) -> tuple[Menu, str | None]:
+    """The guest's menu with its Xen PV/PVH boot loaders (boot/pvboot.py) as extra entries,
+    and the entry to boot instead of the config's default: a boot loader of the guest when
+    --chainload asks for one, or when there is no usable config (none, or only the
+    kernels themselves: noconfig)."""
+    from .boot import pvboot
+
+    found = pvboot.find(devices) if request.config is None else []
+    try:
+        menu = load_menu(devices, settings={"grub_dialect": request.grub_dialect}, config=request.config)
+    except GuestbootError as err:
+        if not found:
+            raise
+        warnings.append(f"no usable boot configuration ({err})")
+        menu, usable = Menu(format=pvboot.LOADER), False
+    else:
+        usable = menu.format != "noconfig"
+    warnings.extend(menu.warnings)
+    if not found:
+        if request.chainload:
+            warnings.append("--chainload: the guest has no Xen boot loader (/boot/xen/pvboot-ARCH.elf,"
+                            " /xen/pvboot-ARCH.elf, /boot/xen/pvhboot-ARCH.elf); booting its config's default")
+        return menu, None
+    first = len(menu.entries)
+    menu.entries.extend(pvboot.entries(found))
+    if not (request.chainload or not usable):
+        return menu, None
+    index = pvboot.preferred(found, request.guest_type)
+    if index is None:
+        warnings.append(f"the guest has no Xen boot loader for --guest-type {request.guest_type}"
+                        f" (it has: {', '.join(str(item.file) for item in found)})")
+        return menu, None
+    warnings.append(f"booting the guest's own Xen {found[index].kind.upper()} boot loader {found[index].file}"
+                    + (" (--chainload)" if request.chainload else " (no usable boot configuration)"))
+    return menu, str(first + index)
 
 
 def _open(request: Request, warnings: list[str]) -> Any:
@@ -217,8 +260,21 @@ def _plan(request: Request, devices: DeviceMap, menu: Menu, warnings: list[str])
         **spec_data(spec, request.extra_args),
     }
     if request.action == "extract":
-        result.update(_copy(request, devices, spec.kernel, spec.initrds))
+        if spec.modules and len(request.module_fds) < len(spec.modules):
+            raise ModuleOutputs(len(spec.modules), spec.loader)
+        result.update(_copy(request, devices, spec.kernel, spec.initrds, spec))
     return result
+
+
+class ModuleOutputs(Unsupported):
+    """The entry is a multiboot kernel with modules and the caller gave fewer outputs than
+    modules: an output that cannot express modules (pygrub's) refuses with this; guestboot
+    extract asks again with ``count`` module outputs."""
+
+    def __init__(self, count: int, loader: str):
+        super().__init__(f"the entry boots a {loader} kernel with {count} module(s), which this output cannot"
+                         " express (guestboot extract, list --json and guestboot qemu can)")
+        self.count = count
 
 
 def _host_given(request: Request, devices: DeviceMap, warnings: list[str]) -> Result:
@@ -244,7 +300,8 @@ def _host_given(request: Request, devices: DeviceMap, warnings: list[str]) -> Re
     return result
 
 
-def _copy(request: Request, devices: DeviceMap, kernel: FileRef, initrds: tuple[FileRef, ...]) -> Result:
+def _copy(request: Request, devices: DeviceMap, kernel: FileRef, initrds: tuple[FileRef, ...],
+          spec: BootSpec | None = None) -> Result:
     from .extract import OutputBudget, copy_sources
     from .kernel import describe
 
@@ -254,6 +311,16 @@ def _copy(request: Request, devices: DeviceMap, kernel: FileRef, initrds: tuple[
     budget = OutputBudget()
     if request.kernel_fd is None:
         raise ValueError("extract needs kernel_fd")
+    if spec is not None and spec.loader in MULTIBOOT:
+        from .multiboot_out import write_as_loaded
+
+        module_sources = open_refs(devices, [m.file for m in spec.modules])
+        write_as_loaded(kernel_sources[0], request.kernel_fd, name="kernel", budget=budget)
+        for index, (module, source) in enumerate(zip(spec.modules, module_sources)):
+            write_as_loaded(source, request.module_fds[index], name=f"module {index + 1}", budget=budget,
+                            unzip=module.unzip)
+        return {"initrd": False, "modules_written": len(spec.modules), "kernel_format": info.kind,
+                "kernel_version": info.version}
     copy_sources(kernel_sources, request.kernel_fd, name="kernel", budget=budget)
     if initrd_sources:
         if request.initrd_fd is None:
@@ -288,11 +355,10 @@ def _inspect(request: Request, devices: DeviceMap, warnings: list[str]) -> Resul
     inspector = Inspector(devices)
     result: Result = {"warnings": warnings, "config": None, "format": None, "entries": [], "config_error": None}
     try:
-        menu = load_menu(devices, settings={"grub_dialect": request.grub_dialect})
+        menu, _chainload = _guest_menu(request, devices, warnings)
     except GuestbootError as err:
         result["config_error"] = str(err)
     else:
-        warnings.extend(menu.warnings)
         result.update(menu_data(menu))
         _add_kernel_info(result["entries"], inspector)
     result["boot_files"] = survey(devices, inspector)
@@ -433,6 +499,7 @@ def spec_data(spec: BootSpec, extra_args: str = "") -> Result:
         "args": args,
         "cmdline": spec.cmdline,
         "loader": spec.loader,
+        "modules": [{**_ref_data(m.file), "args": m.args, "unzip": m.unzip} for m in spec.modules],
     }
 
 

@@ -65,13 +65,14 @@ menuentry 'Memory test (memtest86+x64.bin)' --id memtest {{
 }}
 menuentry 'Debian GNU/Linux, with Xen hypervisor' --id xen {{
 	multiboot2 /boot/{xen} placeholder dom0_mem=512M console=com1
-	module2 /boot/vmlinuz-{release} placeholder root=UUID={ROOT_UUID} ro guestboot.entry=xen-dom0
+	module2 /boot/vmlinuz-{release} placeholder root=UUID={ROOT_UUID} ro console=hvc0 guestboot.entry=xen-dom0
 	module2 --nounzip /boot/initrd.img-{release}
 }}
 """
 
 
-def build_kernel_guest(workdir: Path) -> KernelGuest:
+def build_kernel_guest(workdir: Path, *, with_config: bool = True) -> KernelGuest:
+    """The guest; ``with_config=False`` leaves /boot/grub out (no boot configuration)."""
     kernel = debian_kernel()
     release = kernel_release(kernel)
     xen_package = depends_on("xen-system-amd64", r"xen-hypervisor-\S+-amd64")
@@ -91,7 +92,10 @@ def build_kernel_guest(workdir: Path) -> KernelGuest:
     shutil.copyfile(xen_gz, boot / xen_name)
     shutil.copyfile(pvboot, boot / "xen" / "pvboot-x86_64.elf")
     (boot / f"config-{release}").write_text("CONFIG_XEN=y\n")  # a text file: neither kernel nor initrd
-    (boot / "grub" / "grub.cfg").write_text(grub_cfg(release, xen_name))
+    if with_config:
+        (boot / "grub" / "grub.cfg").write_text(grub_cfg(release, xen_name))
+    else:
+        (boot / "grub").rmdir()
     (tree / "etc").mkdir()
     (tree / "etc" / "os-release").write_text('ID=debian\nVERSION_ID="12"\n')
 

@@ -25,6 +25,16 @@ class FileRef(NamedTuple):
         return f"({self.device}){self.path}"
 
 
+class Module(NamedTuple):
+    """A file a multiboot kernel gets loaded beside it (GRUB's ``module``/``module2``):
+    ``args`` is its command line (the words after the file name, GRUB's loader/multiboot.c);
+    ``unzip``: GRUB decompresses it (gzip, xz, lzop) unless ``--nounzip`` was given."""
+
+    file: FileRef
+    args: str = ""
+    unzip: bool = True
+
+
 class BootSpec(NamedTuple):
     """What the chosen entry boots.
 
@@ -40,6 +50,7 @@ class BootSpec(NamedTuple):
     args: str = ""
     cmdline: str = ""
     loader: str = "linux"
+    modules: tuple[Module, ...] = ()  # multiboot/multiboot2 entries: the modules, in order
 
 
 class Pick(NamedTuple):

@@ -82,6 +82,7 @@ def add_parsers(sub, common, dialect, guest_type_options, epilog: str) -> None:
             sp.add_argument("--domain", metavar="NAME", help="print a whole <domain> (type qemu) with this name")
         dialect(sp)
         guest_type_options(sp)
+        sp.add_argument("--chainload", action="store_true", help="boot the guest's own Xen boot loader")
 
 
 def run_door(args, run, dump_json) -> int:
@@ -129,16 +130,26 @@ def run_door(args, run, dump_json) -> int:
 def _extract(args, run, out_dir: str) -> dict[str, Any]:
     """The chosen entry's files in ``out_dir`` (new, empty, made by this run)."""
     from ..extract import OutputDir
+    from ..pipeline import ModuleOutputs
 
+    modules: list[str] = []
     with OutputDir(out_dir) as out:
         temps = {name: out.temporary(name) for name in ("kernel", "initrd")}
-        result = run(args, "extract", entry=args.entry, kernel_fd=temps["kernel"], initrd_fd=temps["initrd"],
-                     guest_type=args.guest_type, prefer_capable=args.prefer_capable)
-        out.commit(["kernel", "initrd"] if result["initrd"] else ["kernel"],
+        fields = dict(entry=args.entry, kernel_fd=temps["kernel"], initrd_fd=temps["initrd"],
+                      guest_type=args.guest_type, prefer_capable=args.prefer_capable, chainload=args.chainload)
+        try:
+            result = run(args, "extract", **fields)
+        except ModuleOutputs as need:
+            if args.command not in ("qemu", "boot"):
+                raise
+            modules = [f"module-{index + 1}" for index in range(need.count)]
+            result = run(args, "extract", module_fds=tuple(out.temporary(name) for name in modules), **fields)
+        out.commit((["kernel", "initrd"] if result["initrd"] else ["kernel"]) + modules,
                    drop=[] if result["initrd"] else ["initrd"])
     cmdline = result["cmdline"]
     named = any(word.startswith("console=") for word in cmdline.split())
-    if (args.command == "boot" or getattr(args, "console", False)) and not named:
+    linux = not modules and result["loader"] not in ("multiboot", "multiboot2")
+    if (args.command == "boot" or getattr(args, "console", False)) and not named and linux:
         cmdline = (cmdline + " console=ttyS0").strip()
     where = os.path.abspath(out_dir)
     sys.stderr.write(f"guestboot: entry {result['entry']['path'] if result['entry'] else '-'}: "
@@ -150,6 +161,8 @@ def _extract(args, run, out_dir: str) -> dict[str, Any]:
         "cmdline": cmdline,
         "source": result["kernel"]["grub"],
         "image": os.path.abspath(args.image),
+        "modules": [(os.path.join(where, name), m["args"]) for name, m in zip(modules, result["modules"])],
+        "loader": result["loader"],
     }
 
 
@@ -206,12 +219,31 @@ def drive_format(args) -> str:
 def _qemu(args, files: dict[str, Any]) -> list[str]:
     argv = [QEMU, "-machine", f"q35,accel={args.accel}", "-m", str(args.memory), "-nographic",
             "-kernel", files["kernel"], "-append", files["cmdline"]]
-    if files["initrd"]:
+    if files["loader"] in ("multiboot", "multiboot2"):
+        _check_multiboot_v1(files)
+        # QEMU's multiboot loader (hw/i386/multiboot.c): -initrd "FILE ARGS,FILE ARGS", each
+        # module's command line is the whole "FILE ARGS"; a comma in it is written ",,"
+        if files["modules"]:
+            argv += ["-initrd", ",".join(f"{path} {margs}".strip().replace(",", ",,")
+                                         for path, margs in files["modules"])]
+    elif files["initrd"]:
         argv += ["-initrd", files["initrd"]]
     if not args.no_drive:
         path = files["image"].replace(",", ",,")  # QEMU's option syntax doubles commas
         argv += ["-drive", f"file={path},format={drive_format(args)},if=virtio"]
     return argv + list(args.extra)
+
+
+def _check_multiboot_v1(files: dict[str, Any]) -> None:
+    """QEMU's -kernel loads multiboot v1 kernels only (hw/i386/multiboot.c looks for the
+    v1 magic): a v2-only kernel is refused here rather than by QEMU."""
+    from ..errors import Unsupported
+    from ..kernel import multiboot
+
+    with open(files["kernel"], "rb") as f:
+        head = f.read(multiboot.V2_SEARCH)
+    if not any(found.version == 1 for found in multiboot.find(head)):
+        raise Unsupported(f"{files['source']}: no multiboot v1 header; QEMU's -kernel loads only multiboot v1 kernels")
 
 
 def _libvirt(args, files: dict[str, Any]) -> str:

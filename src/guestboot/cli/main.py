@@ -99,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print everything as JSON")
     dialect(sp)
     guest_type_options(sp)
+    sp.add_argument("--chainload", action="store_true",
+                    help="boot the guest's own Xen boot loader (/boot/xen/pvboot-ARCH.elf, /xen/pvboot-ARCH.elf,"
+                    " /boot/xen/pvhboot-ARCH.elf) instead of the config's default")
     config(sp)
 
     add_inspect(sub, common, dialect, EPILOG)
@@ -196,6 +199,7 @@ def _refs_json(data: dict) -> dict:
     if isinstance(out.get("kernel"), dict):
         out["kernel"] = out["kernel"]["grub"]
         out["initrds"] = [ref["grub"] for ref in out["initrds"]]
+        out["modules"] = [{"file": m["grub"], "args": m["args"], "unzip": m["unzip"]} for m in out.get("modules", [])]
     if "entries" in out:
         out["entries"] = [_refs_json(e) for e in out["entries"]]
     return out
@@ -262,6 +266,7 @@ OUTPUTS = ("kernel", "initrd")
 def cmd_extract(args) -> int:
     from ..errors import OutputError
     from ..extract import OutputDir
+    from ..pipeline import ModuleOutputs
 
     disks = _open_disks(args)  # before the directory: a wrong image creates nothing
     try:
@@ -273,9 +278,18 @@ def cmd_extract(args) -> int:
                     err.message += " (--force replaces it)"
                     raise
             temps = {name: out.temporary(name) for name in OUTPUTS}
-            result = _run(args, "extract", disks, entry=args.entry, grub_dialect=_dialect(args), config=args.config,
+            fields = dict(entry=args.entry, grub_dialect=_dialect(args), config=args.config,
                           kernel_fd=temps["kernel"], initrd_fd=temps["initrd"],
-                          guest_type=args.guest_type, prefer_capable=args.prefer_capable)
+                          guest_type=args.guest_type, prefer_capable=args.prefer_capable, chainload=args.chainload)
+            modules: list[str] = []
+            try:
+                result = _run(args, "extract", disks, **fields)
+            except ModuleOutputs as need:  # a multiboot entry: one more output per module
+                modules = [f"module-{index + 1}" for index in range(need.count)]
+                if not args.force:
+                    out.refuse_existing(modules)
+                fds = tuple(out.temporary(name) for name in modules)
+                result = _run(args, "extract", disks, module_fds=fds, **fields)
             _name_entry(result)
             if result["kernel_format"] == "unknown":
                 warn(PROG, [f"{result['kernel']['grub']} is neither a bzImage nor an ELF kernel"])
@@ -295,11 +309,13 @@ def cmd_extract(args) -> int:
                     "loader": result["loader"],
                     "source": {"kernel": result["kernel"]["grub"],
                                "initrds": [r["grub"] for r in result["initrds"]]},
+                    "modules": [{"path": os.path.join(args.output_dir, name), "args": m["args"], "source": m["grub"],
+                                 "unzip": m["unzip"]} for name, m in zip(modules, result["modules"])],
                 })
             else:
                 say(shown(result["cmdline"]) + "\n")  # exact bytes: --json
             flush_stdout()  # a full or closed stdout fails the run before the files appear
-            out.commit(["kernel", "initrd"] if result["initrd"] else ["kernel"], replace=args.force,
+            out.commit((["kernel", "initrd"] if result["initrd"] else ["kernel"]) + modules, replace=args.force,
                        drop=[] if result["initrd"] else ["initrd"])
     finally:
         _close(disks)

@@ -33,7 +33,7 @@ LONG_OPTIONS = [
     "quiet", "interactive", "list-entries", "not-really", "help", "output=", "output-format=",
     "output-directory=", "offset=", "runas=", "entry=", "kernel=", "ramdisk=", "args=",
     "isconfig", "debug", "version", "allow-backing-dir=", "grub-dialect=", "guest-type=", "prefer-capable",
-    "no-sandbox",
+    "no-sandbox", "chainload",
 ]
 HELP = """
 Read a guest disk image without trusting it, choose the entry its boot loader would boot,
@@ -66,6 +66,7 @@ copy that kernel and ramdisk out and print where they are (a drop-in for Xen's p
       --guest-type=T       refuse a kernel that cannot boot as T: pv, pvh, hvm or any
                            (default; libxl passes none) (not in Xen's pygrub)
       --prefer-capable     with --guest-type: boot the newest entry whose kernel can
+      --chainload          boot the guest's own Xen boot loader (/boot/xen/pvboot-ARCH.elf …)
       --version            print the version
   -h, --help               this help
 
@@ -101,6 +102,7 @@ class Options:
         self.disks: list[str] = []
         self.guest_type = "any"
         self.prefer_capable = False
+        self.chainload = False
 
 
 def _usage() -> None:
@@ -182,6 +184,8 @@ def parse(argv: list[str]) -> Options | int:
             o.guest_type = value
         elif name == "--prefer-capable":
             o.prefer_capable = True
+        elif name == "--chainload":
+            o.chainload = True
         elif name == "--output-directory":
             if not os.path.isdir(value):
                 return fail(PROG, f"{value} is not an existing directory", EXIT_USAGE)
@@ -287,6 +291,7 @@ def run(o: Options) -> int:
             kernel=o.kernel, ramdisk=o.ramdisk, extra_args=o.args, kernel_fd=kernel_fd, initrd_fd=ramdisk_fd,
             opener=opener,
             grub_dialect=o.grub_dialect, guest_type=o.guest_type, prefer_capable=o.prefer_capable,
+            chainload=o.chainload,
         )
         result = run_request(PROG, request, sandbox=o.sandbox, uid=o.uid, gid=o.gid, debug=o.debug)
         warn(PROG, result["warnings"])

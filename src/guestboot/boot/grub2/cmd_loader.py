@@ -1,5 +1,6 @@
 """Loaders: linux/linux16/linuxefi and their initrd commands (loader/i386/linux.c,
-loader/i386/pc/linux.c), other kernels (multiboot, chainloader …) recorded as not Linux,
+loader/i386/pc/linux.c), multiboot/multiboot2 kernels with their modules (loader/multiboot.c),
+other kernels (chainloader, BSDs …) recorded as not booted by guestboot,
 and ``boot``."""
 
 from __future__ import annotations
@@ -64,7 +65,50 @@ def _other_loader(name: str, needs_file: bool) -> Command:
     return run
 
 
-for _name in ("multiboot", "multiboot2", "kfreebsd", "knetbsd", "kopenbsd", "xnu_kernel", "xnu_kernel64",
+# multiboot/multiboot2 and module/module2 (loader/multiboot.c): the kernel's file, then its
+# arguments (multiboot v1 first takes --quirk-bad-kludge / --quirk-modules-after-kernel);
+# a module: [--nounzip] FILE ARGS…; each module command belongs to its own loader
+# (multiboot.c is built twice, once per protocol, with its own state).
+_QUIRKS = ("--quirk-bad-kludge", "--quirk-modules-after-kernel")
+MULTIBOOT_LOADERS = {"multiboot": "module", "multiboot2": "module2"}
+
+
+def _multiboot(name: str) -> Command:
+    def run(it: Interp, args: list[str], block: Block | None) -> int:
+        it.loaded = None
+        if name == "multiboot":
+            while args and args[0] in _QUIRKS:
+                args = args[1:]
+        if not args:
+            raise GrubError(E.BAD_ARGUMENT, "filename expected")
+        it.loaded = Loaded(name, files.loader_ref(it, args[0]), list(args[1:]))
+        return 0
+
+    return run
+
+
+def _multiboot_module(loader: str) -> Command:
+    def run(it: Interp, args: list[str], block: Block | None) -> int:
+        if it.loaded is None or it.loaded.loader != loader:
+            raise GrubError(E.BAD_ARGUMENT, "you need to load the kernel first")
+        unzip = True
+        if args and args[0] == "--nounzip":
+            unzip, args = False, args[1:]
+        if not args:
+            raise GrubError(E.BAD_ARGUMENT, "filename expected")
+        if len(it.loaded.modules) >= LIMITS.max_multiboot_modules:
+            raise LimitExceeded(f"more than {LIMITS.max_multiboot_modules} modules (limit max_multiboot_modules)")
+        it.loaded.modules.append((files.loader_ref(it, args[0]), list(args[1:]), unzip))
+        return 0
+
+    return run
+
+
+for _name, _module_name in MULTIBOOT_LOADERS.items():
+    COMMANDS[_name] = _multiboot(_name)
+    COMMANDS[_module_name] = _multiboot_module(_name)
+
+for _name in ("kfreebsd", "knetbsd", "kopenbsd", "xnu_kernel", "xnu_kernel64",
               "plan9", "legacy_kernel", "truecrypt", "freedos", "ntldr", "pxechainloader"):
     COMMANDS[_name] = _other_loader(_name, True)
 COMMANDS["chainloader"] = _other_loader("chainloader", True)
@@ -76,7 +120,7 @@ def _module(it: Interp, args: list[str], block: Block | None) -> int:
     return 0
 
 
-for _name in ("module", "module2", "kfreebsd_module", "kfreebsd_module_elf", "knetbsd_module",
+for _name in ("kfreebsd_module", "kfreebsd_module_elf", "knetbsd_module",
               "knetbsd_module_elf", "kopenbsd_ramdisk", "xnu_kext", "xnu_mkext", "xnu_ramdisk"):
     COMMANDS[_name] = _module
 

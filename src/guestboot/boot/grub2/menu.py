@@ -19,7 +19,7 @@ from ...errors import ConfigError, GuestbootError, LimitExceeded, NotFound, Unsu
 from ...fs import path as fspath
 from ...limits import LIMITS
 from ..cmdline import rebuild, with_boot_image
-from ..model import BootSpec, Menu, MenuEntry
+from ..model import BootSpec, Menu, MenuEntry, Module
 from .commands import Halt, run_config
 from .default import GrubDefault
 from .dialect import detect, named
@@ -213,6 +213,10 @@ def _runner(snap: _Snapshot, raw: RawEntry):
             )
         kernel = r.loaded.kernel
         args = r.loaded.args
+        if r.loaded.modules or r.loaded.loader in ("multiboot", "multiboot2"):
+            # a multiboot kernel's command line is its arguments alone (loader/multiboot.c)
+            modules = tuple(Module(ref, rebuild(margs), unzip) for ref, margs, unzip in r.loaded.modules)
+            return BootSpec(kernel, (), rebuild(args), rebuild(args), r.loaded.loader, modules)
         return BootSpec(
             kernel=kernel,
             initrds=tuple(r.loaded.initrds),

@@ -183,7 +183,7 @@ class Loaded:
     """What the loader holds after ``linux``/``initrd`` (GRUB's grub_loader state).
     Equality is identity."""
 
-    __slots__ = ("loader", "kernel", "args", "initrds", "unsupported")
+    __slots__ = ("loader", "kernel", "args", "initrds", "unsupported", "modules")
 
     def __init__(
         self,
@@ -198,9 +198,12 @@ class Loaded:
         self.args = args
         self.initrds = [] if initrds is None else initrds
         self.unsupported = unsupported
+        self.modules: list[tuple[FileRef, list[str], bool]] = []  # multiboot: (file, args, unzip)
 
     def copy(self) -> Loaded:
-        return Loaded(self.loader, self.kernel, list(self.args), list(self.initrds), self.unsupported)
+        other = Loaded(self.loader, self.kernel, list(self.args), list(self.initrds), self.unsupported)
+        other.modules = list(self.modules)
+        return other
 
     def __repr__(self) -> str:
         return (
