@@ -20,8 +20,9 @@ Actions (``Request.action``):
 - ``"extract"``: "plan", then the kernel is copied into ``kernel_fd`` and the initrds, in
   order, into ``initrd_fd`` (``initrd`` in the result says whether there were any);
   ``kernel_format``/``kernel_version`` describe the kernel. A multiboot entry's kernel and
-  modules (``Request.module_fds``, one per module; ModuleOutputs when too few) are written
-  as GRUB loads them (multiboot_out.py); ``modules_written`` is their count.
+  modules (``Request.module_fds``, one per module; ``modules_needed`` when too few) are written
+  as GRUB loads them (multiboot_out.py); ``modules_written`` is their count. With fewer
+  module outputs than modules nothing is written and ``modules_needed`` says how many.
 - ``"inspect"``: the menu as for "menu", each entry's kernel and initrds inspected
   (``kernel_info``, ``initrd_info``; kernels.py), and every kernel and initrd in the
   guest's boot directories (``boot_files``). A guest without a usable config still has
@@ -83,7 +84,7 @@ class Request(NamedTuple):
 
     def descriptors(self) -> tuple[int, ...]:
         """Every descriptor the request names: what a sandboxed child keeps."""
-        fds = [fd for fd, _name in self.disks] + [self.kernel_fd, self.initrd_fd, self.out_fd]
+        fds = [fd for fd, _name in self.disks] + [self.kernel_fd, self.initrd_fd, self.out_fd, *self.module_fds]
         if self.opener is not None:  # the files the images name, opened by preopen()
             fds.extend(self.opener.descriptors())
         return tuple(fd for fd in fds if fd is not None)
@@ -261,20 +262,17 @@ def _plan(request: Request, devices: DeviceMap, menu: Menu, warnings: list[str])
     }
     if request.action == "extract":
         if spec.modules and len(request.module_fds) < len(spec.modules):
-            raise ModuleOutputs(len(spec.modules), spec.loader)
+            result["modules_needed"] = len(spec.modules)  # nothing written: ask again with outputs
+            return result
         result.update(_copy(request, devices, spec.kernel, spec.initrds, spec))
     return result
 
 
-class ModuleOutputs(Unsupported):
-    """The entry is a multiboot kernel with modules and the caller gave fewer outputs than
-    modules: an output that cannot express modules (pygrub's) refuses with this; guestboot
-    extract asks again with ``count`` module outputs."""
-
-    def __init__(self, count: int, loader: str):
-        super().__init__(f"the entry boots a {loader} kernel with {count} module(s), which this output cannot"
-                         " express (guestboot extract, list --json and guestboot qemu can)")
-        self.count = count
+def modules_refused(result: Result) -> Unsupported:
+    """What a front end that cannot express modules (pygrub's formats) says for an
+    "extract" result with ``modules_needed``."""
+    return Unsupported(f"the entry boots a {result['loader']} kernel with {result['modules_needed']} module(s),"
+                       " which this output cannot express (guestboot extract, list --json and guestboot qemu can)")
 
 
 def _host_given(request: Request, devices: DeviceMap, warnings: list[str]) -> Result:

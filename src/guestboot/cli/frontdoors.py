@@ -130,19 +130,18 @@ def run_door(args, run, dump_json) -> int:
 def _extract(args, run, out_dir: str) -> dict[str, Any]:
     """The chosen entry's files in ``out_dir`` (new, empty, made by this run)."""
     from ..extract import OutputDir
-    from ..pipeline import ModuleOutputs
+    from ..pipeline import modules_refused
 
     modules: list[str] = []
     with OutputDir(out_dir) as out:
         temps = {name: out.temporary(name) for name in ("kernel", "initrd")}
         fields = dict(entry=args.entry, kernel_fd=temps["kernel"], initrd_fd=temps["initrd"],
                       guest_type=args.guest_type, prefer_capable=args.prefer_capable, chainload=args.chainload)
-        try:
-            result = run(args, "extract", **fields)
-        except ModuleOutputs as need:
+        result = run(args, "extract", **fields)
+        if result.get("modules_needed"):
             if args.command not in ("qemu", "boot"):
-                raise
-            modules = [f"module-{index + 1}" for index in range(need.count)]
+                raise modules_refused(result)
+            modules = [f"module-{index + 1}" for index in range(result["modules_needed"])]
             result = run(args, "extract", module_fds=tuple(out.temporary(name) for name in modules), **fields)
         out.commit((["kernel", "initrd"] if result["initrd"] else ["kernel"]) + modules,
                    drop=[] if result["initrd"] else ["initrd"])

@@ -266,7 +266,6 @@ OUTPUTS = ("kernel", "initrd")
 def cmd_extract(args) -> int:
     from ..errors import OutputError
     from ..extract import OutputDir
-    from ..pipeline import ModuleOutputs
 
     disks = _open_disks(args)  # before the directory: a wrong image creates nothing
     try:
@@ -282,10 +281,9 @@ def cmd_extract(args) -> int:
                           kernel_fd=temps["kernel"], initrd_fd=temps["initrd"],
                           guest_type=args.guest_type, prefer_capable=args.prefer_capable, chainload=args.chainload)
             modules: list[str] = []
-            try:
-                result = _run(args, "extract", disks, **fields)
-            except ModuleOutputs as need:  # a multiboot entry: one more output per module
-                modules = [f"module-{index + 1}" for index in range(need.count)]
+            result = _run(args, "extract", disks, **fields)
+            if result.get("modules_needed"):  # a multiboot entry: one more output per module
+                modules = [f"module-{index + 1}" for index in range(result["modules_needed"])]
                 if not args.force:
                     out.refuse_existing(modules)
                 fds = tuple(out.temporary(name) for name in modules)

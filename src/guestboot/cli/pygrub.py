@@ -294,6 +294,10 @@ def run(o: Options) -> int:
             chainload=o.chainload,
         )
         result = run_request(PROG, request, sandbox=o.sandbox, uid=o.uid, gid=o.gid, debug=o.debug)
+        if result.get("modules_needed"):  # a multiboot entry: sxp/simple cannot name modules
+            from ..pipeline import modules_refused
+
+            raise modules_refused(result)
         warn(PROG, result["warnings"])
         if action == "isconfig":
             say(_isconfig_text(result))
