@@ -52,6 +52,7 @@ def kernel_install(esp: Path, work: Path, version: str, kernel: Path, initrd: Pa
     conf = work / "kernel-install-conf"
     conf.mkdir(exist_ok=True)
     (conf / "install.conf").write_text("layout=bls\n")
+    (conf / "entry-token").write_text(MACHINE_ID + "\n")  # the entry files' name prefix, on every systemd
     (conf / "cmdline").write_text(options + "\n")
     (esp / MACHINE_ID).mkdir(exist_ok=True)
     (esp / "loader" / "entries").mkdir(parents=True, exist_ok=True)
