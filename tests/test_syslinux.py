@@ -369,3 +369,35 @@ def test_random_configs_fail_only_with_typed_errors(tmp_path):
             choose(menu).entry.run()
         except GuestbootError:
             pass
+
+
+def test_damaged_adv_is_ignored(tmp_path):
+    """Corruption cases for the ADV (real ones are made by extlinux in
+    test_syslinux_images.py): bad checksums, an overrunning record."""
+    import struct
+
+    from guestboot.boot import syslinux_adv as adv
+
+    def copy(records: bytes, good: bool = True) -> bytes:
+        data = records.ljust(500, b"\0")
+        words = struct.unpack("<125I", data)
+        checksum = (adv.ADV_MAGIC2 - sum(words)) & 0xFFFFFFFF
+        return struct.pack("<II", adv.ADV_MAGIC1, checksum if good else checksum ^ 1) + data + struct.pack(
+            "<I", adv.ADV_MAGIC3)
+
+    once = bytes([adv.ADV_BOOTONCE, 1]) + b"b"
+    assert adv.parse(copy(once) * 2) == {adv.ADV_BOOTONCE: b"b"}
+    assert adv.parse(copy(once, good=False) + copy(b"")) == {}  # the second copy is valid and empty
+    assert adv.parse(copy(once, good=False) * 2) == {}
+    overrun = (bytes([9, 248]) + b"x" * 248 + bytes([adv.ADV_BOOTONCE, 255]) + b"y" * 250)[:500]  # runs past the end
+    assert adv.ADV_BOOTONCE not in adv.parse(copy(overrun) * 2)
+    assert adv.parse(b"\xff" * 1024) == {} and adv.parse(b"") == {}
+    # the ADV in ldlinux.sys beside the config decides, DEFAULT aside
+    files = {**KERNELS, "/boot/extlinux/extlinux.conf": "DEFAULT a\nLABEL a\n KERNEL /boot/vmlinuz-a\nLABEL b\n"
+             " KERNEL /boot/vmlinuz-b\n"}
+    target = tmp_path / "boot/extlinux/ldlinux.sys"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"\x90" * 4096 + copy(once) * 2)
+    assert _default(_menu(tmp_path, files))[0] == ("b",)
+    target.write_bytes(b"\x90" * 4096 + copy(once, good=False) * 2)
+    assert _default(_menu(tmp_path, files))[0] == ("a",)

@@ -230,3 +230,47 @@ def test_pygrub_lists_no_kernel_for_u_boot_updates_config(extlinux_guest):
     theirs = _pygrub_list(extlinux_guest["disk"])
     assert "Unknown image directive linux" in theirs.stderr
     assert "title: l0" in theirs.stdout and "kernel:" not in theirs.stdout
+
+
+# --- the ADV: what extlinux --once and --menu-save store in ldlinux.sys ---------------------------
+def _on_mounted_copy(disk: Path, work: Path, commands) -> Path:
+    """A copy of ``disk`` whose partition 1 (at 1 MiB) is loop-mounted while ``commands``
+    (a function of the mount point) runs; returns the copy."""
+    copy = work / "copy.img"
+    shutil.copyfile(disk, copy)
+    mnt = work / "mnt"
+    mnt.mkdir()
+    loop = _run(["losetup", "--find", "--show", "--offset", str(2048 * 512), str(copy)]).strip()
+    try:
+        _run(["mount", loop, str(mnt)])
+        try:
+            commands(mnt)
+        finally:
+            _run(["umount", str(mnt)])
+    finally:
+        _run(["losetup", "-d", loop])
+    return copy
+
+
+def _default_id(image: Path) -> tuple[str, list[str]]:
+    done = guestboot("list", "--json", str(image))
+    assert done.returncode == 0, done.stderr.decode()
+    listed = json.loads(done.stdout)
+    return [e["id"] for e in listed["entries"] if e["default"]][0], listed.get("warnings", [])
+
+
+def test_extlinux_once_boots_that_label(extlinux_guest, tmp_path):
+    copy = _on_mounted_copy(extlinux_guest["disk"], tmp_path,
+                            lambda mnt: _run(["extlinux", "--once=l1r", str(mnt / "boot/extlinux")]))
+    chosen, _warnings = _default_id(copy)
+    assert chosen == "l1r"  # not DEFAULT l0: ldlinux boots the boot-once command first
+
+
+def test_extlinux_menu_save_is_the_menus_default(extlinux_guest, tmp_path):
+    def menu_save(mnt: Path) -> None:
+        config = mnt / "boot/extlinux/extlinux.conf"
+        config.write_text("UI menu.c32\nMENU SAVE\n" + config.read_text())
+        _run(["extlinux", "--menu-save=l1", str(mnt / "boot/extlinux")])
+
+    copy = _on_mounted_copy(extlinux_guest["disk"], tmp_path, menu_save)
+    assert _default_id(copy)[0] == "l1"  # MENU SAVE's label beats DEFAULT l0 in the menu

@@ -37,6 +37,10 @@ com32/menu/ (readconfig.c, menumain.c) and core/fs/lib/searchconfig.c:
   ``CONFIG file [dir]`` restarts with another config (and directory). ``INCLUDE file``
   reads a file as if it were pasted in; ``MENU INCLUDE file tag`` as a submenu. Files
   that cannot be opened are skipped (SYSLINUX ignores them too; we warn).
+* The ADV beside the config (ldlinux.sys's last 1 KiB; syslinux_adv.py): a boot-once
+  command (``extlinux --once``) boots before anything else; with ``MENU SAVE`` the saved
+  label (``extlinux --menu-save``, or the menu itself) is the menu's default. We never
+  clear or write it.
 * ``mboot.c32`` (KERNEL mboot.c32, APPEND xen --- kernel args --- initrd): a Xen
   multiboot entry. We boot its Linux kernel and initrd as pygrub does (ExtLinuxConf.py:
   the second and third ``---`` parts), and warn that the hypervisor is left out.
@@ -204,6 +208,7 @@ class Config:
         self.start: _SubMenu | None = None  # MENU START
         self.sysappend = 0
         self.menu_save = False
+        self.saved: tuple[str, str] | None = None  # MENU SAVE's label from the ADV, and where it was read
         self.files_read = 0
         self.bytes_read = 0
         self.warnings: list[str] = []
@@ -597,6 +602,23 @@ def _run_default(menu: Menu) -> BootSpec:
     return entry.run()
 
 
+def _from_adv(fs, cfg: Config) -> tuple[str | None, _SubMenu | None, str]:
+    """What the ADV beside the config (syslinux_adv.py) decides: a boot-once command
+    (ldlinux.c main boots it before looking at DEFAULT or UI), or with MENU SAVE the
+    saved label as the menu's default (readconfig.c parse_configs). (None, None, "")
+    when it decides nothing."""
+    from . import syslinux_adv
+
+    where, records = syslinux_adv.read(fs, posixpath.dirname(cfg.path) or "/")
+    once = syslinux_adv.text(records.get(syslinux_adv.ADV_BOOTONCE, b""))
+    if once:
+        return once, None, f"({cfg.device}){where} holds a boot-once command (extlinux --once); SYSLINUX boots it"
+    saved = syslinux_adv.text(records.get(syslinux_adv.ADV_MENUSAVE, b""))
+    if cfg.menu_save and saved:
+        cfg.saved = (saved, f"({cfg.device}){where}")  # the menu's default, when a menu is shown
+    return None, None, ""
+
+
 def _chosen(cfg: Config) -> tuple[str | None, _SubMenu | None, str]:
     """What boots when nobody types: (a command line to run, or None; the menu whose
     default entry boots when the command is None; why, for the warnings)."""
@@ -615,6 +637,12 @@ def _chosen(cfg: Config) -> tuple[str | None, _SubMenu | None, str]:
             if item is not None and not item.hidden:
                 item.menu.defentry = item.index
                 start = item.menu
+        if cfg.saved is not None:  # MENU SAVE: the label saved in the ADV, after DEFAULT
+            item = cfg.find_label(cfg.saved[0])
+            if item is not None and not item.hidden:
+                item.menu.defentry = item.index
+                start = item.menu
+                cfg.warnings.append(f"default: MENU SAVE: the label {_one_line(cfg.saved[0])!r} saved in {cfg.saved[1]}")
         timed = cfg.timeout > 0 and start.ontimeout
         if timed:
             return start.ontimeout, None, f"the menu times out after TIMEOUT {cfg.timeout} (tenths) and runs ONTIMEOUT"
@@ -682,11 +710,11 @@ def parse_config(
     cfg.files_read, cfg.bytes_read = 1, len(data)
     parser.parse(data.decode("utf-8", "surrogateescape"), 0)
     parser.record()
-    if cfg.menu_save:
-        cfg.warnings.append("MENU SAVE: the choice saved in the boot sector's ADV is not read; using the default")
     booter = _Booter(devices, cfg, check_files, depth)
     origin = f"{device}:{path}"
-    command, start, why = _chosen(cfg)
+    command, start, why = _from_adv(fs, cfg) if depth == 0 else (None, None, "")
+    if command is None and start is None:
+        command, start, why = _chosen(cfg)
     menu = _menu_of(devices, cfg, cfg.root, booter, origin, True)
     menu.default = cfg.globaldefault
     menu.timeout = _seconds(cfg.timeout)
