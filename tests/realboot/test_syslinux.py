@@ -33,6 +33,7 @@ class Case:
     kind: str = "ext"  # "ext": extlinux on an MBR disk; "iso": isolinux on a CD
     ci: bool = False
     more: dict = field(default_factory=dict)
+    once: str | None = None  # extlinux --once=ONCE after the install (the ADV's boot-once command)
 
 
 def label(name: str, version: str, *, args: str | None = "root=/dev/null", initrd: str | None = "INITRD",
@@ -84,6 +85,8 @@ CASES = [
     Case("ext-relative", "paths without a leading slash are relative to the config's directory",
          HEAD + f"DEFAULT rel\nLABEL rel\n  LINUX ../vmlinuz-{V9}\n  INITRD ../extra/extra.img,../initrd.img-{V9}\n"
          "  APPEND root=/dev/null\n" + THREE),
+    Case("ext-once", "extlinux --once=eight: the boot-once command in ldlinux.sys's ADV beats DEFAULT",
+         HEAD + "DEFAULT ten\n" + THREE, once="eight"),
     Case("iso-default", "isolinux on a CD: DEFAULT label, kernels outside isolinux/",
          HEAD + "DEFAULT nine\n" + "".join(label(n, v, top="/live") for n, v in (("ten", V10), ("nine", V9), ("eight", V8))),
          kind="iso", ci=True),
@@ -107,9 +110,13 @@ def payload(tmp_path_factory) -> Payload:
 
 def image(case: Case, payload: Payload) -> DiskImage:
     if case.name not in _images:
-        build = syslinux.build_isolinux if case.kind == "iso" else syslinux.build_extlinux
         try:
-            _images[case.name] = build(payload.markers.parent, payload, case.name, case.config, case.more)
+            if case.kind == "iso":
+                _images[case.name] = syslinux.build_isolinux(payload.markers.parent, payload, case.name, case.config,
+                                                             case.more)
+            else:
+                _images[case.name] = syslinux.build_extlinux(payload.markers.parent, payload, case.name, case.config,
+                                                             case.more, once=case.once)
         except ToolMissing as err:
             unavailable(str(err))
     return _images[case.name]
