@@ -190,8 +190,9 @@ def set_rlimits(plan: Plan, held: int) -> str:
 
 
 def enter(plan: Plan, keep: Iterable[int]) -> list[str]:
-    """Every layer, in order; returns what was done. Raises PermissionError if the uid
-    drop fails, OSError if seccomp cannot be installed (never run unconfined silently)."""
+    """Every layer, in order; returns what was done (a layer the kernel refuses is
+    skipped and said). Raises PermissionError if the uid drop does not take: reading
+    guest bytes as root is never a fallback."""
     lines = [close_other_fds(keep)]
     libc = _libc()
     as_root = os.geteuid() == 0

@@ -165,10 +165,10 @@ class _SockFprog(ctypes.Structure):
 
 def install(libc: ctypes.CDLL) -> str:
     """no_new_privs (required for an unprivileged filter, and wanted anyway), then the
-    filter. Returns what was done, for --debug; OSError if the kernel refused."""
+    filter. Returns what was done, for --debug. A kernel without seccomp filters (or a
+    container that forbids them) leaves the other layers in place and is said here."""
     if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"prctl(PR_SET_NO_NEW_PRIVS): {errno.errorcode.get(err, err)}")
+        return f"no no_new_privs and no seccomp filter (prctl refused: {errno.errorcode.get(ctypes.get_errno(), '?')})"
     arch = machine()
     if arch not in ARCHES:
         return f"no_new_privs set; no seccomp filter (no system call table for {arch})"
@@ -176,6 +176,5 @@ def install(libc: ctypes.CDLL) -> str:
     buffer = ctypes.create_string_buffer(data, len(data))
     prog = _SockFprog(len(data) // SOCK_FILTER.size, ctypes.cast(buffer, ctypes.c_void_p))
     if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"prctl(PR_SET_SECCOMP): {errno.errorcode.get(err, err)}")
+        return f"no_new_privs set; no seccomp filter (the kernel refused: {errno.errorcode.get(ctypes.get_errno(), '?')})"
     return f"no_new_privs set; seccomp filter: {len(ALLOWED)} system calls allowed ({arch}), others EPERM"
