@@ -56,10 +56,10 @@ def _need(path: Path, package: str) -> None:
 
 
 def build_extlinux(workdir: Path, payload: Payload, name: str, config: str,
-                   more: Mapping[str, FileSpec] | None = None, once: str | None = None) -> DiskImage:
+                   more: Mapping[str, FileSpec] | None = None, adv: tuple[str, ...] = ()) -> DiskImage:
     """An MBR disk, one active ext4 partition with /boot/extlinux/extlinux.conf = config,
-    extlinux --install'ed into /boot/extlinux (then ``extlinux --once=ONCE`` when given:
-    a boot-once command in the ADV), mbr.bin in the MBR."""
+    extlinux --install'ed into /boot/extlinux (then ``extlinux ADV…`` when given, such as
+    --once=LABEL or --menu-save=LABEL, which write the ADV), mbr.bin in the MBR."""
     _need(MBR_BIN, "syslinux-common")
     extlinux = shutil.which("extlinux") or shutil.which("extlinux", path="/usr/sbin:/sbin")
     if not extlinux:
@@ -70,8 +70,8 @@ def build_extlinux(workdir: Path, payload: Payload, name: str, config: str,
     with loop_device(image.path) as device, tempfile.TemporaryDirectory(prefix="realboot-mnt-") as mnt:
         with mounted(device + "p1", Path(mnt)):
             run([extlinux, "--install", f"{mnt}/boot/extlinux"])
-            if once is not None:
-                run([extlinux, f"--once={once}", f"{mnt}/boot/extlinux"])
+            if adv:
+                run([extlinux, *adv, f"{mnt}/boot/extlinux"])
     with open(image.path, "r+b") as disk:
         disk.write(MBR_BIN.read_bytes()[:440])  # boot code only: the partition table stays
     return image

@@ -33,7 +33,7 @@ class Case:
     kind: str = "ext"  # "ext": extlinux on an MBR disk; "iso": isolinux on a CD
     ci: bool = False
     more: dict = field(default_factory=dict)
-    once: str | None = None  # extlinux --once=ONCE after the install (the ADV's boot-once command)
+    adv: tuple[str, ...] = ()  # extlinux options run after the install that write the ADV (--once=, --menu-save=)
 
 
 def label(name: str, version: str, *, args: str | None = "root=/dev/null", initrd: str | None = "INITRD",
@@ -86,7 +86,20 @@ CASES = [
          HEAD + f"DEFAULT rel\nLABEL rel\n  LINUX ../vmlinuz-{V9}\n  INITRD ../extra/extra.img,../initrd.img-{V9}\n"
          "  APPEND root=/dev/null\n" + THREE),
     Case("ext-once", "extlinux --once=eight: the boot-once command in ldlinux.sys's ADV beats DEFAULT",
-         HEAD + "DEFAULT ten\n" + THREE, once="eight"),
+         HEAD + "DEFAULT ten\n" + THREE, adv=("--once=eight",)),
+    Case("ext-menu-save", "UI menu.c32 with MENU SAVE: the label extlinux --menu-save stored beats DEFAULT",
+         HEAD + "UI menu.c32\nMENU SAVE\nDEFAULT ten\n" + THREE, adv=("--menu-save=eight",)),
+    Case("ext-ui-default-over-menu-default", "UI menu.c32: DEFAULT names the default, over a MENU DEFAULT",
+         HEAD + "UI menu.c32\nDEFAULT ten\n" + label("ten", V10) + label("nine", V9, extra="  MENU DEFAULT\n")
+         + label("eight", V8)),
+    Case("ext-menu-ontimeout", "the menu times out and runs ONTIMEOUT, not the default entry",
+         HEAD + "UI menu.c32\nONTIMEOUT eight\n" + label("ten", V10) + label("nine", V9, extra="  MENU DEFAULT\n")
+         + label("eight", V8)),
+    Case("ext-hidden-default", "DEFAULT names a MENU HIDE label (no UI): it boots",
+         HEAD + "DEFAULT nine\n" + label("ten", V10) + label("nine", V9, extra="  MENU HIDE\n") + label("eight", V8)),
+    Case("ext-config", "CONFIG switches to another config file, whose DEFAULT boots",
+         HEAD + "DEFAULT other\nLABEL other\n  CONFIG /boot/extlinux/other.cfg\n" + THREE,
+         more={"/boot/extlinux/other.cfg": Text(HEAD + "DEFAULT nine\n" + THREE)}),
     Case("iso-default", "isolinux on a CD: DEFAULT label, kernels outside isolinux/",
          HEAD + "DEFAULT nine\n" + "".join(label(n, v, top="/live") for n, v in (("ten", V10), ("nine", V9), ("eight", V8))),
          kind="iso", ci=True),
@@ -116,7 +129,7 @@ def image(case: Case, payload: Payload) -> DiskImage:
                                                              case.more)
             else:
                 _images[case.name] = syslinux.build_extlinux(payload.markers.parent, payload, case.name, case.config,
-                                                             case.more, once=case.once)
+                                                             case.more, adv=case.adv)
         except ToolMissing as err:
             unavailable(str(err))
     return _images[case.name]
