@@ -15,7 +15,8 @@ Builds once (and caches) images holding an 8 MiB "kernel" and a 100 MiB "initrd"
          Joliet names only (the real pygrub cannot read that one: FAILED)
 then, in one run, times each way of getting those two files into a fresh directory:
   cp                - `cp` of host copies of the same bytes (page cache warm, same fs)
-  guestboot         - `guestboot extract IMAGE -o DIR`
+  guestboot         - `guestboot extract IMAGE -o DIR` (in its sandbox: a confined child)
+  guestboot --no-sandbox - the same in one process (what the sandbox costs)
   guestboot-pygrub  - `guestboot-pygrub -q --output-directory=DIR IMAGE`
   pygrub            - the real /usr/lib/xen-4.17/bin/pygrub with the same options
   zstd-codec        - (btrfs-zstd only) the codec alone: a Python process that
@@ -390,6 +391,8 @@ def commands(host: dict[str, Path], frames: Path | None = None) -> dict[str, cal
     found = {
         "cp": lambda image, out: ["cp", str(host["kernel"]), str(host["initrd"]), str(out)],
         "guestboot": lambda image, out: [*interpreter_script("guestboot"), "extract", str(image), "-o", str(out)],
+        "guestboot --no-sandbox": lambda image, out: [*interpreter_script("guestboot"), "extract", "--no-sandbox",
+                                                      str(image), "-o", str(out)],
         "guestboot-pygrub": lambda image, out: [*interpreter_script("guestboot-pygrub"), "-q",
                                                 f"--output-directory={out}", str(image)],
     }
