@@ -423,3 +423,21 @@ def test_thin_volumes_say_they_are_not_supported(dm_vg):
         image.devices.filesystem("lvm/vg--dm-pool")
     # GRUB skips what it cannot read; guestboot lists it, saying why
     assert "(lvm/vg--dm-thin)" not in _grub(disks, "ls").stdout.decode()
+
+
+def test_a_pv_inside_its_own_vg_is_a_loop_not_read(vg, tmp_path):
+    """The boot LV holds a copy of hd0's first MiB (its PV label and metadata): read as a
+    PV it would make the same VG again, inside itself; it is left out with a warning."""
+    disk = tmp_path / "d1.img"
+    shutil.copyfile(vg.disks[0], disk)
+    image = _open([disk, vg.disks[1]])
+    boot = image.devices.get("lvm/guest--vg-boot").volume.source
+    (_fd, offset, _length), = [(r.fd, r.offset, r.length) for r in boot.runs(0, 4096)]
+    head = vg.disks[0].read_bytes()[: 1 << 20]
+    with open(disk, "r+b") as f:
+        f.seek(offset)
+        f.write(head)
+    image = _open([disk, vg.disks[1]])
+    assert any("holds a physical volume of its own VG guest-vg (a loop)" in w for w in image.warnings)
+    assert [n for n in image.devices.names() if n.startswith("lvm/")] == [
+        "lvm/guest--vg-span", "lvm/guest--vg-root--a", "lvm/guest--vg-boot"]

@@ -346,3 +346,20 @@ def test_hostile_090_superblock(arrays, tmp_path):
         image = _open([path, *arrays.members["ten"][1:]])
         with pytest.raises(error, match=text):
             image.devices.filesystem("hd0" if error is CorruptImage else "md/md3")
+
+
+def test_an_array_holding_its_own_superblock_is_a_loop_not_read(arrays, tmp_path):
+    """md/boot's data starts with a copy of its member's superblock area: read as a
+    member, the array would contain itself; it is left out with a warning."""
+    members = []
+    for index, member in enumerate(arrays.members["boot"]):
+        data = bytearray(member.read_bytes())
+        offset = _sb1_offset(data)
+        data_offset = struct.unpack_from("<Q", data, offset + 128)[0] * 512
+        data[data_offset : data_offset + offset + 4096] = data[: offset + 4096]
+        path = tmp_path / f"loop{index}.img"
+        path.write_bytes(bytes(data))
+        members.append(path)
+    image = _open(members)
+    assert any("holds a superblock of its own array (a loop)" in w for w in image.warnings)
+    assert [n for n in image.devices.names() if n.startswith("md/")] == ["md/boot"]

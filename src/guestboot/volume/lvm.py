@@ -245,6 +245,7 @@ def assemble(offered: Sequence[Volume], warnings: list[str]) -> list[Stacked]:
     made = [Stacked((volume,), (), err) for volume, err in broken]
     groups: dict[str, tuple[VolumeGroup, PhysicalVolume]] = {}
     parsed: dict[bytes, VolumeGroup | GuestbootError] = {}
+    looped: set[str] = set()
     for pv in labelled:
         if pv.metadata is None:
             continue
@@ -255,8 +256,14 @@ def assemble(offered: Sequence[Volume], warnings: list[str]) -> list[Stacked]:
                 parsed[pv.metadata] = err
                 warnings.append(f"({pv.volume.device}): LVM2 metadata left out: {err}")
         vg = parsed[pv.metadata]
+        if isinstance(vg, VolumeGroup) and pv.volume.type_id == "lvm" and pv.volume.uuid.startswith(vg.uuid + "/"):
+            warnings.append(f"({pv.volume.device}): holds a physical volume of its own VG {vg.name} (a loop);"
+                            " not read as one")
+            looped.add(pv.volume.device)
+            continue
         if isinstance(vg, VolumeGroup) and (vg.uuid not in groups or groups[vg.uuid][0].seqno < vg.seqno):
             groups[vg.uuid] = (vg, pv)
+    labelled = [pv for pv in labelled if pv.volume.device not in looped]
     by_uuid: dict[str, PhysicalVolume] = {}
     for pv in labelled:
         if pv.uuid in by_uuid:

@@ -94,9 +94,10 @@ def _fold(total: int) -> int:
     return ((total & 0xFFFFFFFF) + (total >> 32)) & 0xFFFFFFFF
 
 
-def read_member(volume: Volume) -> Member | None:
+def read_member(volume: Volume, warnings: list[str]) -> Member | None:
     """The md superblock of ``volume`` (1.x first, in GRUB's order 1.0, 1.1, 1.2, then
-    0.90), or None. A superblock that is there but wrong is CorruptImage/LimitExceeded."""
+    0.90), or None. A superblock that is there but wrong is CorruptImage/LimitExceeded.
+    An array that holds a superblock of its own set (a loop) is None, with a warning."""
     source = volume.source
     sectors = source.size // SECTOR
     for version, sector in (("1.0", (sectors - 16) & ~7), ("1.1", 0), ("1.2", 8)):
@@ -109,14 +110,24 @@ def read_member(volume: Volume) -> Member | None:
         sb = dict(zip(SB1_FIELDS, SB1.unpack(raw)))
         if sb["super_offset"] != sector:
             continue
+        if _is_loop(volume, sb["set_uuid"], warnings):
+            return None
         return _member_1x(volume, version, offset, sb)
     if sectors >= 2 * SB0_RESERVED // SECTOR:
         offset = ((sectors & ~(SB0_RESERVED // SECTOR - 1)) - SB0_RESERVED // SECTOR) * SECTOR
         head = source.pread(offset, 12)
         magic, major, minor = struct.unpack("<III", head)
         if magic == MAGIC and major == 0 and minor == 90:
-            return _member_090(volume, offset, source.pread(offset, SB0_BYTES))
+            member = _member_090(volume, offset, source.pread(offset, SB0_BYTES))
+            return None if _is_loop(volume, member.uuid, warnings) else member
     return None
+
+
+def _is_loop(volume: Volume, uuid: bytes, warnings: list[str]) -> bool:
+    if volume.type_id == "md" and volume.uuid == uuid.hex():
+        warnings.append(f"({volume.device}): holds a superblock of its own array (a loop); not read as a member")
+        return True
+    return False
 
 
 def _member_1x(volume: Volume, version: str, offset: int, sb: dict) -> Member:
@@ -195,7 +206,7 @@ def assemble(offered: Sequence[Volume], warnings: list[str]) -> list[Stacked]:
     made: list[Stacked] = []
     for volume in offered:
         try:
-            member = read_member(volume)
+            member = read_member(volume, warnings)
         except GuestbootError as err:
             warnings.append(f"({volume.device}): md member left out: {err}")
             made.append(Stacked((volume,), (), err))
