@@ -397,3 +397,28 @@ def test_a_raw_backing_file_is_read_as_declared(raw, tmp_path):
         disk, fd = open_disk(tmp_path / "top.qcow2", opener)
         os.close(fd)
         assert type(disk.backing).__name__ == "FileSource"
+
+
+def test_relative_names_start_from_the_naming_image(raw, tmp_path):
+    """As QEMU: a relative backing name is taken from the directory of the image that
+    names it (inside the allowed directory); '..' may climb, but not out of it."""
+    (tmp_path / "pool" / "vms").mkdir(parents=True)
+    (tmp_path / "pool" / "shared").mkdir()
+    convert(raw, "qcow2", [], tmp_path / "pool" / "shared" / "base.qcow2")
+    qemu_img("create", "-q", "-f", "qcow2", "-b", "../shared/base.qcow2", "-F", "qcow2", "mid.qcow2",
+             cwd=tmp_path / "pool" / "vms")
+    qemu_img("create", "-q", "-f", "qcow2", "-b", "mid.qcow2", "-F", "qcow2", "top.qcow2", cwd=tmp_path / "pool" / "vms")
+    top = tmp_path / "pool" / "vms" / "top.qcow2"
+    with DirectoryOpener(str(tmp_path / "pool")) as opener:
+        disk, fd = open_disk(top, opener)
+        try:
+            assert disk.backing.backing.name == "../shared/base.qcow2"
+            assert_same_disk(disk, raw, ranges=8)
+        finally:
+            os.close(fd)
+    done = guestboot("list", "--allow-backing-dir", str(tmp_path / "pool"), str(top))
+    assert done.returncode == 0, done.stderr
+    # the same chain with only vms/ allowed: "../shared" climbs out of it
+    with DirectoryOpener(str(tmp_path / "pool" / "vms")) as opener, \
+            pytest.raises(PermissionDenied, match="not a file name inside the allowed directory"):
+        open_disk(top, opener)

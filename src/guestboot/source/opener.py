@@ -6,9 +6,11 @@ calls ``opener.open_related(requested_name, by)``:
 
 - ``REFUSE`` (the default) refuses every request, naming the file the image asked for;
 - ``DirectoryOpener(DIR)`` (the CLI's ``--allow-backing-dir DIR``) opens files from DIR and
-  only from it: a relative name is taken relative to DIR, an absolute name must lie inside
-  DIR; no component may be ``..`` or a symlink (each is opened with O_NOFOLLOW beneath
-  the directory's descriptor, so nothing can lead out of it, not even a race); names with
+  only from it: a relative name is taken from the directory of the file that names it, as
+  QEMU does, when that file lies in DIR (else from DIR itself), an absolute name must lie
+  inside DIR; ``..`` may not climb out of DIR and no component may be a symlink (each is
+  opened with O_NOFOLLOW beneath the directory's descriptor, so nothing can lead out of
+  it, not even a race; with no symlink followed, ``..`` is resolved by name); names with
   a protocol prefix (``json:``, ``nbd://``, ``file:``) are refused, as are anything but
   regular files and block devices. Files it opened are kept open and reused, so a parent
   process can open them all before it drops privileges (see ``preopen``) and the
@@ -39,8 +41,9 @@ class Opener:
 
     __slots__ = ()
 
-    def open_related(self, requested_name: str, by: str) -> ByteSource:
-        """A source for the file ``requested_name`` that the image ``by`` refers to."""
+    def open_related(self, requested_name: str, by: str, referrer: ByteSource | None = None) -> ByteSource:
+        """A source for the file ``requested_name`` that the image ``by`` (the file
+        ``referrer``, when known) refers to."""
         raise Unsupported(
             f"the image asks for another file, {requested_name!r}; opening files an image names is not"
             " allowed here",
@@ -61,7 +64,7 @@ REFUSE = Opener()
 class DirectoryOpener(Opener):
     """Files an image names, opened from one directory the host names and from nowhere else."""
 
-    __slots__ = ("directory", "_dir_fd", "_opened")
+    __slots__ = ("directory", "_dir_fd", "_opened", "_places")
 
     def __init__(self, directory: str):
         try:
@@ -74,6 +77,7 @@ class DirectoryOpener(Opener):
             raise PermissionDenied(f"cannot open directory {directory}: permission denied") from None
         self.directory = directory
         self._opened: dict[str, FileSource] = {}
+        self._places: dict[tuple, tuple[str, ...]] = {}  # file identity -> its directory inside DIR
 
     def __enter__(self) -> "DirectoryOpener":
         return self
@@ -92,7 +96,28 @@ class DirectoryOpener(Opener):
             os.close(self._dir_fd)
             self._dir_fd = -1
 
-    def _components(self, requested_name: str, by: str) -> list[str]:
+    def _place(self, referrer: ByteSource | None) -> tuple[str, ...]:
+        """The directory, as components inside DIR, of the file that names another: where
+        a relative name starts. DIR itself for a file outside DIR or of unknown place.
+        Kept by identity, so a sandboxed child (no /proc) finds what the parent learnt."""
+        if referrer is None:
+            return ()
+        key = identity(referrer)
+        if key not in self._places:
+            place: tuple[str, ...] = ()
+            try:  # the kernel's name for the descriptor the host opened: the file's real path
+                path = os.readlink(f"/proc/self/fd/{referrer.fd}") if isinstance(getattr(referrer, "fd", None),
+                                                                                  int) else ""
+            except OSError:
+                path = ""
+            root = os.path.realpath(self.directory).rstrip("/")
+            parent = os.path.dirname(path)
+            if path.startswith("/") and (parent == root or parent.startswith(root + "/")):
+                place = tuple(part for part in parent[len(root):].split("/") if part)
+            self._places[key] = place
+        return self._places[key]
+
+    def _components(self, requested_name: str, by: str, start: tuple[str, ...]) -> list[str]:
         """The path of the file inside the directory, one component at a time."""
         shown = repr(requested_name)
         if not requested_name or "\0" in requested_name:
@@ -100,6 +125,7 @@ class DirectoryOpener(Opener):
         if _PROTOCOL.match(requested_name):
             raise Unsupported(f"the image asks for {shown}, a protocol or URL, not a file; refused", where=by)
         name = requested_name
+        parts = list(start)
         if os.path.isabs(name):
             inside = None
             for base in {os.path.abspath(self.directory), os.path.realpath(self.directory)}:
@@ -113,8 +139,18 @@ class DirectoryOpener(Opener):
                     where=by,
                 )
             name = inside
-        parts = [part for part in name.split("/") if part not in ("", ".")]
-        if not parts or ".." in parts:
+            parts = []
+        for part in name.split("/"):
+            if part in ("", "."):
+                continue
+            if part != "..":
+                parts.append(part)
+            elif parts:
+                parts.pop()
+            else:
+                parts = []
+                break
+        if not parts:
             raise PermissionDenied(
                 f"the image asks for {shown}, which is not a file name inside the allowed directory"
                 f" ({self.directory}); refused",
@@ -122,8 +158,8 @@ class DirectoryOpener(Opener):
             )
         return parts
 
-    def open_related(self, requested_name: str, by: str) -> ByteSource:
-        parts = self._components(requested_name, by)
+    def open_related(self, requested_name: str, by: str, referrer: ByteSource | None = None) -> ByteSource:
+        parts = self._components(requested_name, by, self._place(referrer))
         key = "/".join(parts)
         if key in self._opened:
             return self._opened[key]
@@ -132,6 +168,7 @@ class DirectoryOpener(Opener):
         fd = self._open_beneath(parts, requested_name, by)
         source = FileSource(fd, name=requested_name if requested_name.isprintable() else repr(requested_name))
         self._opened[key] = source
+        self._places[identity(source)] = tuple(parts[:-1])
         return source
 
     def _open_beneath(self, parts: list[str], requested_name: str, by: str) -> int:
@@ -193,8 +230,8 @@ class ChainOpener(Opener):
         self.base = base
         self.chain = chain
 
-    def open_related(self, requested_name: str, by: str) -> ByteSource:
-        return self.base.open_related(requested_name, by)
+    def open_related(self, requested_name: str, by: str, referrer: ByteSource | None = None) -> ByteSource:
+        return self.base.open_related(requested_name, by, referrer)
 
     def close(self) -> None:
         self.base.close()
@@ -205,7 +242,7 @@ class ChainOpener(Opener):
             raise LimitExceeded(
                 f"{what} chain deeper than {LIMITS.max_backing_depth} images (max_backing_depth)", where=image.name
             )
-        related = self.base.open_related(requested_name, image.name)
+        related = self.base.open_related(requested_name, image.name, image)
         found = identity(related)
         if found in self.chain:
             raise CorruptImage(f"{what} chain loop: {requested_name!r} is already in the chain", where=image.name)

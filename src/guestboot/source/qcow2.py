@@ -165,7 +165,7 @@ def open(image: ByteSource, opener: Opener) -> ByteSource:
         if EXT_DATA_FILE not in extensions:
             raise Unsupported("qcow2 image: an external data file without its name in the image", where=where)
         name = _text(extensions[EXT_DATA_FILE], "external data file name", image, header.header_length)
-        data_file = opener.open_related(name, where)
+        data_file = opener.open_related(name, where, image)
 
     backing: ByteSource | None = None
     if header.backing_file_offset:

@@ -141,7 +141,7 @@ def _from_descriptor(image: ByteSource, text: str, opener: Opener, parent: ByteS
         elif kind in ("FLAT", "VMFS"):
             if name is None:
                 raise CorruptImage(f"{where}: a {kind} extent without a file name")
-            data = opener.open_related(name, image.name)
+            data = opener.open_related(name, image.name, image)
             offset = int(first or 0) * SECTOR
             if offset + size > data.size:
                 raise CorruptImage(f"{where}: {size} bytes at {offset} of {name!r}, past its end"
@@ -150,7 +150,7 @@ def _from_descriptor(image: ByteSource, text: str, opener: Opener, parent: ByteS
         elif kind == "SPARSE":
             if name is None:
                 raise CorruptImage(f"{where}: a SPARSE extent without a file name")
-            data = opener.open_related(name, image.name)
+            data = opener.open_related(name, image.name, image)
             # the parent's bytes for this extent's place in the disk
             below_part = SliceSource(parent, start, min(size, max(0, parent.size - start)), name=parent.name) \
                 if parent is not None and start < parent.size else None
