@@ -48,6 +48,9 @@ def test_a_dynamic_vhd_reads_as_the_raw_disk(dynamic, raw, tmp_path):
         assert any(r.fd == fd for r in disk.runs())  # allocated blocks: zero-copy runs of the image
     finally:
         os.close(fd)
+    forced, fd = open_disk(dynamic, image_format="vpc")  # QEMU's name for the format
+    os.close(fd)
+    assert isinstance(forced, VhdDisk)
     done = subprocess.run([sys.executable, "-m", "guestboot", "list", str(dynamic)], capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode().splitlines()[0].startswith("(hd0,gpt1)/boot/grub/grub.cfg (grub2")

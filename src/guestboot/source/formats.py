@@ -24,6 +24,7 @@ READERS: tuple[tuple[str, str], ...] = (
 )
 
 RAW = "raw"
+ALIASES = {"vpc": "vhd"}  # QEMU's names (qemu-img -f, a qcow2 backing file format) for ours
 
 
 def open_format(image: ByteSource, *, image_format: str | None = None, opener: Opener | None = None) -> ByteSource:
@@ -32,6 +33,7 @@ def open_format(image: ByteSource, *, image_format: str | None = None, opener: O
     opener = REFUSE if opener is None else opener
     if image_format is not None:
         wanted = image_format.lower()
+        wanted = ALIASES.get(wanted, wanted)
         if wanted == RAW:
             return image
         for name, module in READERS:
@@ -60,6 +62,6 @@ def open_related_image(image: ByteSource, requested_name: str, opener: Opener, *
     raw backing file is never probed as something else), else detected by content."""
     chain = chained(opener, image)
     related, inner = chain.descend(image, requested_name, what)
-    names = {RAW, *(name for name, _ in READERS)}
+    names = {RAW, *ALIASES, *(name for name, _ in READERS)}
     forced = declared_format.lower() if declared_format and declared_format.lower() in names else None
     return open_format(related, image_format=forced, opener=inner)
