@@ -8,7 +8,8 @@ grub-core/fs/btrfs.c; their grub-install sets it in the core image, openSUSE's g
 again at its top); upstream's and Debian's GRUB resolve them from the top-level one, as
 grub-fstest (Debian's GRUB) shows. Discovery finds the config in the default subvolume,
 the SUSE dialect (its os-release, in the snapshot) reads the snapshot's kernel, and the
-Debian dialect reads the top-level one, as Debian's GRUB does.
+Debian dialect reads the top-level one, as Debian's GRUB does. The snapshot's kernel (a
+real Debian one) and initrd boot in QEMU with the entry's command line.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import pytest
 from prereq import unavailable
 
 from builders import btrfs as fs_builder
+from builders.boot import boot, debian_kernel, qemu_available
 from builders.btrfs_guest import SUSE_SNAPSHOT, SUSE_UUID, SuseGuest, build_suse_btrfs
+from builders.initramfs import ToolMissing
 from guestboot.cli.main import main
 from guestboot.image import open_image
 
@@ -31,7 +34,10 @@ from guestboot.image import open_image
 def suse(tmp_path_factory) -> SuseGuest:
     if why := fs_builder.can_mount():
         unavailable(why)
-    return build_suse_btrfs(tmp_path_factory.mktemp("suse-btrfs"))
+    try:
+        return build_suse_btrfs(tmp_path_factory.mktemp("suse-btrfs"), debian_kernel())
+    except ToolMissing as err:
+        unavailable(str(err))
 
 
 def test_default_subvolume_path_is_what_btrfs_progs_says(suse):
@@ -52,15 +58,23 @@ def test_list_finds_grub_cfg_in_the_default_subvolume(suse, capsys):
     assert lines[1:] == [f"* 0      openSUSE Tumbleweed  [gnulinux-simple-{SUSE_UUID}]"]
 
 
-def test_extract_reads_the_snapshots_kernel(suse, tmp_path, capsys):
+def test_extract_reads_the_snapshots_kernel_and_boots_it(suse, tmp_path, capsys):
+    if missing := qemu_available():
+        unavailable(missing)
     out = tmp_path / "out"
     assert main(["extract", str(suse.path), "-o", str(out), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    boot = f"(hd0,gpt2)/{SUSE_SNAPSHOT}/boot"
-    assert result["source"] == {"kernel": f"{boot}/vmlinuz-{suse.release}", "initrds": [f"{boot}/initrd-{suse.release}"]}
+    where = f"(hd0,gpt2)/{SUSE_SNAPSHOT}/boot"
+    assert result["source"] == {"kernel": f"{where}/vmlinuz-{suse.release}",
+                                "initrds": [f"{where}/initrd-{suse.release}"]}
     assert result["args"] == suse.args
     assert (out / "kernel").read_bytes() == (suse.system / f"boot/vmlinuz-{suse.release}").read_bytes()
     assert (out / "initrd").read_bytes() == (suse.system / f"boot/initrd-{suse.release}").read_bytes()
+    assert result["cmdline"] == f"BOOT_IMAGE=/boot/vmlinuz-{suse.release} {suse.args}"
+    report = boot(out / "kernel", out / "initrd", result["cmdline"])
+    print(f"QEMU/TCG boot took {report.seconds:.1f} s")
+    assert report.cmdline == result["cmdline"]
+    assert report.initrds == [f"initrd-{suse.release}"]
 
 
 def test_debians_grub_reads_from_the_top_as_grub_fstest_does(suse, tmp_path, capsys):

@@ -170,20 +170,24 @@ menuentry 'openSUSE Tumbleweed' --class opensuse --class gnu-linux --class gnu -
 """
 
 
-def build_suse_btrfs(workdir: Path, release: str = "6.12.1-1-default") -> SuseGuest:
+def build_suse_btrfs(workdir: Path, kernel: Path) -> SuseGuest:
     """openSUSE's layout, made through a loop mount: subvolume "@", "@/.snapshots", the
     system in subvolume "@/.snapshots/1/snapshot" set as the default (btrfs subvolume
-    set-default), /boot/grub2/grub.cfg inside it. The top-level subvolume also holds a
-    /boot with other kernel bytes under the same names: what a GRUB that resolves from
-    the top (upstream's, Debian's) reads instead."""
+    set-default), /boot/grub2/grub.cfg inside it, ``kernel`` (a real one) and our busybox
+    initramfs in its /boot. The top-level subvolume also holds a /boot with random bytes
+    under the same names: what a GRUB that resolves from the top (upstream's, Debian's)
+    reads instead, and what cannot boot."""
     import random
 
     rng = random.Random(6)
+    release = kernel_release(kernel)
     system, top = workdir / "suse-snapshot", workdir / "suse-top"
     for tree in (system, top):
         (tree / "boot").mkdir(parents=True)
-        (tree / "boot" / f"vmlinuz-{release}").write_bytes(rng.randbytes(400_000))
-        (tree / "boot" / f"initrd-{release}").write_bytes(rng.randbytes(150_000))
+    (system / "boot" / f"vmlinuz-{release}").write_bytes(kernel.read_bytes())
+    build_initramfs(system / "boot" / f"initrd-{release}", f"initrd-{release}")
+    (top / "boot" / f"vmlinuz-{release}").write_bytes(rng.randbytes(400_000))
+    (top / "boot" / f"initrd-{release}").write_bytes(rng.randbytes(150_000))
     (system / "boot" / "grub2").mkdir()
     (system / "boot" / "grub2" / "grub.cfg").write_text(_suse_grub_cfg(release))
     (system / "etc").mkdir()
