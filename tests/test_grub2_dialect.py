@@ -129,3 +129,12 @@ def test_legacy_is_not_given_the_grub_dialect(tmp_path):
     fs = _tree(tmp_path, {"/boot/grub/menu.lst": "title t\n kernel /vmlinuz ro\n", "/vmlinuz": "k"})
     menu = find_menu(device_map(hd0=fs), settings={"grub_dialect": "fedora"})
     assert (menu.format, menu.dialect) == ("grub-legacy", "")
+
+
+@pytest.mark.parametrize("os_id, dialect", [("ubuntu", "debian"), ("fedora", "fedora")])
+def test_dialect_from_os_release_in_subvolume_at(tmp_path, os_id, dialect):
+    """Ubuntu's and Fedora's btrfs layouts keep the system, os-release included, in the
+    subvolume "@" (the default subvolume stays the top one): read there too."""
+    fs = _tree(tmp_path, {"/@/boot/grub/grub.cfg": PLAIN, "/@/etc/os-release": f"ID={os_id}\n", "/vmlinuz": "k"})
+    menu = find_menu(device_map(hd0=fs))
+    assert (menu.dialect, menu.dialect_reason) == (dialect, f"(hd0)/@/etc/os-release has {os_id!r} in ID")
