@@ -334,3 +334,43 @@ def test_an_unprivileged_caller_gets_every_layer_it_can():
         assert "chroot into an empty directory" in report
     else:
         assert "no user namespace" in report
+
+
+def test_the_child_dies_with_the_process_that_started_it():
+    """libxl may SIGTERM the bootloader; its confined child must not live on (the
+    wall-clock limit is kept by the process that was killed)."""
+    import json
+    import signal
+
+    read_end, write_end = os.pipe()
+    starter = os.fork()
+    if starter == 0:  # stands for guestboot's process: starts a child that would sleep for ever
+        try:
+            os.close(read_end)
+
+            def work():
+                os.write(write_end, json.dumps({"child": os.getpid()}).encode())
+                while True:
+                    time.sleep(0.05)
+
+            confined(work, (write_end,), namespaces=False)
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        child = json.loads(os.read(read_end, 4096))["child"]
+        os.kill(starter, signal.SIGKILL)
+        os.waitpid(starter, 0)
+        for _ in range(200):
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break
+            with open(f"/proc/{child}/stat") as stat:
+                if stat.read().split(")")[-1].split()[0] == "Z":
+                    break  # dead, waiting to be reaped by init
+            time.sleep(0.01)
+        else:
+            pytest.fail("the confined child outlived the process that started it")
+    finally:
+        os.close(read_end)

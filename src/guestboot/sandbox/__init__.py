@@ -192,6 +192,7 @@ def run(work: Callable[[], dict[str, Any]], keep: Iterable[int], settings: Setti
     empty = _empty_dir()
     read_end, write_end = os.pipe()
     deadline = time.monotonic() + settings.wall_seconds
+    parent = os.getpid()
     try:
         pid = os.fork()
     except OSError:
@@ -201,7 +202,7 @@ def run(work: Callable[[], dict[str, Any]], keep: Iterable[int], settings: Setti
     if pid == 0:  # the child: never returns into the caller's code
         code = 70
         try:
-            code = run_child(write_end, keep, settings, empty, work)
+            code = run_child(write_end, keep, settings, empty, work, parent)
         finally:
             os._exit(code)
     os.close(write_end)

@@ -46,7 +46,7 @@ def _failure(err: BaseException, settings: Any) -> dict[str, Any]:
 
 
 def run_child(write_end: int, keep: tuple[int, ...], settings: Any, empty: str | None,
-              work: Callable[[], dict[str, Any]]) -> int:
+              work: Callable[[], dict[str, Any]], parent: int | None = None) -> int:
     """In the forked child: confine, work, send the result. Returns the exit status."""
     from .confine import Plan, enter
 
@@ -54,7 +54,7 @@ def run_child(write_end: int, keep: tuple[int, ...], settings: Any, empty: str |
     try:
         signal.signal(signal.SIGXCPU, _xcpu)
         plan = Plan(settings.uid, settings.gid, empty, settings.memory, settings.file_size,
-                    settings.cpu_seconds, settings.namespaces, settings.seccomp)
+                    settings.cpu_seconds, settings.namespaces, settings.seccomp, parent)
         layers = enter(plan, keep + (write_end,))
         payload: dict[str, Any] = {"ok": work()}
         code = 0

@@ -54,6 +54,7 @@ class Plan(NamedTuple):
     cpu_seconds: int
     namespaces: bool = True
     seccomp: bool = True
+    parent: int | None = None  # the pid of the process that forked this one
 
 
 def _libc() -> ctypes.CDLL:
@@ -193,8 +194,13 @@ def enter(plan: Plan, keep: Iterable[int]) -> list[str]:
     """Every layer, in order; returns what was done (a layer the kernel refuses is
     skipped and said). Raises PermissionError if the uid drop does not take: reading
     guest bytes as root is never a fallback."""
-    lines = [close_other_fds(keep)]
     libc = _libc()
+    # killed with the process that started it (libxl may SIGTERM it after 120 s; the
+    # wall-clock limit lives in that process), and if that one is already gone, end now
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if plan.parent is not None and os.getppid() != plan.parent:
+        os._exit(70)
+    lines = [close_other_fds(keep)]
     as_root = os.geteuid() == 0
     held = _address_space()
     if plan.namespaces:
@@ -205,6 +211,7 @@ def enter(plan: Plan, keep: Iterable[int]) -> list[str]:
             lines.append(f"PID 1 of a new PID namespace (pid {os.getpid()})")
     lines.append(chroot_empty(plan.empty))
     lines.append(drop_ids(libc, plan.uid if as_root else None, plan.gid if as_root else None))
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # a change of uid/gid cleared it
     lines.append(set_rlimits(plan, held))
     if plan.seccomp:
         from .seccomp import install
