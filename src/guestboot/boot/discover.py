@@ -319,7 +319,7 @@ def _search(devices: DeviceMap, warnings: list[str], searched: list[str], skippe
                         warnings.append(f"({record.name}){location} skipped: {err}")
                         continue
                     if path is not None:
-                        yield record.name, path, fmt.name
+                        yield record.name, path, fmt.name, location
 
 
 def find_configs(devices: DeviceMap) -> tuple[list[tuple[str, str, str]], list[str]]:
@@ -327,9 +327,13 @@ def find_configs(devices: DeviceMap) -> tuple[list[tuple[str, str, str]], list[s
     first, and the warnings of the search. A config is listed once."""
     warnings: list[str] = []
     out: list[tuple[str, str, str]] = []
-    for found in _search(devices, warnings, [], []):
-        if found not in out:
-            out.append(found)
+    whole = set()  # (device, format) of directory locations: the format reads the whole device
+    for device, path, fmt, location in _search(devices, warnings, [], []):
+        if (device, path, fmt) in out or (device, fmt) in whole:
+            continue
+        if location.pattern is not None:
+            whole.add((device, fmt))
+        out.append((device, path, fmt))
     fallbacks = {fmt.name for fmt in FALLBACKS}
     configs = [found for found in out if found[2] not in fallbacks]
     return configs or out, warnings  # a stand-in only when there is no config at all
@@ -341,7 +345,7 @@ def find_config(devices: DeviceMap) -> tuple[str, str, str, list[str]]:
     warnings: list[str] = []
     searched: list[str] = []
     skipped: list[str] = []  # devices with no file system: said only if nothing is found
-    for device, path, fmt in _search(devices, warnings, searched, skipped):
+    for device, path, fmt, _location in _search(devices, warnings, searched, skipped):
         return device, path, fmt, warnings
     broken = [d.problem for d in devices if isinstance(d.problem, GuestbootError)]
     tried = ", ".join(
@@ -403,7 +407,7 @@ def chosen_config(devices: DeviceMap, device: str, path: str) -> tuple[str, str,
     if canonical is None:
         raise NotFound(f"--config: no device ({device})")
     fs = devices.filesystem(canonical)
-    for found_device, found_path, fmt in _search(devices, [], [], []):
+    for found_device, found_path, fmt, _location in _search(devices, [], [], []):
         if found_device == canonical and (found_path == path or posixpath.dirname(path) == found_path):
             return canonical, found_path, fmt
     try:
