@@ -10,7 +10,10 @@ One guest run per session makes every array from disk images here:
 - md 0.90 minor 3: RAID10 near-2 over three whole disks, 64 KiB chunks (tree "ten");
 - md/lvm: superblock 1.2, RAID1 of two disks holding an LVM2 PV (made by lvm2 on the host,
   copied onto the array with dd) whose LV "boot" holds a real Debian kernel, a busybox
-  initramfs and a grub.cfg: the end-to-end guest, booted in QEMU through guestboot.
+  initramfs and a grub.cfg: the end-to-end guest, booted in QEMU through guestboot;
+- md/stale: superblock 1.2, RAID1 of three disks; after one file system was written the
+  first member was failed and removed (mdadm --fail/--remove) and another written: that
+  member is stale (fewer events) and still holds the old file system.
 Payloads are images made by mke2fs -d / sfdisk / lvm2 from trees that are the expected
 answer; mdadm lays them out, so nothing here writes md metadata by hand except the
 hostile cases (a real superblock edited, its checksum made right again).
@@ -136,10 +139,16 @@ def arrays(tmp_path_factory) -> Arrays:
     made.members["stripe"] = [_blank(work / f"stripe{i}.img", 8 * MiB) for i in range(2)]
     made.members["ten"] = [_blank(work / f"ten{i}.img", 10 * MiB) for i in range(3)]
     made.members["lvm"] = [_blank(work / f"lvm{i}.img", 28 * MiB) for i in range(2)]
+    made.members["stale"] = [_blank(work / f"stale{i}.img", 10 * MiB) for i in range(3)]
+    made.trees["stale-old"] = random_tree(work / "t-stale-old", 15, {"which": 5000})
+    made.trees["stale"] = random_tree(work / "t-stale", 16, {"which": 5000})
+    payload_old = _mkfs(made.trees["stale-old"], work / "p-stale-old.ext4", 8 * MiB, "old")
+    payload_new = _mkfs(made.trees["stale"], work / "p-stale.ext4", 8 * MiB, "new")
     disks = [*made.members["boot"], *made.members["data"], *made.members["stripe"], *made.members["ten"],
-             *made.members["lvm"], payload_boot, payload_data, payload_stripe, payload_ten, payload_pv]
+             *made.members["lvm"], payload_boot, payload_data, payload_stripe, payload_ten, payload_pv,
+             *made.members["stale"], payload_old, payload_new]
     dev = [f"/dev/vd{chr(ord('a') + i)}" for i in range(len(disks))]
-    a, b, c, d, e, f, g, h, i, j, k, p1, p2, p3, p4, p5 = dev
+    a, b, c, d, e, f, g, h, i, j, k, p1, p2, p3, p4, p5, s1, s2, s3, p6, p7 = dev
     create = "mdadm --create --run --assume-clean --homehost=guestboot"
     job = f"""
 {create} /dev/md0 --metadata=1.2 --level=1 --raid-devices=2 --name=boot {a} {b}
@@ -153,8 +162,13 @@ dd if={p2} of=/dev/md1 bs=1M conv=fsync
 dd if={p3} of=/dev/md2 bs=1M conv=fsync
 dd if={p4} of=/dev/md3 bs=1M conv=fsync
 dd if={p5} of=/dev/md4 bs=1M conv=fsync
-for n in 0 1 2 3 4; do mdadm --detail /dev/md$n; done
-for n in 0 1 2 3 4; do mdadm --stop /dev/md$n; done
+{create} /dev/md5 --metadata=1.2 --level=1 --raid-devices=3 --name=stale {s1} {s2} {s3}
+dd if={p6} of=/dev/md5 bs=1M conv=fsync
+mdadm /dev/md5 --fail {s1}
+mdadm /dev/md5 --remove {s1}
+dd if={p7} of=/dev/md5 bs=1M conv=fsync
+for n in 0 1 2 3 4 5; do mdadm --detail /dev/md$n; done
+for n in 0 1 2 3 4 5; do mdadm --stop /dev/md$n; done
 """
     made.console = run_guest(disks, job, work)
     return made
@@ -364,3 +378,16 @@ def test_an_array_holding_its_own_superblock_is_a_loop_not_read(arrays, tmp_path
     assert any("holds a superblock of its own array (a loop)" in w for w in image.warnings)
     # no second array made of the copy (md/boot_1); the copied MBR is md/boot's own table now
     assert [n for n in image.devices.names() if n.startswith("md/") and "," not in n] == ["md/boot"]
+
+
+def test_a_stale_member_is_not_read(arrays):
+    members = arrays.members["stale"]
+    image = _open(members)
+    assert image.devices.filesystem("md/stale").label == "new"
+    source = image.devices.open("md/stale", "/which")
+    assert source.pread(0, source.size) == (arrays.trees["stale"] / "which").read_bytes()
+    assert any("hd0): md member of (md/stale) is stale" in w for w in image.warnings), image.warnings
+    # the failed member alone: its own superblock is all there is, so it is read (as the
+    # kernel would assemble it, degraded); it holds the old file system
+    alone = _open(members[:1])
+    assert alone.devices.filesystem("md/stale").label == "old"
