@@ -429,28 +429,13 @@ def test_permission_denied_is_said_so(disk, tmp_path):
 
 
 def _as_nobody(call) -> str:
-    """``call()`` in a forked child that became uid/gid 65534: "ok" or "Class: message"."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgroups([])
-            os.setresgid(65534, 65534, 65534)
-            os.setresuid(65534, 65534, 65534)
-            try:
-                call()
-                text = "ok"
-            except Exception as err:
-                text = f"{type(err).__name__}: {err}"
-            os.write(write_end, text.encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    try:
-        return os.read(read_end, 65536).decode()
-    finally:
-        os.close(read_end)
-        os.waitpid(pid, 0)
+    from forked import as_user
+
+    def text() -> str:
+        call()
+        return "ok"
+
+    return as_user(65534, 65534, text)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="--runas needs root")

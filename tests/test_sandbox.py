@@ -297,35 +297,23 @@ def test_an_unprivileged_caller_gets_every_layer_it_can():
     """What a user without root gets: a user namespace mapping only its own uid (where
     the kernel allows one) and in it the other namespaces and the chroot, then rlimits and
     seccomp. Simulated in a forked child that drops to uid/gid 1000 after the imports."""
-    import ctypes
     import json
 
+    from forked import as_user
     from guestboot.sandbox import preload
 
     preload()
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
+
+    def call() -> str:
+        report: list[str] = []
         try:
-            os.setgroups([])
-            os.setresgid(1000, 1000, 1000)
-            os.setresuid(1000, 1000, 1000)
-            ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE, as a process started by the user is
-            report: list[str] = []
-            try:
-                seen = run(lambda: {"uid": os.getuid(), "open": attempt(lambda: open("/etc/passwd", "rb")),
-                                    "fork": attempt(os.fork)}, (), Settings(), report)
-            except errors.GuestbootError as err:
-                seen = {"error": str(err)}
-            os.write(write_end, json.dumps({"seen": seen, "report": report}).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    try:
-        data = json.loads(os.read(read_end, 1 << 20))
-    finally:
-        os.close(read_end)
-        os.waitpid(pid, 0)
+            seen = run(lambda: {"uid": os.getuid(), "open": attempt(lambda: open("/etc/passwd", "rb")),
+                                "fork": attempt(os.fork)}, (), Settings(), report)
+        except errors.GuestbootError as err:
+            seen = {"error": str(err)}
+        return json.dumps({"seen": seen, "report": report})
+
+    data = json.loads(as_user(1000, 1000, call, dumpable=True))
     assert data["seen"]["uid"] == 1000
     assert data["seen"]["open"].startswith("PermissionError") and data["seen"]["fork"].startswith("PermissionError")
     report = "\n".join(data["report"])
