@@ -1,0 +1,114 @@
+"""Real systemd-boot (Debian's systemd-bootx64.efi on OVMF) against guestboot.
+
+Each case is a loader.conf and maybe entry files of its own, on the ESP of
+realboot/systemdboot.py (two kernel-install entries, two UKIs). systemd-boot shows no
+title on the console: the command line and the initrds say which entry booted (every
+entry has its own options and markers). Every case: guestboot's choice equals the golden
+file; ``ci`` cases also boot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from prereq import unavailable
+
+from builders.initramfs import ToolMissing
+
+from . import systemdboot
+from .harness import (DiskImage, Golden, Kernel, Marker, Payload, Text, agree, explain, guestboot_answer, load_golden,
+                      mode, save_golden)
+
+pytestmark = pytest.mark.slow
+
+BOOTLOADER = "systemd-boot"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    note: str
+    loader_conf: str
+    ci: bool = False
+    more: dict = field(default_factory=dict)
+
+
+def entry(title: str, version: str, kernel: str, *, sort_key: str, initrds: tuple[str, ...], options: tuple[str, ...]) -> Text:
+    lines = [f"title {title}", f"version {version}", f"sort-key {sort_key}", f"linux {kernel}"]
+    lines += [f"initrd {i}" for i in initrds] + [f"options {o}" for o in options]
+    return Text("\n".join(lines) + "\n")
+
+
+# Two hand-written entries with the lowest sort key: versions 6.1.0-10 and 6.1.0-9 (a plain
+# string order puts 9 first; systemd-boot's version order puts 10 first), one with two
+# initrd and two options lines.
+OWN = {
+    "/own/vmlinuz": Kernel(),
+    "/own/one.img": Marker("own-one"),
+    "/own/two.img": Marker("own-two"),
+    "/loader/entries/aaa-nine.conf": entry("Own nine", "6.1.0-9", "/own/vmlinuz", sort_key="aaa",
+                                           initrds=("/own/one.img", "/own/two.img"),
+                                           options=("root=/dev/null own=nine", "second=line")),
+    "/loader/entries/aaa-ten.conf": entry("Own ten", "6.1.0-10", "/own/vmlinuz", sort_key="aaa",
+                                          initrds=("/own/two.img",), options=("root=/dev/null own=ten",)),
+}
+
+CASES = [
+    Case("sd-no-default", "no default: the first entry in systemd-boot's order", "timeout 0\n"),
+    Case("sd-saved-no-variable", "default @saved with no EFI variable (a fresh store): the first entry",
+         "timeout 0\ndefault @saved\n", ci=True),
+    Case("sd-default-glob", "a default glob matching one kernel-install entry", "timeout 0\ndefault *-6.1.0-9-*\n"),
+    Case("sd-default-uki", "a default naming a UKI that is not first in order",
+         "timeout 0\ndefault debian-uki-a.efi\n"),
+    Case("sd-default-glob-several", "a glob matching both UKIs: the first of them in order",
+         "timeout 0\ndefault debian-uki-*\n"),
+    Case("sd-sort-version", "sort-key before the others; version order (6.1.0-10 above 6.1.0-9)",
+         "timeout 0\n", ci=True, more=OWN),
+    Case("sd-two-initrds-options", "an entry with two initrd lines and two options lines",
+         "timeout 0\ndefault aaa-nine.conf\n", more=OWN),
+]
+
+BOOTED = [case for case in CASES if case.ci or mode()]
+_images: dict[str, DiskImage] = {}
+
+
+@pytest.fixture(scope="session")
+def payload(tmp_path_factory) -> Payload:
+    try:
+        return Payload(tmp_path_factory.mktemp("realboot-sdboot"))
+    except ToolMissing as err:
+        unavailable(str(err))
+
+
+def image(case: Case, payload: Payload) -> DiskImage:
+    if case.name not in _images:
+        try:
+            _images[case.name] = systemdboot.build(payload.markers.parent, payload, case.name, case.loader_conf, case.more)
+        except ToolMissing as err:
+            unavailable(str(err))
+    return _images[case.name]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_guestboot_chooses_what_systemd_boot_booted(case, payload):
+    golden = load_golden(BOOTLOADER, case.name)
+    if golden is None:
+        pytest.fail(f"no golden file for {case.name}: boot it with GUESTBOOT_REALBOOT=record")
+    disk = image(case, payload)
+    ours = guestboot_answer(disk.path, disk.manifest)
+    assert agree(ours, golden.booted), explain(f"{case.name} ({case.note})", "real systemd-boot", ours, golden.booted)
+
+
+@pytest.mark.parametrize("case", BOOTED, ids=lambda c: c.name)
+def test_real_systemd_boot(case, payload):
+    disk = image(case, payload)
+    theirs, seconds = systemdboot.boot(disk)
+    print(f"{case.name}: systemd-boot boot took {seconds:.1f} s")
+    if mode() == "record":
+        save_golden(BOOTLOADER, case.name, Golden(systemdboot.version(), theirs, {}, case.note))
+    golden = load_golden(BOOTLOADER, case.name)
+    assert golden is not None, f"no golden file for {case.name}: boot it with GUESTBOOT_REALBOOT=record"
+    assert theirs == golden.booted, (
+        f"real systemd-boot ({systemdboot.version()}) now boots differently from the golden file "
+        f"({golden.bootloader}):\n  now:      {theirs}\n  recorded: {golden.booted}")
