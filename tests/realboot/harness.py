@@ -38,7 +38,10 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping, Union
+from typing import Callable, Iterator, Mapping, Union
+
+import pytest
+from prereq import unavailable
 
 from builders.boot import QEMU, debian_kernel, qemu_available
 from builders.initramfs import CMDLINE_MARKER, DONE_MARKER, INITRD_MARKER, ToolMissing, build_initramfs
@@ -422,3 +425,43 @@ def package_version(package: str) -> str:
     done = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", package], capture_output=True, text=True, check=False)
     return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else "unknown"
 
+
+# --- the two checks every case makes ----------------------------------------------------------
+
+_IMAGES: dict[str, DiskImage] = {}
+
+
+def cached_image(key: str, build: Callable[[], DiskImage]) -> DiskImage:
+    """A case's image, built once per session (a missing tool or package: unavailable())."""
+    if key not in _IMAGES:
+        try:
+            _IMAGES[key] = build()
+        except ToolMissing as err:
+            unavailable(str(err))
+    return _IMAGES[key]
+
+
+def check_recorded(bootloader: str, case: str, note: str, disk: DiskImage) -> None:
+    """guestboot chooses on ``disk`` what the real bootloader booted when recorded."""
+    golden = load_golden(bootloader, case)
+    if golden is None:
+        pytest.fail(f"no golden file for {case}: boot it with {MODE_ENV}=record")
+    ours = guestboot_answer(disk.path, disk.manifest)
+    assert agree(ours, golden.booted), explain(f"{case} ({note})", f"real {bootloader}", ours, golden.booted)
+
+
+def check_boot(bootloader: str, version: str, case: str, note: str, disk: DiskImage, theirs: Answer,
+               seconds: float, after: dict | None = None) -> None:
+    """A live boot's answer (and the state it left) equals the golden file (written first
+    in record mode), and guestboot chooses the same on ``disk``."""
+    print(f"{case}: {bootloader} boot took {seconds:.1f} s")
+    after = after or {}
+    if mode() == "record":
+        save_golden(bootloader, case, Golden(version, theirs, after, note))
+    golden = load_golden(bootloader, case)
+    assert golden is not None, f"no golden file for {case}: boot it with {MODE_ENV}=record"
+    assert (theirs, after) == (golden.booted, golden.after), (
+        f"real {bootloader} ({version}) now boots differently from the golden file ({golden.bootloader}):\n"
+        f"  now:      {theirs} {after}\n  recorded: {golden.booted} {golden.after}")
+    ours = guestboot_answer(disk.path, disk.manifest)
+    assert agree(ours, theirs), explain(f"{case} ({note})", f"real {bootloader}", ours, theirs)

@@ -15,13 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from prereq import unavailable
-
-from builders.initramfs import ToolMissing
 
 from . import grub
 from .grub import FAT_UUID, OTHER_VERSION, ROOT_UUID, SERIAL
-from .harness import DiskImage, Golden, Payload, agree, explain, guestboot_answer, load_golden, mode, save_golden
+from .harness import DiskImage, Payload, cached_image, check_boot, check_recorded, mode
 
 pytestmark = pytest.mark.slow
 
@@ -173,16 +170,7 @@ CASES = [
 ]
 
 BOOTED = [case for case in CASES if case.ci or mode()]
-_images: dict[str, DiskImage] = {}
 _generated: dict[str, str] = {}
-
-
-@pytest.fixture(scope="session")
-def payload(tmp_path_factory) -> Payload:
-    try:
-        return Payload(tmp_path_factory.mktemp("realboot-grub"))
-    except ToolMissing as err:
-        unavailable(str(err))
 
 
 def config(case: Case, payload: Payload) -> str:
@@ -195,36 +183,19 @@ def config(case: Case, payload: Payload) -> str:
 
 
 def image(case: Case, payload: Payload) -> DiskImage:
-    if case.name not in _images:
-        try:
-            _images[case.name] = grub.build(payload.markers.parent, payload, case.name,
-                                            grub.layout(config(case, payload), case.env, case.extra))
-        except ToolMissing as err:
-            unavailable(str(err))
-    return _images[case.name]
+    workdir = payload.markers.parent
+    return cached_image(f"{grub.BOOTLOADER}/{case.name}", lambda: grub.build(
+        workdir, payload, case.name, grub.layout(config(case, payload), case.env, case.extra)))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_guestboot_chooses_what_grub_booted(case, payload):
-    golden = load_golden(grub.BOOTLOADER, case.name)
-    if golden is None:
-        pytest.fail(f"no golden file for {case.name}: boot it with GUESTBOOT_REALBOOT=record")
-    ours = guestboot_answer(image(case, payload).path, image(case, payload).manifest)
-    assert agree(ours, golden.booted), explain(f"{case.name} ({case.note})", "real GRUB", ours, golden.booted)
+    check_recorded(grub.BOOTLOADER, case.name, case.note, image(case, payload))
 
 
 @pytest.mark.parametrize("case", BOOTED, ids=lambda c: c.name)
 def test_real_grub_boot(case, payload):
     disk = image(case, payload)
     theirs, env, seconds = grub.boot(disk)
-    print(f"{case.name}: GRUB boot took {seconds:.1f} s")
-    after = {key: env.get(key) for key in case.watch}  # None: not in the block
-    if mode() == "record":
-        save_golden(grub.BOOTLOADER, case.name, Golden(grub.version(), theirs, {"grubenv": after}, case.note))
-    golden = load_golden(grub.BOOTLOADER, case.name)
-    assert golden is not None, f"no golden file for {case.name}: boot it with GUESTBOOT_REALBOOT=record"
-    assert (theirs, {"grubenv": after}) == (golden.booted, golden.after), (
-        f"real GRUB ({grub.version()}) now boots differently from the golden file ({golden.bootloader}):\n"
-        f"  now:      {theirs} {after}\n  recorded: {golden.booted} {golden.after}")
-    ours = guestboot_answer(disk.path, disk.manifest)
-    assert agree(ours, theirs), explain(f"{case.name} ({case.note})", "real GRUB", ours, theirs)
+    after = {"grubenv": {key: env.get(key) for key in case.watch}}  # None: not in the block
+    check_boot(grub.BOOTLOADER, grub.version(), case.name, case.note, disk, theirs, seconds, after)

@@ -11,12 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from prereq import unavailable
-
-from builders.initramfs import ToolMissing
 
 from . import syslinux
-from .harness import DiskImage, Golden, Payload, Text, agree, explain, guestboot_answer, load_golden, mode, save_golden
+from .harness import DiskImage, Payload, Text, cached_image, check_boot, check_recorded, mode
 
 pytestmark = pytest.mark.slow
 
@@ -118,51 +115,24 @@ CASES = [
 ]
 
 BOOTED = [case for case in CASES if case.ci or mode()]
-_images: dict[str, DiskImage] = {}
-
-
-@pytest.fixture(scope="session")
-def payload(tmp_path_factory) -> Payload:
-    try:
-        return Payload(tmp_path_factory.mktemp("realboot-syslinux"))
-    except ToolMissing as err:
-        unavailable(str(err))
 
 
 def image(case: Case, payload: Payload) -> DiskImage:
-    if case.name not in _images:
-        try:
-            if case.kind == "iso":
-                _images[case.name] = syslinux.build_isolinux(payload.markers.parent, payload, case.name, case.config,
-                                                             case.more)
-            else:
-                _images[case.name] = syslinux.build_extlinux(payload.markers.parent, payload, case.name, case.config,
-                                                             case.more, adv=case.adv)
-        except ToolMissing as err:
-            unavailable(str(err))
-    return _images[case.name]
+    workdir = payload.markers.parent
+    if case.kind == "iso":
+        return cached_image(f"{BOOTLOADER}/{case.name}",
+                            lambda: syslinux.build_isolinux(workdir, payload, case.name, case.config, case.more))
+    return cached_image(f"{BOOTLOADER}/{case.name}", lambda: syslinux.build_extlinux(
+        workdir, payload, case.name, case.config, case.more, adv=case.adv))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_guestboot_chooses_what_syslinux_booted(case, payload):
-    golden = load_golden(BOOTLOADER, case.name)
-    if golden is None:
-        pytest.fail(f"no golden file for {case.name}: boot it with GUESTBOOT_REALBOOT=record")
-    disk = image(case, payload)
-    ours = guestboot_answer(disk.path, disk.manifest)
-    assert agree(ours, golden.booted), explain(f"{case.name} ({case.note})", "real SYSLINUX", ours, golden.booted)
+    check_recorded(BOOTLOADER, case.name, case.note, image(case, payload))
 
 
 @pytest.mark.parametrize("case", BOOTED, ids=lambda c: c.name)
 def test_real_syslinux_boot(case, payload):
     disk = image(case, payload)
     theirs, seconds = (syslinux.boot_cd if case.kind == "iso" else syslinux.boot_disk)(disk)
-    print(f"{case.name}: SYSLINUX boot took {seconds:.1f} s")
-    if mode() == "record":
-        save_golden(BOOTLOADER, case.name, Golden(syslinux.version(), theirs, {}, case.note))
-    golden = load_golden(BOOTLOADER, case.name)
-    assert golden is not None, f"no golden file for {case.name}: boot it with GUESTBOOT_REALBOOT=record"
-    assert theirs == golden.booted, (
-        f"real SYSLINUX ({syslinux.version()}) now boots differently from the golden file ({golden.bootloader}):\n"
-        f"  now:      {theirs}\n  recorded: {golden.booted}")
-
+    check_boot(BOOTLOADER, syslinux.version(), case.name, case.note, disk, theirs, seconds)

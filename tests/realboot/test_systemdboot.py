@@ -12,13 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from prereq import unavailable
-
-from builders.initramfs import ToolMissing
 
 from . import systemdboot
-from .harness import (DiskImage, Golden, Kernel, Marker, Payload, Text, agree, explain, guestboot_answer, load_golden,
-                      mode, save_golden)
+from .harness import DiskImage, Kernel, Marker, Payload, Text, cached_image, check_boot, check_recorded, mode
 
 pytestmark = pytest.mark.slow
 
@@ -70,45 +66,21 @@ CASES = [
 ]
 
 BOOTED = [case for case in CASES if case.ci or mode()]
-_images: dict[str, DiskImage] = {}
-
-
-@pytest.fixture(scope="session")
-def payload(tmp_path_factory) -> Payload:
-    try:
-        return Payload(tmp_path_factory.mktemp("realboot-sdboot"))
-    except ToolMissing as err:
-        unavailable(str(err))
 
 
 def image(case: Case, payload: Payload) -> DiskImage:
-    if case.name not in _images:
-        try:
-            _images[case.name] = systemdboot.build(payload.markers.parent, payload, case.name, case.loader_conf, case.more)
-        except ToolMissing as err:
-            unavailable(str(err))
-    return _images[case.name]
+    workdir = payload.markers.parent
+    return cached_image(f"{BOOTLOADER}/{case.name}",
+                        lambda: systemdboot.build(workdir, payload, case.name, case.loader_conf, case.more))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_guestboot_chooses_what_systemd_boot_booted(case, payload):
-    golden = load_golden(BOOTLOADER, case.name)
-    if golden is None:
-        pytest.fail(f"no golden file for {case.name}: boot it with GUESTBOOT_REALBOOT=record")
-    disk = image(case, payload)
-    ours = guestboot_answer(disk.path, disk.manifest)
-    assert agree(ours, golden.booted), explain(f"{case.name} ({case.note})", "real systemd-boot", ours, golden.booted)
+    check_recorded(BOOTLOADER, case.name, case.note, image(case, payload))
 
 
 @pytest.mark.parametrize("case", BOOTED, ids=lambda c: c.name)
 def test_real_systemd_boot(case, payload):
     disk = image(case, payload)
     theirs, seconds = systemdboot.boot(disk)
-    print(f"{case.name}: systemd-boot boot took {seconds:.1f} s")
-    if mode() == "record":
-        save_golden(BOOTLOADER, case.name, Golden(systemdboot.version(), theirs, {}, case.note))
-    golden = load_golden(BOOTLOADER, case.name)
-    assert golden is not None, f"no golden file for {case.name}: boot it with GUESTBOOT_REALBOOT=record"
-    assert theirs == golden.booted, (
-        f"real systemd-boot ({systemdboot.version()}) now boots differently from the golden file "
-        f"({golden.bootloader}):\n  now:      {theirs}\n  recorded: {golden.booted}")
+    check_boot(BOOTLOADER, systemdboot.version(), case.name, case.note, disk, theirs, seconds)
