@@ -163,6 +163,20 @@ CASES = [
     Case("search-file", "search --file finds the partition holding a file",
          HEAD + f"search --no-floppy --file --set=r /etc/only-on-root\nmenuentry \"found $r\" {{\n"
          f"  linux ($r)/boot/vmlinuz-{OTHER_VERSION} root=/dev/null r=$r\n  initrd ($r)/boot/initrd-other.img\n}}\n"),
+    Case("wildcard-no-regexp", "for k in /vmlinuz-* without insmod regexp: i386-pc GRUB has no wildcard "
+         "translator yet, so the word stays as written and no glob entry is made",
+         HEAD + "for k in /vmlinuz-*; do\n  if [ -f \"$k\" ]; then\n"
+         f"    menuentry \"glob $k\" \"$k\" {{\n      linux $2 root=/dev/null g=$2\n      initrd /initrd.img-{V9}\n    }}\n"
+         "  fi\ndone\n" + simple("no glob", V8, opts="g=none")),
+    Case("wildcard-insmod-regexp", "insmod regexp, then for k in /vmlinuz-*: an entry per kernel, in the "
+         "directory's order; the first boots",
+         HEAD + "insmod regexp\nfor k in /vmlinuz-*; do\n  if [ -f \"$k\" ]; then\n"
+         f"    menuentry \"glob $k\" \"$k\" {{\n      linux $2 root=/dev/null g=$2\n      initrd /initrd.img-{V9}\n    }}\n"
+         "  fi\ndone\n" + simple("no glob", V8, opts="g=none")),
+    Case("regexp-set", "regexp --set picks the version out of a file name; the entry boots that kernel",
+         HEAD + f"regexp --set 1:v --set 2:flavour '^/vmlinuz-([0-9.]+-[0-9]+)-(.*)$' /vmlinuz-{V9}\n"
+         "menuentry \"v=$v f=$flavour\" {\n  linux /vmlinuz-$v-$flavour root=/dev/null v=$v f=$flavour\n"
+         "  initrd /initrd.img-$v-$flavour\n}\n"),
     Case("fallback", "the default's kernel is missing: GRUB falls back to the entry named by fallback",
          HEAD + "set default=0\nset fallback=2\n"
          + simple("broken", "6.1.0-404-amd64", opts="f=0") + simple("not this", V10, opts="f=1")
