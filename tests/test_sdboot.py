@@ -1,6 +1,6 @@
-"""systemd-boot: Type #1 entries from systemd's kernel-install, unified kernel images built
-with objcopy and Debian's linuxx64.efi.stub, loader.conf, on a FAT ESP made by mkfs.fat +
-mcopy (tests/builders/sdboot.py). The rules followed are systemd-boot's own
+"""systemd-boot: the ESP layout from bootctl install, Type #1 entries from systemd's
+kernel-install, unified kernel images built with objcopy and Debian's linuxx64.efi.stub,
+loader.conf, on a FAT ESP made by mkfs.fat + mcopy (tests/builders/sdboot.py). The rules followed are systemd-boot's own
 (src/boot/efi/boot.c of systemd 252/253: config_entry_compare, config_default_entry_select,
 config_entry_add_type1, config_entry_add_unified), cited in src/guestboot/boot/sdboot.py.
 """

@@ -6,11 +6,14 @@
 * Type #2 unified kernel images: ``objcopy`` (binutils) adds .osrel, .cmdline, .linux and
   .initrd to Debian's linuxx64.efi.stub (package systemd-boot-efi), the recipe of
   systemd's own documentation for systemd 252 (Debian 12 has no ukify).
-* loader/loader.conf is written here (bootctl, package systemd-boot, is not installed by
-  the tests: its postinst would try to install the boot loader on the host).
+* The ESP layout: ``bootctl install`` (package systemd-boot) into that tmpfs
+  (SYSTEMD_RELAX_ESP_CHECKS=1: not a real ESP; --no-variables: the host's EFI variables
+  are not touched): /EFI/systemd/systemd-bootx64.efi, /EFI/BOOT/BOOTX64.EFI, /loader with
+  its loader.conf, which a case may replace. Without bootctl, the boot loader is copied
+  to /EFI/BOOT/BOOTX64.EFI by :func:`install_bootloader`.
 * The FAT ESP on a GPT disk: mkfs.fat + mcopy (fat.esp_disk).
 
-Debian packages: systemd, binutils, systemd-boot-efi, dosfstools, mtools, gdisk.
+Debian packages: systemd, systemd-boot, binutils, systemd-boot-efi, dosfstools, mtools, gdisk.
 """
 
 from __future__ import annotations
@@ -62,6 +65,17 @@ def kernel_install(esp: Path, work: Path, version: str, kernel: Path, initrd: Pa
     _run(["kernel-install", "add", version, str(kernel), str(initrd)], env=env)
 
 
+def bootctl(esp: Path) -> None:
+    """``bootctl install`` into ``esp`` when bootctl is there, else systemd-boot copied as
+    the removable-media loader."""
+    tool = shutil.which("bootctl")
+    if tool is None:
+        install_bootloader(esp)
+        return
+    env = dict(os.environ, SYSTEMD_RELAX_ESP_CHECKS="1")
+    _run([tool, f"--esp-path={esp}", "install", "--no-variables", "--make-machine-id-directory=no"], env=env)
+
+
 def uki(out: Path, kernel: Path, initrd: Path, cmdline: str, os_release: str, work: Path) -> Path:
     """A unified kernel image: Debian's stub with the sections added by objcopy."""
     (work / "uki-osrel").write_text(os_release)
@@ -89,6 +103,7 @@ def esp_tree(work: Path, kernel: Path, initrds: dict[str, Path], loader_conf: st
     osrel = 'ID=debian\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_ID="12"\n'
     _run(["mount", "-t", "tmpfs", "-o", "size=512m", "guestboot-test", str(mnt)])
     try:
+        bootctl(mnt)
         for version, name in (("6.1.0-9-amd64", "type1-9"), ("6.1.0-57-amd64", "type1-57")):
             kernel_install(mnt, work, version, kernel, initrds[name], f"quiet from={name}", osrel)
         shutil.copytree(mnt, esp)
@@ -96,7 +111,7 @@ def esp_tree(work: Path, kernel: Path, initrds: dict[str, Path], loader_conf: st
         subprocess.run(["umount", str(mnt)], check=False)
     if with_ukis:
         linux = esp / "EFI" / "Linux"
-        linux.mkdir(parents=True)
+        linux.mkdir(parents=True, exist_ok=True)  # bootctl made it
         uki(linux / "debian-uki-a.efi", kernel, initrds["uki-a"], "quiet from=uki-a",
             'ID=debian\nPRETTY_NAME="UKI A"\nVERSION_ID="12.1"\n', work)
         uki(linux / "debian-uki-b.efi", kernel, initrds["uki-b"], "quiet from=uki-b",
