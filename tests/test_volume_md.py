@@ -10,7 +10,8 @@ One guest run per session makes every array from disk images here:
 - md 0.90 minor 3: RAID10 near-2 over three whole disks, 64 KiB chunks (tree "ten");
 - md/lvm: superblock 1.2, RAID1 of two disks holding an LVM2 PV (made by lvm2 on the host,
   copied onto the array with dd) whose LV "boot" holds a real Debian kernel, a busybox
-  initramfs and a grub.cfg: the end-to-end guest, booted in QEMU through guestboot;
+  initramfs and a grub.cfg: the end-to-end guest, its two disks converted to compressed
+  qcow2 (zlib and zstd) and booted in QEMU through guestboot;
 - md/stale: superblock 1.2, RAID1 of three disks; after one file system was written the
   first member was failed and removed (mdadm --fail/--remove) and another written: that
   member is stale (fewer events) and still holds the old file system.
@@ -263,13 +264,23 @@ def test_lvm_on_md_raid1_lists_and_extracts(arrays, tmp_path):
     assert "(lvm/vg--md-boot)" in _grub(members, "ls").stdout.decode()
 
 
-def test_lvm_on_md_raid1_boots_in_qemu(arrays, tmp_path):
-    """The end-to-end guest: /boot on an LV of a VG whose PV is an md RAID1 of two disks;
-    guestboot picks the entry and extracts; the kernel boots and gets the command line."""
+def test_lvm_on_md_raid1_in_compressed_qcow2_boots_in_qemu(arrays, tmp_path):
+    """The end-to-end guest: /boot on an LV of a VG whose PV is an md RAID1 of two disks,
+    each disk a compressed qcow2 (qemu-img convert -c: one zlib, one zstd); guestboot
+    reads the images, assembles the array and the VG, picks the entry and extracts; the
+    kernel boots and gets the command line."""
     from builders.boot import boot
 
+    if shutil.which("qemu-img") is None:
+        unavailable("qemu-img not installed (apt-get install qemu-utils)")
+    images = []
+    for member, codec in zip(arrays.members["lvm"], ("zlib", "zstd")):
+        image = tmp_path / f"{member.stem}.qcow2"
+        subprocess.run(["qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", f"compression_type={codec}",
+                        str(member), str(image)], check=True, capture_output=True, timeout=120)
+        images.append(image)
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "guestboot", "extract", *map(str, arrays.members["lvm"]),
+    done = subprocess.run([sys.executable, "-m", "guestboot", "extract", *map(str, images),
                            "-o", str(out)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     cmdline = done.stdout.strip()
