@@ -422,3 +422,31 @@ def test_relative_names_start_from_the_naming_image(raw, tmp_path):
     with DirectoryOpener(str(tmp_path / "pool" / "vms")) as opener, \
             pytest.raises(PermissionDenied, match="not a file name inside the allowed directory"):
         open_disk(top, opener)
+
+
+def test_tables_are_read_on_demand_into_one_bounded_cache(variants, tmp_path):
+    """A disk of 1 PiB: its L1 table is 16 MiB, within max_image_table, yet opening the
+    image and reading a sector reads a few chunks of it, not all; whatever is read stays
+    in the one cache all images share, bounded by max_image_cache."""
+    from guestboot.limits import LIMITS
+    from guestboot.source import mapped
+    from guestboot.source.base import BytesSource
+    from guestboot.source.formats import open_format
+
+    class Counting(BytesSource):
+        read = 0
+
+        def _pread(self, offset, length):
+            Counting.read += length
+            return super()._pread(offset, length)
+
+    data = bytearray(variants["v3"].read_bytes())
+    data[24:32] = struct.pack(">Q", 1 << 50)  # virtual size
+    data[36:40] = struct.pack(">I", 1 << 21)  # l1_size: 2 Mi entries, 16 MiB
+    data += bytes(16 << 20)  # room for the table (zeros: unallocated) inside the file
+    disk = open_format(Counting(bytes(data), name="huge.qcow2"))
+    assert disk.size == 1 << 50
+    disk.pread(0, 4096)
+    disk.pread(disk.size - 4096, 4096)  # the last L1 entry, 16 MiB into the table
+    assert Counting.read < 1 << 20, Counting.read
+    assert mapped.SHARED._held <= LIMITS.max_image_cache

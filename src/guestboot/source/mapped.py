@@ -3,11 +3,17 @@ disk cut into fixed-size units (clusters, blocks, grains), each mapped by a tabl
 place in a file, to zeros, to the image below (backing file, parent), or to compressed
 bytes. A format implements ``_pieces``; this class turns the pieces into ``pread`` and
 into ``runs`` (plain pieces stay runs of the files' own descriptors: zero-copy), merging
-neighbours, and keeps the tables and decompressed units it read in one bounded cache.
+neighbours. Every table (L1/L2, BAT, grain directory and tables) and decompressed unit of
+every image is read on demand into one cache shared by all images of the process (a
+backing chain, several disks), so the memory they hold is bounded once, by
+LIMITS.max_image_cache, however many images and however large their tables.
 """
 
 from __future__ import annotations
 
+import itertools
+import sys
+from array import array
 from collections import OrderedDict
 from typing import Callable, Iterator, NamedTuple
 
@@ -50,6 +56,64 @@ class UnitCache:
             _key, (_value, dropped) = self._items.popitem(last=False)
             self._held -= dropped
         return value
+
+
+SHARED = UnitCache()
+_owners = itertools.count()
+TABLE_CHUNK = 64 * 1024  # bytes of a table read (and cached) at a time
+
+
+class ImageCache:
+    """One image's view of the shared cache: its keys, kept apart from other images'."""
+
+    __slots__ = ("owner",)
+
+    def __init__(self) -> None:
+        self.owner = next(_owners)  # never reused, unlike id(): a new image never sees an old one's entries
+
+    def get(self, key, load: Callable[[], tuple[object, int]]):
+        return SHARED.get((self.owner, key), load)
+
+
+class Table:
+    """``count`` unsigned entries of ``width`` bytes (4 or 8) at ``offset`` of ``file``,
+    big- or little-endian, read TABLE_CHUNK bytes at a time through ``cache``. The caller
+    has checked that the table lies inside the file."""
+
+    __slots__ = ("file", "offset", "count", "width", "swap", "cache", "per_chunk")
+
+    def __init__(self, file: ByteSource, offset: int, count: int, width: int, big_endian: bool, cache: ImageCache):
+        self.file = file
+        self.offset = offset
+        self.count = count
+        self.width = width
+        self.swap = big_endian == (sys.byteorder == "little")
+        self.cache = cache
+        self.per_chunk = TABLE_CHUNK // width
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> int:
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        chunk, within = divmod(index, self.per_chunk)
+        return self.cache.get(("table", self.offset, chunk), lambda: self._load(chunk))[within]
+
+    def _load(self, chunk: int) -> tuple[array, int]:
+        first = chunk * self.per_chunk
+        take = min(self.per_chunk, self.count - first) * self.width
+        words = words_of(self.file.pread(self.offset + first * self.width, take), self.width, self.swap)
+        return words, take
+
+
+def words_of(raw: bytes, width: int, swap: bool) -> array:
+    """``raw`` as unsigned integers of ``width`` bytes; ``swap`` when the file's byte
+    order is not the machine's."""
+    words = array("I" if width == 4 else "Q", raw)
+    if swap:
+        words.byteswap()
+    return words
 
 
 class MappedSource(ByteSource):

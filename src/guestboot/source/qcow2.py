@@ -19,7 +19,7 @@ from typing import Iterator, NamedTuple
 from ..errors import CorruptImage, LimitExceeded, Unsupported
 from ..limits import LIMITS
 from .base import ByteSource
-from .mapped import MappedSource, Piece, UnitCache, below, check_inside
+from .mapped import ImageCache, MappedSource, Piece, Table, below, check_inside, words_of
 from .opener import Opener
 
 MAGIC = b"QFI\xfb"
@@ -58,7 +58,7 @@ L2_ZERO = 1 << 0  # standard clusters, version 3 without extended L2 entries
 SUBCLUSTERS = 32
 SECTOR = 512
 
-_SWAP = sys.byteorder == "little"
+_SWAP = sys.byteorder == "little"  # the tables are big-endian
 
 
 class Header(NamedTuple):
@@ -202,13 +202,13 @@ class Qcow2Disk(MappedSource):
         self.zero_flag = header.version >= 3 and not self.extended
         self.compression = COMPRESSION_TYPES[header.compression_type]
         self.compressed_bits = 62 - (header.cluster_bits - 8)  # qcow2.txt: x, where the sector count starts
-        self.cache = UnitCache()
-        self.l1 = self._read_l1(header)
+        self.cache = ImageCache()
+        self.l1 = self._l1(header)
 
     def __repr__(self) -> str:
         return f"Qcow2Disk(name={self.name!r}, size={self.size}, cluster_size={self.cluster_size})"
 
-    def _read_l1(self, header: Header) -> array:
+    def _l1(self, header: Header) -> Table:
         span = self.cluster_size * self.l2_entries  # guest bytes one L2 table maps
         needed = -(-self.size // span)
         if header.size > (1 << 62):
@@ -222,7 +222,7 @@ class Qcow2Disk(MappedSource):
         if at % self.cluster_size or at + needed * 8 > self.image.size:
             raise CorruptImage(f"qcow2 L1 table at {at} ({needed} entries): unaligned or past the end of the file"
                                f" ({self.image.size} bytes)", where=self.name, offset=40)
-        return _words(self.image.pread(at, needed * 8))
+        return Table(self.image, at, needed, 8, True, self.cache)
 
     def _l2(self, index: int) -> array | None:
         entry = self.l1[index]
@@ -232,7 +232,7 @@ class Qcow2Disk(MappedSource):
         if at % self.cluster_size or at + self.cluster_size > self.image.size:
             raise CorruptImage(f"qcow2 L1 entry {index}: L2 table at {at}, unaligned or past the end of the file"
                                f" ({self.image.size} bytes)", where=self.name, offset=at)
-        return self.cache.get(("l2", at), lambda: (_words(self.image.pread(at, self.cluster_size)),
+        return self.cache.get(("l2", at), lambda: (words_of(self.image.pread(at, self.cluster_size), 8, _SWAP),
                                                    self.cluster_size))
 
     def _pieces(self, offset: int, length: int) -> Iterator[Piece]:
@@ -329,10 +329,3 @@ class Qcow2Disk(MappedSource):
 
         return self.cache.get(("z", host), load)
 
-
-def _words(raw: bytes) -> array:
-    """Big-endian 64-bit words as integers."""
-    words = array("Q", raw)
-    if _SWAP:
-        words.byteswap()
-    return words

@@ -11,14 +11,12 @@ locators (the relative Windows path first) and opened through the opener.
 from __future__ import annotations
 
 import struct
-import sys
-from array import array
 from typing import Iterator, NamedTuple
 
 from ..errors import CorruptImage, LimitExceeded
 from ..limits import LIMITS
 from .base import ByteSource
-from .mapped import MappedSource, Piece, UnitCache, below, check_inside
+from .mapped import ImageCache, MappedSource, Piece, Table, below, check_inside
 from .opener import Opener
 from .vhd import DISK_DIFFERENCING, Footer, ones_complement
 
@@ -145,10 +143,8 @@ class VhdDisk(MappedSource):
             raise CorruptImage(f"VHD block allocation table at {at} ({needed} entries): past the end of the file",
                                where=image.name, offset=footer.data_offset + 16)
         self.table_offset = at
-        self.bat = array("I", image.pread(at, needed * 4))
-        if sys.byteorder == "little":  # the table is big-endian
-            self.bat.byteswap()
-        self.cache = UnitCache()
+        self.cache = ImageCache()
+        self.bat = Table(image, at, needed, 4, True, self.cache)
 
     def __repr__(self) -> str:
         return f"VhdDisk(name={self.name!r}, size={self.size}, block_size={self.block_size})"

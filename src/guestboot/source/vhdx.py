@@ -13,14 +13,12 @@ bytes would be wrong without them.
 from __future__ import annotations
 
 import struct
-import sys
-from array import array
 from typing import Iterator, NamedTuple
 
 from ..errors import CorruptImage, LimitExceeded, Unsupported
 from ..limits import LIMITS
 from .base import ByteSource
-from .mapped import MappedSource, Piece, UnitCache, below, check_inside
+from .mapped import ImageCache, MappedSource, Piece, Table, below, check_inside
 from .opener import Opener
 
 KiB = 1024
@@ -257,10 +255,8 @@ class VhdxDisk(MappedSource):
             raise CorruptImage(f"VHDX BAT region of {length} bytes at {offset} for {entries} entries: too small or"
                                " past the end of the file", where=image.name, offset=offset)
         self.bat_offset = offset
-        self.bat = array("Q", image.pread(offset, entries * 8))
-        if sys.byteorder == "big":
-            self.bat.byteswap()
-        self.cache = UnitCache()
+        self.cache = ImageCache()
+        self.bat = Table(image, offset, entries, 8, False, self.cache)
 
     def __repr__(self) -> str:
         return f"VhdxDisk(name={self.name!r}, size={self.size}, block_size={self.block_size})"

@@ -20,7 +20,7 @@ from typing import Iterator, NamedTuple
 from ..errors import CorruptImage, LimitExceeded, Unsupported
 from ..limits import LIMITS
 from .base import ByteSource, SliceSource, ZeroSource
-from .mapped import MappedSource, Piece, UnitCache, below, check_inside
+from .mapped import ImageCache, MappedSource, Piece, Table, below, check_inside, words_of
 from .opener import Opener
 
 SECTOR = 512
@@ -187,7 +187,7 @@ class SparseExtent(MappedSource):
         grain = header.grain
         if grain < 1 or grain & (grain - 1) or grain * SECTOR > LIMITS.max_image_cluster:
             raise CorruptImage(f"VMDK sparse extent header: grain of {grain} sectors", where=extent.name, offset=20)
-        if not 1 <= header.gtes_per_gt or header.gtes_per_gt * 4 > LIMITS.max_image_table:
+        if not 1 <= header.gtes_per_gt or header.gtes_per_gt * 4 > LIMITS.max_image_cluster:  # one is held whole
             raise CorruptImage(f"VMDK sparse extent header: {header.gtes_per_gt} entries per grain table",
                                where=extent.name, offset=44)
         self.compressed = bool(header.flags & FLAG_COMPRESSED)
@@ -208,8 +208,8 @@ class SparseExtent(MappedSource):
         if at + tables * 4 > extent.size:
             raise CorruptImage(f"VMDK grain directory at {at} ({tables} entries): past the end of the file",
                                where=extent.name, offset=56)
-        self.directory = _le_words(extent.pread(at, tables * 4))
-        self.cache = UnitCache()
+        self.cache = ImageCache()
+        self.directory = Table(extent, at, tables, 4, False, self.cache)
 
     def __repr__(self) -> str:
         return f"SparseExtent(name={self.name!r}, size={self.size}, grain={self.grain_size})"
@@ -223,7 +223,8 @@ class SparseExtent(MappedSource):
         if at + size > self.extent.size:
             raise CorruptImage(f"VMDK grain table {index} at {at}: past the end of the file", where=self.name,
                                offset=at)
-        return self.cache.get(("gt", at), lambda: (_le_words(self.extent.pread(at, size)), size))
+        return self.cache.get(("gt", at), lambda: (words_of(self.extent.pread(at, size), 4, sys.byteorder == "big"),
+                                                   size))
 
     def _pieces(self, offset: int, length: int) -> Iterator[Piece]:
         end = offset + length
@@ -268,9 +269,3 @@ class SparseExtent(MappedSource):
 
         return self.cache.get(("grain", at), load)
 
-
-def _le_words(raw: bytes) -> array:
-    words = array("I", raw)
-    if sys.byteorder == "big":
-        words.byteswap()
-    return words
