@@ -69,6 +69,7 @@ class _Parser:
         self.p = pattern
         self.i = 0
         self.groups = 0
+        self.open_groups = 0  # '(' not yet closed: a ')' ends a group only then
 
     def error(self, what: str) -> RegexError:
         return RegexError(f"{self.p[:80]}: {what} (at {self.i})")
@@ -91,7 +92,7 @@ class _Parser:
 
     def concatenation(self) -> _Node:
         items: list[_Node] = []
-        while (c := self.peek()) is not None and c != "|" and not (c == ")" and self.depth_open()):
+        while (c := self.peek()) is not None and c != "|" and not (c == ")" and self.open_groups):
             atom = self.atom()
             while (q := self.peek()) is not None and q in "*+?{":
                 if q == "{" and not self.is_interval():
@@ -103,11 +104,6 @@ class _Parser:
         if not items:
             return _Node("empty")
         return items[0] if len(items) == 1 else _Node("cat", parts=tuple(items))
-
-    _open = 0
-
-    def depth_open(self) -> bool:
-        return self._open > 0
 
     def is_interval(self) -> bool:
         j = self.i + 1
@@ -145,9 +141,9 @@ class _Parser:
         if c == "(":
             self.groups += 1
             number = self.groups
-            self._open += 1
+            self.open_groups += 1
             inner = self.alternation()
-            self._open -= 1
+            self.open_groups -= 1
             if self.peek() != ")":
                 raise self.error("unmatched ( or \\(")
             self.i += 1
@@ -162,7 +158,7 @@ class _Parser:
             return _Node("test", value=self.bracket())
         if c in "*+?":
             raise self.error("invalid preceding regular expression")
-        if c == "{" :
+        if c == "{":
             return _Node("test", value=lambda ch: ch == "{")
         if c == "\\":
             if self.i >= len(self.p):
