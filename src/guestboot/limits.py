@@ -40,8 +40,8 @@ class Limits:
 
     # --- image formats (qcow2, VHD, VHDX, VMDK) ------------------------------------------
     max_backing_depth: int = 16  # images below the first in one backing/parent chain
-    max_image_table: int = 32 * MiB  # one L1 table / BAT / grain directory read whole (QEMU's own L1 cap)
-    max_image_cache: int = 32 * MiB  # L2 / grain tables and decompressed clusters one image keeps
+    max_image_table: int = 32 * MiB  # one L1 table / BAT / grain directory, as declared (QEMU's own L1 cap); read on demand
+    max_image_cache: int = 32 * MiB  # table chunks and decoded clusters all images of a run keep (one shared cache)
     max_image_cluster: int = 2 * MiB  # one compressed cluster or grain, packed and unpacked (QEMU's qcow2 cap)
     max_image_block: int = 256 * MiB  # one VHD/VHDX block (VHDX's own maximum)
     max_image_extents: int = 1024  # extents listed in one VMDK descriptor
