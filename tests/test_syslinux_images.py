@@ -274,3 +274,32 @@ def test_extlinux_menu_save_is_the_menus_default(extlinux_guest, tmp_path):
 
     copy = _on_mounted_copy(extlinux_guest["disk"], tmp_path, menu_save)
     assert _default_id(copy)[0] == "l1"  # MENU SAVE's label beats DEFAULT l0 in the menu
+
+
+def test_syslinux_on_fat(tmp_path):
+    """SYSLINUX on a FAT file system (mkfs.vfat, mtools, Debian's `syslinux --install`):
+    /syslinux.cfg at the top is found (SYSLINUX's own search, after pygrub's paths), and
+    a relative path is read from the config's directory, the root."""
+    for tool, package in (("mkfs.vfat", "dosfstools"), ("mcopy", "mtools"), ("syslinux", "syslinux")):
+        _need(tool, package)
+    image = tmp_path / "fat.img"
+    with open(image, "wb") as f:
+        f.truncate(32 << 20)
+    _run(["mkfs.vfat", "-n", "SLFAT", str(image)])
+    files = {"syslinux.cfg": "DEFAULT b\nLABEL a\n  KERNEL /vmlinuz-a\n  APPEND root=/dev/sda1\n"
+             "LABEL b\n  KERNEL vmlinuz-b\n  APPEND initrd=initrd-b x=b\n",
+             "vmlinuz-a": "a", "vmlinuz-b": "b", "initrd-b": "i"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        _run(["mcopy", "-i", str(image), str(tmp_path / name), f"::/{name}"])
+    _run(["syslinux", "--install", str(image)])
+    done = guestboot("list", "--json", str(image))
+    assert done.returncode == 0, done.stderr.decode()
+    listed = json.loads(done.stdout)
+    assert listed["config"] == "(hd0)/syslinux.cfg"
+    assert [(e["id"], e["default"], e["kernel"], e["initrds"]) for e in listed["entries"]] == [
+        ("a", False, "(hd0)/vmlinuz-a", []),
+        ("b", True, "(hd0)/vmlinuz-b", ["(hd0)/initrd-b"]),
+    ]
+    done = guestboot("ls", str(image), "(hd0)/")
+    assert "ldlinux.sys" in done.stdout.decode()  # the installer's work is on the file system
