@@ -127,3 +127,18 @@ def test_unusual_fstab_root_is_ignored(tmp_path):
     menu, spec = _default(device_map(hd0=fs))
     assert spec.args == f"root=UUID={UUID} ro"
     assert any("no device the kernel knows" in w for w in menu.warnings)
+
+
+def test_hostile_links_and_fstab(tmp_path):
+    """A /vmlinuz symlink loop and an fstab past max_config_bytes are warnings, not failures."""
+    from guestboot.limits import LIMITS
+
+    fs = _tree(tmp_path, {"/boot/vmlinuz-2": "", "/boot/vmlinuz-10": "", "/sbin/init": ""},
+               links={"/vmlinuz": "vmlinuz.old", "/vmlinuz.old": "vmlinuz"})
+    (tmp_path / "etc").mkdir()
+    with open(tmp_path / "etc/fstab", "wb") as f:
+        f.truncate(LIMITS.max_config_bytes + 1)
+    menu, spec = _default(device_map(hd0=fs))
+    assert spec.kernel.path == "/boot/vmlinuz-10" and spec.args == f"root=UUID={UUID} ro"
+    said = " | ".join(menu.warnings)
+    assert "/vmlinuz:" in said and "/etc/fstab:" in said

@@ -130,7 +130,11 @@ def _root_argument(devices: DeviceMap, device: str, warnings: list[str]) -> str 
         fs = devices.get(name).fs if devices.get(name) else None
         if fs is None or _regular(fs, "/etc/fstab") is None:
             continue
-        text = read_bytes(fs, "/etc/fstab", LIMITS.max_config_bytes).decode("utf-8", "replace")
+        try:
+            text = read_bytes(fs, "/etc/fstab", LIMITS.max_config_bytes).decode("utf-8", "replace")
+        except GuestbootError as err:  # too large, unreadable: the next place is asked
+            warnings.append(f"({name})/etc/fstab: {err}; ignored")
+            continue
         for line in text.splitlines():
             fields = line.split("#", 1)[0].split()
             if len(fields) >= 2 and fields[1] == "/":
