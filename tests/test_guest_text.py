@@ -135,3 +135,15 @@ def test_shown_escapes_every_class_and_leaves_text_alone():
     assert shown("\x85\x9b") == "\\x85\\x9b"  # C1: NEL, CSI
     assert shown("\u2028\u2029\u202a\u202e\u2066\u2069\u200f") == "\\u2028\\u2029\\u202a\\u202e\\u2066\\u2069\\u200f"
     assert shown(b"\xff\xfe".decode("utf-8", "surrogateescape")) == "\\xff\\xfe"
+
+
+def test_debug_traceback_keeps_the_guest_message_on_one_line(image, tmp_path):
+    proc = run("guestboot", "extract", "--debug", "-e", "1", "-o", str(tmp_path / "out"), str(image))
+    assert proc.returncode == 6
+    text = proc.stderr.decode()
+    assert "Traceback (most recent call last):" in text
+    for line in text.splitlines():
+        assert not line.lstrip().startswith(FORGED), line
+    for raw in RAW:
+        assert raw not in text
+    assert "guestboot.errors.NotFound: entry 'missing \\u202egnissim'" in text

@@ -93,9 +93,7 @@ def guarded(prog: str, body: Callable[[], int], *, debug: bool) -> int:
         return code
     except GuestbootError as err:
         if debug:
-            import traceback  # only on failure: it costs start-up time
-
-            traceback.print_exc()
+            _print_traceback()
         warn(prog, err.warnings)
         return fail(prog, f"{err.kind}: {err}", err.exit_code)
     except KeyboardInterrupt:
@@ -107,7 +105,7 @@ def guarded(prog: str, body: Callable[[], int], *, debug: bool) -> int:
         import traceback
 
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         where = ""
         tb = traceback.extract_tb(err.__traceback__)
         if tb:
@@ -117,6 +115,21 @@ def guarded(prog: str, body: Callable[[], int], *, debug: bool) -> int:
             f"internal error: {type(err).__name__}: {err}{where} (a bug; rerun with --debug and report it)",
             EXIT_INTERNAL,
         )
+
+
+def _print_traceback() -> None:
+    """--debug: the traceback of the error being handled, each line through ``shown``,
+    and the error itself as one line (its message may carry guest text, newlines too)."""
+    import traceback  # only on failure: it costs start-up time
+
+    err = sys.exc_info()[1]
+    if err is None:
+        return
+    sys.stderr.write("Traceback (most recent call last):\n")
+    for chunk in traceback.extract_tb(err.__traceback__).format():
+        for line in chunk.rstrip("\n").split("\n"):
+            sys.stderr.write(shown(line) + "\n")
+    sys.stderr.write(shown(f"{type(err).__module__}.{type(err).__qualname__}: {err}") + "\n")
 
 
 def parse_offset(text: str) -> int:
