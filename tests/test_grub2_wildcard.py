@@ -109,3 +109,18 @@ def test_menu_made_by_a_wildcard_loop(tmp_path):
     assert spec.kernel.path == "/boot/vmlinuz-6.1.0-18-amd64"
     assert [i.path for i in spec.initrds] == ["/boot/initrd.img-6.1.0-18-amd64"]
     assert spec.cmdline == "BOOT_IMAGE=/boot/vmlinuz-6.1.0-18-amd64 root=/dev/vda1 ro"
+
+
+def test_expansion_is_bounded(tmp_path, monkeypatch):
+    """The paths one expansion makes count against max_word_bytes (here lowered to 300)."""
+    from guestboot.boot.grub2 import wildcard
+    from guestboot.errors import LimitExceeded
+    from guestboot.limits import LIMITS
+
+    for n in range(40):
+        (tmp_path / f"file-{n:03d}").write_text("")
+    monkeypatch.setattr(wildcard, "LIMITS", LIMITS._replace(max_word_bytes=300))
+    with pytest.raises(LimitExceeded, match="wildcard expansion"):
+        run_grub("insmod regexp\necho /file-*\n", device_map(hd0=DirFileSystem(tmp_path)), root="hd0")
+    out, _ = run_grub("insmod regexp\necho /file-00*\n", device_map(hd0=DirFileSystem(tmp_path)), root="hd0")
+    assert out.split() == [f"/file-{n:03d}" for n in range(10)]

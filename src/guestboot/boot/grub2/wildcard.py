@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...errors import GuestbootError
+from ...errors import GuestbootError, LimitExceeded
 from ...fs import path as fspath
 from ...fs.base import FileType
+from ...limits import LIMITS
 from . import files
 from .errors import GrubError
 from .regex import RegexError, compile_ere
@@ -136,10 +137,28 @@ def _listing(it: Interp, directory: str) -> list[str]:
         return []
 
 
-def _exists(it: Interp, directory: str, name: str) -> bool:
-    if not name:
-        return True
-    return name in _listing(it, directory or "/")
+class _Lister:
+    """Directory listings for one expansion, each read once; the paths made are bounded
+    by LIMITS.max_word_bytes (they all become words of one command line)."""
+
+    def __init__(self, it: Interp):
+        self.it = it
+        self.seen: dict[str, list[str]] = {}
+        self.made = 0
+
+    def names(self, directory: str) -> list[str]:
+        if directory not in self.seen:
+            self.seen[directory] = _listing(self.it, directory)
+        return self.seen[directory]
+
+    def exists(self, directory: str, name: str) -> bool:
+        return not name or name in self.names(directory or "/")
+
+    def made_path(self, path: str) -> str:
+        self.made += len(path) + 1
+        if self.made > LIMITS.max_word_bytes:
+            raise LimitExceeded(f"wildcard expansion makes more than {LIMITS.max_word_bytes} bytes of words")
+        return path
 
 
 def expand(it: Interp, raw: str) -> list[str] | None:
@@ -149,6 +168,7 @@ def expand(it: Interp, raw: str) -> list[str] | None:
     paths: list[str] | None = None
     had_regex = False
     start = 0
+    lister = _Lister(it)
     while start < len(raw):
         plain_end, run_end, wild = _split(raw, start)
         if not wild:
@@ -157,7 +177,7 @@ def expand(it: Interp, raw: str) -> list[str] | None:
             for path in paths if paths is not None else [""]:
                 joined = path + tail
                 slash = joined.rfind("/") if had_regex else -1
-                if slash < 0 or _exists(it, joined[:slash] or "/", joined[slash + 1 :]):
+                if slash < 0 or lister.exists(joined[:slash] or "/", joined[slash + 1 :]):
                     kept.append(joined)
             if not kept:
                 return None
@@ -170,15 +190,15 @@ def expand(it: Interp, raw: str) -> list[str] | None:
             return None
         had_regex = True
         if paths is None and plain_end == start:  # the device part has the wildcard
-            found = [f"({n})" for n in _device_names(it, raw[start] != "(") if regex.search(f"({n})")]
+            found = [lister.made_path(f"({n})") for n in _device_names(it, raw[start] != "(") if regex.search(f"({n})")]
         else:
             found = []
             prefix = _unescape(raw[start:plain_end])
             for base in paths if paths is not None else [""]:
                 directory = base + prefix
-                for name in _listing(it, directory):
+                for name in lister.names(directory):
                     if regex.search(name) is not None:
-                        found.append(directory + name)
+                        found.append(lister.made_path(directory + name))
         if not found:
             return None
         paths = found
