@@ -362,3 +362,61 @@ def test_the_child_dies_with_the_process_that_started_it():
             pytest.fail("the confined child outlived the process that started it")
     finally:
         os.close(read_end)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(n) for n in f.read().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] in ("Z", "X")  # dead, not yet reaped
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
+                    reason="needs /proc/PID/task/TID/children")
+def test_with_a_pid_namespace_the_waiter_and_the_worker_die_with_the_starter():
+    """As root, the child waits in the host's PID namespace and its child works as PID 1
+    of a new one; both must end when the process that started them is killed."""
+    import signal
+
+    read_end, write_end = os.pipe()
+    starter = os.fork()
+    if starter == 0:
+        try:
+            os.close(read_end)
+
+            def work():
+                os.write(write_end, b"working")
+                while True:
+                    time.sleep(0.05)
+
+            confined(work, (write_end,))
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        assert os.read(read_end, 16) == b"working"
+        family = []
+        pending = [starter]
+        while pending:
+            pid = pending.pop()
+            kids = _children(pid)
+            family += kids
+            pending += kids
+        assert family  # the confined child (and, with a PID namespace, its worker)
+        os.kill(starter, signal.SIGKILL)
+        os.waitpid(starter, 0)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not all(_gone(pid) for pid in family):
+            time.sleep(0.02)
+        assert all(_gone(pid) for pid in family), family
+    finally:
+        os.close(read_end)
