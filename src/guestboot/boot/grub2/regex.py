@@ -96,7 +96,7 @@ class _Parser:
             atom = self.atom()
             while (q := self.peek()) is not None and q in "*+?{":
                 if q == "{" and not self.is_interval():
-                    break
+                    raise self.error("invalid content of \\{\\}")
                 if atom.kind == "assert" and q != "{":
                     raise self.error("repetition of an anchor")
                 atom = self.quantifier(atom)
@@ -106,15 +106,17 @@ class _Parser:
         return items[0] if len(items) == 1 else _Node("cat", parts=tuple(items))
 
     def is_interval(self) -> bool:
+        """``{n}``, ``{n,}``, ``{n,m}`` or ``{,m}`` (GNU: from 0) follows."""
         j = self.i + 1
         digits = 0
         while j < len(self.p) and self.p[j].isdigit():
             j, digits = j + 1, digits + 1
-        if j < len(self.p) and self.p[j] == ",":
+        comma = j < len(self.p) and self.p[j] == ","
+        if comma:
             j += 1
             while j < len(self.p) and self.p[j].isdigit():
                 j += 1
-        return digits > 0 and j < len(self.p) and self.p[j] == "}"
+        return (digits > 0 or comma) and j < len(self.p) and self.p[j] == "}"
 
     def quantifier(self, atom: _Node) -> _Node:
         q = self.p[self.i]
@@ -129,7 +131,7 @@ class _Parser:
         body = self.p[self.i : end]
         self.i = end + 1
         low_text, comma, high_text = body.partition(",")
-        low = int(low_text)
+        low = int(low_text) if low_text else 0
         high = None if comma and not high_text else int(high_text) if comma else low
         if low > 0x7FFF or (high is not None and (high < low or high > 0x7FFF)):  # RE_DUP_MAX
             raise self.error("invalid interval")
@@ -156,10 +158,8 @@ class _Parser:
             return _Node("assert", value="eol")
         if c == "[":
             return _Node("test", value=self.bracket())
-        if c in "*+?":
+        if c in "*+?{":
             raise self.error("invalid preceding regular expression")
-        if c == "{":
-            return _Node("test", value=lambda ch: ch == "{")
         if c == "\\":
             if self.i >= len(self.p):
                 raise self.error("trailing backslash")
