@@ -33,7 +33,7 @@ class Limits:
     max_stack_rounds: int = 8  # rounds of stacked-volume discovery (a partition in an md array in …)
     max_volume_segments: int = 4096  # members/segments joined into one stacked volume
     max_lvm_metadata_bytes: int = 4 * MiB  # one copy of LVM2 text metadata (lvm2's default area: ~1 MiB)
-    max_lvm_metadata_total: int = 64 * MiB  # LVM2 metadata text read in one discovery, all PVs
+    max_lvm_metadata_total: int = 16 * MiB  # LVM2 metadata text read in one discovery, all PVs (~2 MB/s parsed)
     max_lvm_config_depth: int = 16  # nested sections in LVM2 metadata (lvm2 writes 4)
     max_md_devices: int = 1920  # devices of one md array (the kernel's bound for a 4 KiB 1.x superblock)
     max_lvm_lv_depth: int = 8  # LVs made of sub-LVs made of … (a mirror of images: 1)

@@ -41,7 +41,6 @@ from ..errors import CorruptImage, GuestbootError, LimitExceeded, Unsupported
 from ..limits import LIMITS
 from ..source import ByteSource, SliceSource
 from ..source.compose import ConcatSource, StripeSource
-from . import lvmtext
 from .base import FailingSource, Volume
 from .stack import Stacked
 
@@ -197,6 +196,8 @@ class VolumeGroup(NamedTuple):
 
 def parse_vg(text: bytes, where: str) -> VolumeGroup:
     """The VG described by one copy of text metadata."""
+    from . import lvmtext  # only when a PV is found: its token pattern is compiled on import
+
     top = lvmtext.parse(text, where)
     sections = [(name, value) for name, value in top.items() if isinstance(value, dict)]
     if len(sections) != 1:

@@ -22,13 +22,19 @@ from ..limits import LIMITS
 Value = Union[int, float, str, list, "Section"]
 Section = dict  # str -> Value, in text order
 
+# One match per token, with the spaces and comments before it: a string, a number, a name,
+# punctuation, the end of the text, or one character that is none of these (an error).
 _TOKEN = re.compile(
     r"""
-    (?P<space>[ \t\r\n]+|\#[^\n]*)
-  | (?P<string>"(?:[^"\\]|\\.)*")
-  | (?P<number>-?[0-9]+(?:\.[0-9]+)?(?![A-Za-z0-9_.+-]))
-  | (?P<name>[A-Za-z0-9_.+\-/]+)
-  | (?P<punct>[{}\[\]=,])
+    (?:[ \t\r\n]+|\#[^\n]*)*
+    (?:
+      (?P<string>"(?:[^"\\]|\\.)*")
+    | (?P<number>-?[0-9]+(?:\.[0-9]+)?(?![A-Za-z0-9_.+-]))
+    | (?P<name>[A-Za-z0-9_.+\-/]+)
+    | (?P<punct>[{}\[\]=,])
+    | (?P<end>\Z)
+    | (?P<bad>.)
+    )
     """,
     re.VERBOSE | re.DOTALL,
 )
@@ -53,29 +59,27 @@ class _Parser:
     def __init__(self, text: str, where: str):
         self.text = text
         self.where = where
-        self.pos = 0
-        self.line = 1
+        self.matches = _TOKEN.finditer(text)
         self.token = self._scan()
 
+    def _line(self, pos: int) -> int:
+        return self.text.count("\n", 0, pos) + 1
+
     def _scan(self) -> tuple[str, str, int]:
-        """The next token after ``pos`` as (kind, text, line); ("end", "", line) at the end."""
-        text = self.text
-        while self.pos < len(text):
-            m = _TOKEN.match(text, self.pos)
-            if m is None:
-                raise CorruptImage(f"LVM metadata line {self.line}: unexpected {text[self.pos]!r}", where=self.where)
-            kind = m.lastgroup or ""
-            line = self.line
-            self.line += m.group().count("\n")
-            self.pos = m.end()
-            if kind != "space":
-                return kind, m.group(), line
-        return "end", "", self.line
+        """The next token as (kind, text, offset in the text); ("end", "", …) at the end."""
+        m = next(self.matches, None)
+        if m is None:  # finditer ends after the empty match at the end
+            return "end", "", len(self.text)
+        kind = m.lastgroup or "end"
+        if kind == "bad":
+            pos = m.start(kind)
+            raise CorruptImage(f"LVM metadata line {self._line(pos)}: unexpected {self.text[pos]!r}", where=self.where)
+        return kind, m.group(kind), m.start(kind)
 
     def _fail(self, what: str) -> CorruptImage:
-        kind, value, line = self.token
+        kind, value, pos = self.token
         seen = "the end" if kind == "end" else repr(value[:40])
-        return CorruptImage(f"LVM metadata line {line}: expected {what}, found {seen}", where=self.where)
+        return CorruptImage(f"LVM metadata line {self._line(pos)}: expected {what}, found {seen}", where=self.where)
 
     def _next(self) -> tuple[str, str, int]:
         token = self.token
@@ -92,7 +96,7 @@ class _Parser:
     def _items(self, depth: int, closing: str) -> Section:
         if depth > LIMITS.max_lvm_config_depth:
             raise LimitExceeded(
-                f"LVM metadata line {self.token[2]}: sections nest deeper than"
+                f"LVM metadata line {self._line(self.token[2])}: sections nest deeper than"
                 f" {LIMITS.max_lvm_config_depth} (max_lvm_config_depth)",
                 where=self.where,
             )
@@ -104,9 +108,9 @@ class _Parser:
                 return section
             if kind not in ("name", "number"):
                 raise self._fail("a name" if closing == "end" else "a name or '}'")
-            _kind, key, line = self._next()
+            _kind, key, pos = self._next()
             if key in section:
-                raise CorruptImage(f"LVM metadata line {line}: {key[:40]!r} given twice", where=self.where)
+                raise CorruptImage(f"LVM metadata line {self._line(pos)}: {key[:40]!r} given twice", where=self.where)
             kind, value = self._peek()
             if kind == "punct" and value == "{":
                 self._next()
