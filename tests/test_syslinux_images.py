@@ -8,7 +8,8 @@
   kernel and its marker initrd, extracted, boot in QEMU and the guest prints the command
   line SYSLINUX builds (BOOT_IMAGE=…, initrd=…).
 * An ISOLINUX ISO made by xorriso (isolinux.bin from the isolinux package) whose
-  isolinux.cfg uses a menu with MENU DEFAULT and a hidden label.
+  isolinux.cfg uses a menu with MENU DEFAULT and a hidden label; the MENU DEFAULT
+  label's kernel (the real Debian kernel) and initrd boot in QEMU.
 
 Debian packages: u-boot-menu, extlinux, syslinux-common, isolinux, xorriso, e2fsprogs,
 fdisk (sfdisk), util-linux (mount, losetup, unshare), qemu-system-x86.
@@ -171,11 +172,27 @@ def isolinux_iso(tmp_path_factory) -> Path:
     (tree / "live").mkdir()
     shutil.copyfile(iso_builder.ISOLINUX_BIN, tree / "isolinux" / "isolinux.bin")
     (tree / "isolinux" / "isolinux.cfg").write_text(ISOLINUX_CFG)
-    (tree / "live" / "vmlinuz").write_bytes(os.urandom(4096))
-    (tree / "live" / "initrd.img").write_bytes(os.urandom(4096))
+    try:
+        shutil.copyfile(boot_builder.debian_kernel(), tree / "live" / "vmlinuz")
+        build_initramfs(tree / "live" / "initrd.img", "iso-initrd")
+    except ToolMissing as err:
+        unavailable(str(err))
     return iso_builder.build(work / "live.iso", tree, ["-R", "-J", "-b", "isolinux/isolinux.bin", "-c",
                                                        "isolinux/boot.cat", "-no-emul-boot", "-boot-load-size", "4",
                                                        "-boot-info-table"])
+
+
+def test_isolinux_default_boots_in_qemu(isolinux_iso, tmp_path):
+    missing = boot_builder.qemu_available()
+    if missing:
+        unavailable(missing)
+    out = tmp_path / "out"
+    done = guestboot("extract", str(isolinux_iso), "-o", str(out), "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    expected = "BOOT_IMAGE=/live/vmlinuz boot=live nomodeset initrd=/live/initrd.img"  # MENU DEFAULT's label
+    assert json.loads(done.stdout)["cmdline"] == expected
+    report = boot_builder.boot(out / "kernel", out / "initrd", expected)
+    assert report.cmdline == expected and report.initrds == ["iso-initrd"]
 
 
 def test_isolinux_iso_lists_the_menu_and_its_default(isolinux_iso):
