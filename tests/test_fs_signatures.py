@@ -5,6 +5,7 @@ without an error. When a driver for a kind lands (fs.PROBES), the device is read
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -88,6 +89,8 @@ def test_a_device_names_what_it_holds(made, kind):
             return
         if kind == "swap":
             assert device.problem == "Linux swap space"
+        elif kind == "lvm2-pv":  # volume/lvm.py reads PVs now: a PV of no VG says so
+            assert re.fullmatch(r"LVM2 physical volume \S+ of no volume group found", device.problem)
         else:
             assert isinstance(device.problem, Unsupported)
             assert str(device.problem) == f"(hd0): {what}: not supported yet"
