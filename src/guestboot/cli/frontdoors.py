@@ -80,6 +80,8 @@ def add_parsers(sub, common, dialect, guest_type_options, epilog: str) -> None:
                             help="run QEMU now, from a private directory removed when it exits")
         if door == "libvirt":
             sp.add_argument("--domain", metavar="NAME", help="print a whole <domain> (type qemu) with this name")
+            sp.add_argument("--serial-log", metavar="FILE",
+                            help="with --domain: the serial port writes to FILE (default: a pty for virsh console)")
         dialect(sp)
         guest_type_options(sp)
         sp.add_argument("--chainload", action="store_true", help="boot the guest's own Xen boot loader")
@@ -93,6 +95,8 @@ def run_door(args, run, dump_json) -> int:
     try:
         os.makedirs(base, exist_ok=True)
         out_dir = tempfile.mkdtemp(prefix="guestboot-", dir=base)
+        if args.command == "libvirt":  # libvirt's QEMU runs as its own user: it must reach the
+            os.chmod(out_dir, 0o711)  # files (libvirt chowns them); the directory stays unlistable
     except OSError as err:
         raise OutputError(f"cannot make a new directory in {base}: {err.strerror}") from None
     try:
@@ -271,9 +275,15 @@ def _libvirt(args, files: dict[str, Any]) -> str:
     ET.SubElement(disk, "driver", name="qemu", type=drive_format(args))
     ET.SubElement(disk, "source", file=files["image"])
     ET.SubElement(disk, "target", dev="vda", bus="virtio")
-    serial = ET.SubElement(devices, "serial", type="pty")
+    if args.serial_log:
+        serial = ET.SubElement(devices, "serial", type="file")
+        ET.SubElement(serial, "source", path=os.path.abspath(args.serial_log))
+    else:
+        serial = ET.SubElement(devices, "serial", type="pty")
     ET.SubElement(serial, "target", port="0")
-    console = ET.SubElement(devices, "console", type="pty")
+    console = ET.SubElement(devices, "console", type=serial.get("type"))
+    if args.serial_log:
+        ET.SubElement(console, "source", path=os.path.abspath(args.serial_log))
     ET.SubElement(console, "target", type="serial", port="0")
     ET.indent(domain)
     return ET.tostring(domain, encoding="unicode") + "\n"
