@@ -350,3 +350,12 @@ def test_xbootldr_beside_the_esp(esp_build, tmp_path: Path) -> None:
     assert choice.entry.id == T1_57
     assert (spec.kernel.device, spec.kernel.path) == ("hd0,gpt2", f"/{MID}/6.1.0-57-amd64/linux")
     assert spec.initrds[0].device == "hd0,gpt2"
+
+
+def test_sort_fields_are_bounded(tmp_path: Path) -> None:
+    """Sorting compares versions again and again: a version longer than
+    max_sort_field_bytes is refused instead of making the sort slow."""
+    files = {"/k": "", "/loader/entries/a.conf": "linux /k\nsort-key x\nversion " + "1." * 300 + "\n",
+             "/loader/entries/b.conf": "linux /k\nsort-key x\nversion 1\n"}
+    with pytest.raises(LimitExceeded, match="max_sort_field_bytes"):
+        _dir_menu(tmp_path, files)

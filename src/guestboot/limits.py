@@ -75,6 +75,7 @@ class Limits:
     max_config_bytes: int = 4 * MiB  # one grub.cfg / menu.lst / sourced file
     max_config_files: int = 1024  # files a directory-based config format reads (BLS entries, UKIs)
     max_entries_bytes: int = 16 * MiB  # bytes of BLS entry files one evaluation reads (blscfg, systemd-boot), together
+    max_sort_field_bytes: int = 256  # one field systemd-boot sorts entries by (id, sort-key, machine-id, version)
     max_config_bytes_total: int = 16 * MiB  # config text one evaluation reads in all (SYSLINUX INCLUDEs)
     max_env_block_bytes: int = 64 * KiB  # one grubenv file
     max_source_depth: int = 10  # nested source/configfile

@@ -440,6 +440,11 @@ def evaluate(devices: DeviceMap, device: str, path: str, *, env=None, check_file
         entries += load_type1(fs, xbl, budget, warnings)
     import functools
 
+    for e in entries:  # sorting compares these again and again: their length is bounded
+        for field in (e.id, e.sort_key, e.machine_id, e.version):
+            if field is not None and len(field) > LIMITS.max_sort_field_bytes:
+                raise LimitExceeded(f"({e.device}): entry {e.id[:64]!r}… has a sort field of {len(field)} bytes,"
+                                    f" more than {LIMITS.max_sort_field_bytes} (max_sort_field_bytes)")
     entries.sort(key=functools.cmp_to_key(compare))
     _titles(entries)
     if pattern == "@saved":
