@@ -657,7 +657,8 @@ def _chosen(cfg: Config) -> tuple[str | None, _SubMenu | None, str]:
     else:
         return None, None, "no DEFAULT or UI: SYSLINUX stops at its boot: prompt; booting the first label"
     if not cfg.implicit and cfg.find_label(cmd) is None:
-        return None, None, f"{why} {_one_line(cmd)!r} is no label and IMPLICIT 0 forbids it: SYSLINUX stops at its boot: prompt; booting the first label"
+        return None, None, (f"{why} {_one_line(cmd)!r} is no label and IMPLICIT 0 forbids it: SYSLINUX stops at"
+                            " its boot: prompt; booting the first label")
     return cmd, None, why
 
 
