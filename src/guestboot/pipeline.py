@@ -191,6 +191,7 @@ def preopen(request: Request) -> None:
 
     for fd, name in request.disks:
         open_format(FileSource(fd, name=name), image_format=request.image_format, opener=request.opener)
+    request.opener.seal()  # the child asks only what was asked here
 
 
 def load_menu(devices: DeviceMap, *, isconfig: bool = False, settings: dict[str, object] | None = None,

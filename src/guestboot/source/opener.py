@@ -8,9 +8,11 @@ calls ``opener.open_related(requested_name, by)``:
 - ``DirectoryOpener(DIR)`` (the CLI's ``--allow-backing-dir DIR``) opens files from DIR and
   only from it: a relative name is taken from the directory of the file that names it, as
   QEMU does, when that file lies in DIR (else from DIR itself), an absolute name must lie
-  inside DIR; ``..`` may not climb out of DIR and no component may be a symlink (each is
-  opened with O_NOFOLLOW beneath the directory's descriptor, so nothing can lead out of
-  it, not even a race; with no symlink followed, ``..`` is resolved by name); names with
+  inside DIR; ``..`` may not climb out of DIR; a symlink is followed only to a place
+  inside DIR: we read it and resolve it ourselves, component by component (at most
+  LIMITS.max_symlink_hops), and the kernel never follows one (every open is O_NOFOLLOW
+  beneath the directory's descriptor, so a symlink swapped in meanwhile is refused, not
+  followed); ``..`` is applied to the resolved path, by name; names with
   a protocol prefix (``json:``, ``nbd://``, ``file:``) are refused, as are anything but
   regular files and block devices. Files it opened are kept open and reused, so a parent
   process can open them all before it drops privileges (see ``preopen``) and the
@@ -53,6 +55,10 @@ class Opener:
     def close(self) -> None:
         """Close what this opener opened (nothing, here)."""
 
+    def seal(self) -> None:
+        """From now on, answer only what was asked before (nothing new is opened): called
+        once the files are opened and a sandboxed child is about to read the guest."""
+
     def descriptors(self) -> tuple[int, ...]:
         """The descriptors of the files opened so far (a sandboxed child keeps them)."""
         return ()
@@ -64,7 +70,7 @@ REFUSE = Opener()
 class DirectoryOpener(Opener):
     """Files an image names, opened from one directory the host names and from nowhere else."""
 
-    __slots__ = ("directory", "_dir_fd", "_opened", "_places")
+    __slots__ = ("directory", "_dir_fd", "_opened", "_places", "_scratch", "_asked", "_sealed")
 
     def __init__(self, directory: str):
         try:
@@ -78,6 +84,9 @@ class DirectoryOpener(Opener):
         self.directory = directory
         self._opened: dict[str, FileSource] = {}
         self._places: dict[tuple, tuple[str, ...]] = {}  # file identity -> its directory inside DIR
+        self._scratch: int | None = None  # a directory descriptor held while resolving symlinks
+        self._asked: dict[tuple, str] = {}  # (where the name starts, name asked for) -> its key in _opened
+        self._sealed = False
 
     def __enter__(self) -> "DirectoryOpener":
         return self
@@ -117,57 +126,116 @@ class DirectoryOpener(Opener):
             self._places[key] = place
         return self._places[key]
 
+    def _inside(self, path: str) -> list[str] | None:
+        """An absolute path as components inside the directory, or None when it is outside."""
+        for base in {os.path.abspath(self.directory), os.path.realpath(self.directory)}:
+            base = base.rstrip("/")
+            if path == base or path.startswith(base + "/"):
+                return [part for part in path[len(base) :].split("/") if part]
+        return None
+
+    def _refuse(self, shown: str, by: str, how: str) -> PermissionDenied:
+        return PermissionDenied(f"the image asks for {shown}, {how} the directory allowed for related files"
+                                f" ({self.directory}); refused", where=by)
+
     def _components(self, requested_name: str, by: str, start: tuple[str, ...]) -> list[str]:
-        """The path of the file inside the directory, one component at a time."""
+        """The path of the file inside the directory, one component at a time, symlinks
+        resolved (each inside the directory) and ``..`` applied by name."""
         shown = repr(requested_name)
         if not requested_name or "\0" in requested_name:
             raise CorruptImage(f"the image names another file by an empty or NUL-holding name {shown}", where=by)
         if _PROTOCOL.match(requested_name):
             raise Unsupported(f"the image asks for {shown}, a protocol or URL, not a file; refused", where=by)
-        name = requested_name
-        parts = list(start)
-        if os.path.isabs(name):
-            inside = None
-            for base in {os.path.abspath(self.directory), os.path.realpath(self.directory)}:
-                if name == base or name.startswith(base.rstrip("/") + "/"):
-                    inside = name[len(base):]
-                    break
+        pending = requested_name.split("/")
+        resolved = list(start)
+        if os.path.isabs(requested_name):
+            inside = self._inside(requested_name)
             if inside is None:
-                raise PermissionDenied(
-                    f"the image asks for {shown}, outside the directory allowed for related files"
-                    f" ({self.directory}); refused",
-                    where=by,
-                )
-            name = inside
-            parts = []
-        for part in name.split("/"):
+                raise self._refuse(shown, by, "outside")
+            pending, resolved = inside, []
+        hops = 0
+        while pending:  # each step takes one component or replaces one symlink by its target
+            part = pending.pop(0)
             if part in ("", "."):
                 continue
-            if part != "..":
-                parts.append(part)
-            elif parts:
-                parts.pop()
+            if part == "..":
+                if not resolved:
+                    raise self._refuse(shown, by, "through '..', out of")
+                resolved.pop()
+                continue
+            try:  # the text of a symlink, never what it points to
+                target = os.readlink(part, dir_fd=self._walk(resolved)) if self._dir_fd >= 0 else None
+            except OSError:  # not a symlink (EINVAL), or missing: opening it says so
+                target = None
+            if target is None:
+                resolved.append(part)
+                continue
+            hops += 1
+            if hops > LIMITS.max_symlink_hops:
+                raise LimitExceeded(f"{shown}: more than {LIMITS.max_symlink_hops} symlinks (max_symlink_hops)",
+                                    where=by)
+            if os.path.isabs(target):
+                inside = self._inside(target)
+                if inside is None:
+                    raise self._refuse(shown, by, "through a symlink to a place outside")
+                pending, resolved = inside + pending, []
             else:
-                parts = []
-                break
+                pending = target.split("/") + pending
+        if not resolved:
+            raise self._refuse(shown, by, "not a file inside")
+        return resolved
+
+    def _walk(self, parts: list[str]) -> int:
+        """A descriptor of the directory ``parts`` inside DIR, walked with O_NOFOLLOW, to
+        read a symlink in; held in ``_scratch`` until the next call or the end of the
+        resolution. DIR's own descriptor for no parts."""
         if not parts:
-            raise PermissionDenied(
-                f"the image asks for {shown}, which is not a file name inside the allowed directory"
-                f" ({self.directory}); refused",
-                where=by,
-            )
-        return parts
+            return self._dir_fd
+        if self._scratch is not None:
+            os.close(self._scratch)
+            self._scratch = None
+        current = self._dir_fd
+        opened: list[int] = []
+        try:
+            for part in parts:
+                current = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=current)
+                opened.append(current)
+        except OSError:
+            for fd in opened:
+                os.close(fd)
+            raise
+        for fd in opened[:-1]:
+            os.close(fd)
+        self._scratch = opened[-1]
+        return self._scratch
+
+    def seal(self) -> None:
+        self._sealed = True
 
     def open_related(self, requested_name: str, by: str, referrer: ByteSource | None = None) -> ByteSource:
-        parts = self._components(requested_name, by, self._place(referrer))
+        place = self._place(referrer)
+        asked = self._asked.get((place, requested_name))
+        if asked is not None:
+            return self._opened[asked]
+        if self._sealed:
+            raise Unsupported(f"the image asks for {requested_name!r}, which was not opened before the sandbox"
+                              " started", where=by)
+        try:
+            parts = self._components(requested_name, by, place)
+        finally:
+            if self._scratch is not None:
+                os.close(self._scratch)
+                self._scratch = None
         key = "/".join(parts)
         if key in self._opened:
+            self._asked[(place, requested_name)] = key
             return self._opened[key]
         if self._dir_fd < 0:
             raise Unsupported(f"the image asks for {requested_name!r} after the opener was closed", where=by)
         fd = self._open_beneath(parts, requested_name, by)
         source = FileSource(fd, name=requested_name if requested_name.isprintable() else repr(requested_name))
         self._opened[key] = source
+        self._asked[(place, requested_name)] = key
         self._places[identity(source)] = tuple(parts[:-1])
         return source
 
@@ -191,10 +259,10 @@ class DirectoryOpener(Opener):
                 except OSError as err:  # ELOOP: a symlink; ENOTDIR: a symlink or file mid-path
                     import errno
 
-                    if err.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+                    if err.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):  # changed since it was resolved
                         raise PermissionDenied(
-                            f"the image asks for {shown}, reached through a symlink or a non-directory;"
-                            " symlinks are not followed for related files",
+                            f"the image asks for {shown}, reached through a symlink or a non-directory that"
+                            " appeared while it was opened; refused",
                             where=by,
                         ) from None
                     raise NotFound(f"cannot open {shown} (named by the image): {err.strerror}", where=by) from None
