@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--allow-backing-dir", metavar="DIR",
                         help="files an image names (qcow2 backing and data files, VHD/VHDX parents, VMDK"
                         " extents) may be opened from DIR, and only from it: never outside it, never through"
-                        " a symlink (default: refused)")
+                        " a symlink that leads out of it (default: refused)")
         sp.add_argument("--offset", type=_offset, metavar="BYTES",
                         help="a file system starts at this byte (decimal, or hex with 0x); no partition table is read")
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
