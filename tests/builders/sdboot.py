@@ -121,11 +121,8 @@ def esp_tree(work: Path, kernel: Path, initrds: dict[str, Path], loader_conf: st
     return esp
 
 
-# --- the real systemd-boot under OVMF ----------------------------------------------------
-# (to move into the real-bootloader harness, tests/realboot, once it lands)
+# --- the boot loader itself ------------------------------------------------------------
 BOOTLOADER = Path("/usr/lib/systemd/boot/efi/systemd-bootx64.efi")
-OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
-OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 
 
 def install_bootloader(esp: Path) -> None:
@@ -135,32 +132,6 @@ def install_bootloader(esp: Path) -> None:
         raise ToolMissing(f"{BOOTLOADER} not found (apt-get install systemd-boot-efi)")
     (esp / "EFI" / "BOOT").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(BOOTLOADER, esp / "EFI" / "BOOT" / "BOOTX64.EFI")
-
-
-def ovmf_boot(disk: Path, work: Path, timeout: float = 300) -> tuple[str, list[str]]:
-    """Boot ``disk`` with OVMF (a fresh copy of its variable store) under TCG and return
-    what our initramfs printed: (/proc/cmdline, [initrd names])."""
-    from .initramfs import CMDLINE_MARKER, DONE_MARKER, INITRD_MARKER
-
-    if not (OVMF_CODE.exists() and OVMF_VARS.exists()):
-        raise ToolMissing("OVMF not found (apt-get install ovmf)")
-    if not shutil.which("qemu-system-x86_64"):
-        raise ToolMissing("qemu-system-x86_64 not found (apt-get install qemu-system-x86)")
-    variables = work / f"{disk.stem}-vars.fd"
-    shutil.copyfile(OVMF_VARS, variables)
-    argv = ["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-m", "512", "-nographic", "-no-reboot",
-            "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
-            "-drive", f"if=pflash,format=raw,file={variables}", "-drive", f"file={disk},format=raw,if=virtio"]
-    try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as err:
-        raise AssertionError(f"OVMF boot did not finish in {timeout:.0f} s: {(err.stdout or b'')[-2000:]!r}") from None
-    console = done.stdout.decode("utf-8", "replace").replace("\r", "")
-    cmdlines = [l.partition(CMDLINE_MARKER)[2] for l in console.splitlines() if CMDLINE_MARKER in l]
-    initrds = [l.partition(INITRD_MARKER)[2] for l in console.splitlines() if INITRD_MARKER in l]
-    if len(cmdlines) != 1 or len(initrds) != 1 or DONE_MARKER not in console:
-        raise AssertionError(f"the guest did not report; console:\n{console[-3000:]}")
-    return cmdlines[0], sorted(initrds[0].split())
 
 
 def multi_profile_uki(out: Path, kernel: Path, initrd: Path, os_release: str, profiles: list[tuple[str, str]],

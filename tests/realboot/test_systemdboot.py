@@ -50,6 +50,33 @@ OWN = {
                                           initrds=("/own/two.img",), options=("root=/dev/null own=ten",)),
 }
 
+def own(name: str, marker: str, *extra: str, sort_key: str = "aaa") -> Text:
+    """An entry on /own/vmlinuz with sort key ``sort_key`` and the marker ``marker``."""
+    lines = [f"title {name}", f"sort-key {sort_key}", "linux /own/vmlinuz", f"initrd /own/{marker}.img",
+             f"options root=/dev/null own={name}", *extra]
+    return Text("\n".join(lines) + "\n")
+
+
+# Boot counting (the "+LEFT-DONE" suffix): "aaa-spent+0-3" would sort first by its key,
+# but its tries are spent; "aaa-left+2-1" still has tries.
+SPENT = {
+    "/own/vmlinuz": Kernel(), "/own/own-spent.img": Marker("own-spent"), "/own/own-left.img": Marker("own-left"),
+    "/loader/entries/aaa-spent+0-3.conf": own("spent", "own-spent", sort_key="aa"),
+    "/loader/entries/aaa-left+2-1.conf": own("left", "own-left"),
+}
+# Two entries that would sort first but that systemd-boot drops, then one it keeps.
+SKIPPED = {
+    "/own/vmlinuz": Kernel(), "/own/own-kept.img": Marker("own-kept"),
+    "/loader/entries/aaa-gone.conf": Text("title gone\nsort-key aa\nlinux /own/missing\noptions own=gone\n"),
+    "/loader/entries/aaa-arm.conf": own("arm", "own-kept", "architecture aa64", sort_key="aa"),
+    "/loader/entries/aaa-kept.conf": own("kept", "own-kept"),
+}
+# A file name in capitals, chosen by a default pattern in other capitals.
+UPPER = {
+    "/own/vmlinuz": Kernel(), "/own/own-upper.img": Marker("own-upper"),
+    "/loader/entries/AAA-Upper.conf": own("upper", "own-upper", sort_key="zzz"),
+}
+
 CASES = [
     Case("sd-no-default", "no default: the first entry in systemd-boot's order", "timeout 0\n"),
     Case("sd-saved-no-variable", "default @saved with no EFI variable (a fresh store): the first entry",
@@ -63,6 +90,13 @@ CASES = [
          "timeout 0\n", ci=True, more=OWN),
     Case("sd-two-initrds-options", "an entry with two initrd lines and two options lines",
          "timeout 0\ndefault aaa-nine.conf\n", more=OWN),
+    Case("sd-default-nomatch", "a default glob that matches nothing: the first entry", "timeout 0\ndefault zzz*\n"),
+    Case("sd-tries-spent", "boot counting: an entry whose tries are spent (+0-3) sorts after all others, "
+         "even those without a sort key", "timeout 0\n", more=SPENT),
+    Case("sd-skipped-entries", "entries systemd-boot leaves out: a missing kernel, another architecture; "
+         "the next entry boots", "timeout 0\n", more=SKIPPED),
+    Case("sd-default-case-folded", "the default pattern and the ids are compared lower-cased",
+         "timeout 0\ndefault AAA-UPPER.CONF\n", more=UPPER),
 ]
 
 BOOTED = [case for case in CASES if case.ci or mode()]
