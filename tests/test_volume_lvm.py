@@ -26,7 +26,7 @@ from prereq import unavailable
 from guestboot.errors import CorruptImage, LimitExceeded, Unsupported
 from guestboot.image import open_disks
 from guestboot.pipeline import Request, run
-from guestboot.volume import lvm
+from guestboot.volume import lvm, lvmlabel
 
 MiB = 1 << 20
 VG = "guest-vg"
@@ -235,8 +235,8 @@ def _with_metadata(path: Path, out: Path, edit) -> Path:
     new = edit(text.decode()).encode() + b"\0"
     assert len(new) < 900_000
     data[mda + text_offset : mda + text_offset + len(new)] = new
-    struct.pack_into("<QQI", data, mda + 40, text_offset, len(new), lvm.lvm_crc(new))
-    struct.pack_into("<I", data, mda, lvm.lvm_crc(bytes(data[mda + 4 : mda + 512])))
+    struct.pack_into("<QQI", data, mda + 40, text_offset, len(new), lvmlabel.lvm_crc(new))
+    struct.pack_into("<I", data, mda, lvmlabel.lvm_crc(bytes(data[mda + 4 : mda + 512])))
     out.write_bytes(data)
     return out
 
@@ -314,7 +314,7 @@ def test_damaged_labels_and_areas(vg, tmp_path):
     with pytest.raises(LimitExceeded, match="max_lvm_metadata_bytes"):
         huge = bytearray(good)
         struct.pack_into("<Q", huge, _mda + 48, 64 * MiB)
-        struct.pack_into("<I", huge, _mda, lvm.lvm_crc(bytes(huge[_mda + 4 : _mda + 512])))
+        struct.pack_into("<I", huge, _mda, lvmlabel.lvm_crc(bytes(huge[_mda + 4 : _mda + 512])))
         path = tmp_path / "huge.img"
         path.write_bytes(bytes(huge))
         _open([path]).devices.filesystem("hd0")
