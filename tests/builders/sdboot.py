@@ -62,7 +62,10 @@ def kernel_install(esp: Path, work: Path, version: str, kernel: Path, initrd: Pa
     env = dict(os.environ, KERNEL_INSTALL_CONF_ROOT=str(conf), MACHINE_ID=MACHINE_ID,
                KERNEL_INSTALL_MACHINE_ID=MACHINE_ID, KERNEL_INSTALL_ENTRY_TOKEN=MACHINE_ID,
                BOOT_ROOT=str(esp), KERNEL_INSTALL_PLUGINS=PLUGIN)
-    _run(["kernel-install", "add", version, str(kernel), str(initrd)], env=env)
+    options = []
+    if "--boot-path" in _run(["kernel-install", "--help"]):  # systemd 254+ (Debian 13): BOOT_ROOT as an option
+        options = [f"--boot-path={esp}", f"--entry-token=literal:{MACHINE_ID}"]
+    _run(["kernel-install", *options, "add", version, str(kernel), str(initrd)], env=env)
 
 
 def bootctl(esp: Path) -> None:
