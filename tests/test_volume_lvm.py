@@ -441,3 +441,26 @@ def test_a_pv_inside_its_own_vg_is_a_loop_not_read(vg, tmp_path):
     assert any("holds a physical volume of its own VG guest-vg (a loop)" in w for w in image.warnings)
     assert [n for n in image.devices.names() if n.startswith("lvm/")] == [
         "lvm/guest--vg-span", "lvm/guest--vg-root--a", "lvm/guest--vg-boot"]
+
+
+def test_a_damaged_first_metadata_copy_falls_back_to_the_second(tmp_path):
+    """pvcreate --metadatacopies 2 keeps a second copy at the end of the PV: with the first
+    copy's text damaged, the VG is read from the second (lvm2 does the same)."""
+    missing = lvmtool.lvm_available()
+    if missing:
+        unavailable(missing)
+    disk = tmp_path / "two-copies.img"
+    with open(disk, "wb") as f:
+        f.truncate(24 * MiB)
+    with lvmtool.loop_devices([disk]) as (device,):
+        tool = lvmtool.Lvm([device])
+        tool("pvcreate", "-y", "--metadatacopies", "2", device)
+        tool("vgcreate", "-s", "1m", "twice", device)
+        tool("lvcreate", "-an", "-Zn", "-n", "lv", "-L", "8m", "twice")
+    data = bytearray(disk.read_bytes())
+    mda, text_offset, _size = _metadata_place(bytes(data))
+    data[mda + text_offset + 2] ^= 0x20  # "twice {" -> "tWice {": the text CRC fails
+    disk.write_bytes(bytes(data))
+    image = _open([disk])
+    assert image.devices.get("lvm/twice-lv").volume.size == 8 * MiB
+    assert image.devices.get("hd0").problem == "LVM2 physical volume of twice"

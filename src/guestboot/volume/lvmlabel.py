@@ -92,10 +92,17 @@ def read_label(volume: Volume, budget: list[int]) -> PhysicalVolume | None:
     uuid_raw, _device_size = PV_HEADER.unpack_from(raw, offset)
     uuid = _uuid(uuid_raw.decode("ascii", "replace"))
     areas = _disk_locn_lists(raw, offset + PV_HEADER.size, where, at)
-    metadata = None
-    for mda_offset, mda_size in areas[1][:1]:  # GRUB and lvm2 read the first copy
-        metadata = _read_metadata(source, mda_offset, mda_size, where, budget)
-    return PhysicalVolume(volume, uuid, metadata)
+    # the first metadata area, as GRUB reads; a second copy (pvcreate --metadatacopies 2
+    # keeps one at the end of the PV) stands in when the first is damaged, as lvm2 allows
+    first_error: CorruptImage | None = None
+    for mda_offset, mda_size in areas[1][:2]:
+        try:
+            return PhysicalVolume(volume, uuid, _read_metadata(source, mda_offset, mda_size, where, budget))
+        except CorruptImage as err:
+            first_error = first_error or err
+    if first_error is not None:
+        raise first_error
+    return PhysicalVolume(volume, uuid, None)
 
 
 def _disk_locn_lists(raw: bytes, pos: int, where: str, at: int) -> tuple[list, list]:
