@@ -271,3 +271,22 @@ def test_solaris_efi_label_by_sgdisk(tmp_path):
     assert image.devices.get("hd0,gpt1").volume.type_id == "6a85cf4d-1dd2-11b2-99a6-080020736631"  # Solaris root
     assert image.devices.get("hd0,gpt1").volume.label == "rpool"
     assert "hd0,gpt9" in image.devices.names()
+
+
+def test_a_bsd_label_inside_a_gpt_partition(bsd_disks, tmp_path):
+    """GRUB reads a disklabel inside a GPT partition too ("(hd0,gpt1,bsd1)"), its offsets
+    counted from the partition (no "c" kludge there). The label is fdisk's, taken from the
+    FreeBSD slice image; sgdisk makes the GPT partition (type a500, FreeBSD disklabel)."""
+    _need("sgdisk", "gdisk")
+    source, _a, _d = bsd_disks["0xa5"]
+    label = source.read_bytes()[2048 * SECTOR + SECTOR : 2048 * SECTOR + 2 * SECTOR]
+    disk = sgdisk_image(tmp_path / "gpt-bsd.img", 64 * MiB, ["-n1:2048:+40M", "-t1:a500"])
+    with open(disk, "r+b") as f:
+        f.seek(2048 * SECTOR + SECTOR)
+        f.write(label)
+    tree = _tree(tmp_path / "gpt-bsd-tree", 6)
+    _mke2fs(disk, (2048 + A_START) * SECTOR, A_SECTORS * SECTOR, tree, "gpt-bsd")
+    _agree(disk, tree, "hd0,gpt1,bsd1", "gpt-bsd")
+    image = _open(disk)
+    assert image.devices.get("hd0,gpt1").volume.type_id == "516e7cb4-6ecf-11d6-8ff8-00022d09712b"
+    assert image.devices.get("hd0,gpt1,bsd4").volume.start == (2048 + D_START) * SECTOR
