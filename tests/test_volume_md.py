@@ -171,7 +171,10 @@ dd if={p7} of=/dev/md5 bs=1M conv=fsync
 for n in 0 1 2 3 4 5; do mdadm --detail /dev/md$n; done
 for n in 0 1 2 3 4 5; do mdadm --stop /dev/md$n; done
 """
-    made.console = run_guest(disks, job, work)
+    try:
+        made.console = run_guest(disks, job, work)
+    except ToolMissing as err:
+        unavailable(str(err))
     return made
 
 

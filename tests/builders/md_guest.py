@@ -38,6 +38,7 @@ from .initramfs import ToolMissing, _pack_tree, static_busybox
 # and thin LVs: one set, extracted once (one download of the kernel package)
 MODULES = ("virtio_pci", "virtio_blk", "md-mod", "raid0", "raid1", "raid10", "crc32c_generic", "dm-mod", "dm-mirror", "dm-raid",
            "dm-thin-pool")
+OPTIONAL_MODULES = ("crc32c_generic",)  # libcrc32c's crypto backend (a module in Debian 12's 6.1)
 LVM_CONFIG = ("activation{udev_sync=0 udev_rules=0} devices{obtain_device_list_from_udev=0}"
               " global{thin_check_executable=\"\"}")
 OK_MARKER = "MD-GUEST-OK"
@@ -109,6 +110,8 @@ def kernel_modules(names: Sequence[str] = MODULES) -> tuple[Path, list[str]]:
                 loaded.append(key)
 
             for name in names:
+                if name in OPTIONAL_MODULES and name.replace("-", "_") not in members:
+                    continue  # built in, or folded into another module, in this kernel
                 add(name)
         (staged / "order").write_text("\n".join(loaded) + "\n")
         try:
