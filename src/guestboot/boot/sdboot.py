@@ -33,6 +33,7 @@ initrds).
 from __future__ import annotations
 
 import fnmatch
+import functools
 import posixpath
 
 from ..devices import DeviceMap
@@ -184,7 +185,7 @@ class _Budget:
             raise LimitExceeded(f"{where}: boot entries hold more than {LIMITS.max_entries_bytes} bytes (max_entries_bytes)")
 
 
-def _names(fs, directory: str, suffix: str, device: str, warnings: list[str]) -> list[str]:  # noqa: ARG001
+def _names(fs, directory: str, suffix: str, device: str) -> list[str]:
     try:
         node = fspath.resolve(fs, directory)
     except NotFound:
@@ -215,7 +216,7 @@ def load_type1(fs, device: str, budget: _Budget, warnings: list[str], top: str =
     """config_load_entries + config_entry_add_type1 on one partition (``top``: the
     directory that stands for the partition's root, "/boot" on a root file system)."""
     out: list[SdEntry] = []
-    for name in _names(fs, top + ENTRIES_DIR, ".conf", device, warnings):
+    for name in _names(fs, top + ENTRIES_DIR, ".conf", device):
         path = f"{top}{ENTRIES_DIR}/{name}"
         try:
             data = fspath.read_bytes(fs, path, LIMITS.max_config_bytes)
@@ -300,7 +301,7 @@ def load_ukis(fs, device: str, budget: _Budget, warnings: list[str]) -> list[SdE
     from ..kernel.pe import sections
 
     out: list[SdEntry] = []
-    for name in _names(fs, UKI_DIR, ".efi", device, warnings):
+    for name in _names(fs, UKI_DIR, ".efi", device):
         path = f"{UKI_DIR}/{name}"
         where = f"({device}){path}"
         try:
@@ -438,8 +439,6 @@ def evaluate(devices: DeviceMap, device: str, path: str, *, env=None, check_file
         fs = devices.filesystem(xbl)
         entries += load_ukis(fs, xbl, budget, warnings)
         entries += load_type1(fs, xbl, budget, warnings)
-    import functools
-
     for e in entries:  # sorting compares these again and again: their length is bounded
         for field in (e.id, e.sort_key, e.machine_id, e.version):
             if field is not None and len(field) > LIMITS.max_sort_field_bytes:
