@@ -27,7 +27,7 @@ from test_grub2_corpus import PETITBOOT, UROOT, build_petitboot, copy_tree, touc
 from guestboot.boot.grub2 import evaluate  # noqa: E402
 from guestboot.boot.grub2.cmd_blscfg import parse_entry  # noqa: E402
 from guestboot.boot.vercmp import nvr_cmp, rpm_vercmp, strverscmp_improved  # noqa: E402
-from guestboot.errors import ConfigError, LimitExceeded  # noqa: E402
+from guestboot.errors import ConfigError, GuestbootError, LimitExceeded  # noqa: E402
 from guestboot.select import boot  # noqa: E402
 
 
@@ -237,32 +237,11 @@ def test_centos_8_stream(tmp_path: Path) -> None:
 
 
 # --- corpus: petitboot's blscfg cases -------------------------------------------------------
-# GRUB's answer (blscfg.c) per case: titles in menu order, the default's id, its args (None:
-# the default entry does not boot, and why).
-PETITBOOT_BLSCFG = {
-    "test-grub2-blscfg-default-filename": (["Fedora (4.15.2-302.fc28.x86_64) 28 (Twenty Eight)"],
-                                           "6c063c8e48904f2684abde8eea303f41-4.15.2-302.fc28.x86_64",
-                                           "root=/dev/mapper/fedora-root ro rd.lvm.lv=fedora/root"),
-    # default=2 counts the two menuentries first, as petitboot says
-    "test-grub2-blscfg-default-index": (None, "6c063c8e48904f2684abde8eea303f41-4.15.2-300.fc28.x86_64", None),
-    # 'set default=${saved_entry}' unquoted: GRUB's set keeps "Fedora", which matches
-    # nothing, so entry 0 -- the only one -- boots (petitboot matched the whole title)
-    "test-grub2-blscfg-default-title": (["Fedora (4.15.2-302.fc28.x86_64) 28 (Twenty Eight)"],
-                                        "6c063c8e48904f2684abde8eea303f41-4.15.2-302.fc28.x86_64", None),
-    "test-grub2-blscfg-fcos38": (["Fedora CoreOS 38.20230625.3.0 (ostree:1)"], "ostree-1-fedora-coreos", None),
-    # blscfg does not expand titles: "$os_name" stays (petitboot expanded it)
-    "test-grub2-blscfg-multiple-bls": (["$os_name (4.15.2-302.fc28.x86_64) 28 (Twenty Eight)",
-                                        "$os_name (4.14.18-300.fc28.x86_64) 28 (Twenty Eight)"],
-                                       "6c063c8e48904f2684abde8eea303f41-4.15.2-302.fc28.x86_64", None),
-    # GRUB's set keeps only its first argument: kernelopts is "root=/dev/mapper/fedora-root"
-    "test-grub2-blscfg-opts-config": (None, "6c063c8e48904f2684abde8eea303f41-4.15.2-302.fc28.x86_64",
-                                      "root=/dev/mapper/fedora-root"),
-    # initrd values are not expanded by blscfg: "($root)$blank" is the bare device, which
-    # GRUB's initrd cannot open: the error is printed and the kernel boots without an
-    # initrd (petitboot dropped $blank and kept the initrd)
-    "test-grub2-blscfg-opts-grubenv": (None, "6c063c8e48904f2684abde8eea303f41-4.15.2-302.fc28.x86_64",
-                                       "root=/dev/mapper/fedora-root ro rd.lvm.lv=fedora/root debug"),
-}
+# GRUB's answer (blscfg.c) per case is a golden file, tests/data/own/blscfg/<case>.json:
+# every entry (title, id, what it boots or the error class), the default's index, and
+# "why" -- where petitboot's expectation differs, and the reason.
+GOLDEN = Path(__file__).parent / "data" / "own" / "blscfg"
+PETITBOOT_BLSCFG = sorted(p.stem for p in GOLDEN.glob("test-grub2-blscfg-*.json"))
 
 
 def _touch_bls_files(root: Path) -> None:
@@ -274,24 +253,28 @@ def _touch_bls_files(root: Path) -> None:
                         touch(root, word)
 
 
-@pytest.mark.parametrize("case", sorted(PETITBOOT_BLSCFG))
+@pytest.mark.parametrize("case", PETITBOOT_BLSCFG)
 def test_petitboot_blscfg(case: str, tmp_path: Path) -> None:
-    titles, default_id, args = PETITBOOT_BLSCFG[case]
+    want = json.loads((GOLDEN / f"{case}.json").read_text())
     data = json.loads((PETITBOOT / case / "expected.json").read_text())
     _data, dm = build_petitboot(case, tmp_path)
     for dev in data["devices"]:
         _touch_bls_files(tmp_path / dev["id"])
     cfg = data["config_file"]
     menu = evaluate(dm, cfg["device"], cfg["path"], grub_dialect="fedora")
-    if titles is not None:
-        assert [e.title for e in menu.entries] == titles
-    index = next(i for i, e in enumerate(menu.entries) if e.id == default_id)
-    assert menu.rule.pick(menu, None).index == index
-    spec = menu.entries[index].run()
-    if args is not None:
-        assert spec.args == args
-    if case.endswith("opts-grubenv"):
-        assert spec.initrds == ()
+    got = []
+    for entry in menu.entries:
+        row: dict = {"title": entry.title, "id": entry.id}
+        try:
+            spec = entry.run()
+        except GuestbootError as err:
+            row["error"] = type(err).__name__
+        else:
+            row.update(kernel=str(spec.kernel), initrds=[str(i) for i in spec.initrds], args=spec.args)
+        got.append(row)
+    assert got == want["entries"]
+    assert menu.rule.pick(menu, None).index == want["default"]
+    assert len(PETITBOOT_BLSCFG) == len(list(PETITBOOT.glob("test-grub2-blscfg-*")))  # every corpus case has one
 
 
 # --- Fedora's get_entry_number (normal/menu.c get_entry_number_helper) ---------------------
