@@ -52,6 +52,16 @@ def test_chosen_config(tmp_path: Path) -> None:
         chosen_config(dm, "hd0", "/missing.cfg")
 
 
+def test_root_fs_entries_lose_to_an_esp_config_later_in_the_table(tmp_path: Path) -> None:
+    """/boot/loader/entries on a root file system is stage 2: a GRUB config anywhere (here
+    /grub.cfg on the second device, as an ESP's would be) is read first, and reads the
+    entries with blscfg; alone, the entries are read as systemd-boot reads them."""
+    root = _fs(tmp_path / "root", {"/boot/loader/entries/a-1.conf": "title A\nlinux /boot/k\n", "/boot/k": ""})
+    dm = device_map(hd0=root, hd1=_fs(tmp_path / "esp", {"/grub.cfg": "menuentry g { true }\n"}))
+    assert find_config(dm)[:3] == ("hd1", "/grub.cfg", "grub2")
+    assert find_config(device_map(hd0=root))[:3] == ("hd0", "/boot/loader/entries", "systemd-boot")
+
+
 def test_every_format_has_a_stage() -> None:
-    assert {fmt.stage for fmt in FORMATS} == {0, 1}
+    assert {fmt.stage for fmt in FORMATS} == {0, 1, 2}
     assert [fmt.name for fmt in FORMATS if fmt.stage == 0] == ["solaris-xpv", "grub2", "syslinux", "grub-legacy"]

@@ -31,9 +31,10 @@ and, on each device, the formats pygrub knows (GRUB 2, then syslinux/extlinux, t
 GRUB legacy) at pygrub's paths; the first hit wins, so every image pygrub boots gives
 the same config here. Only when stage 0 finds nothing on any device does stage 1 look,
 device by device, at the places pygrub never looks: GRUB 2 in a btrfs "@" or default
-subvolume, SYSLINUX's own search, systemd-boot's entries and UKIs on the ESP/XBOOTLDR
-and /boot/loader/entries, GRUB 2 on the ESP (/EFI/BOOT, /EFI/<vendor>: what UEFI
-firmware starts) and /grub.cfg. A guest with both a /boot/grub2/grub.cfg and an ESP
+subvolume, SYSLINUX's own search, systemd-boot's entries and UKIs on the ESP/XBOOTLDR,
+GRUB 2 on the ESP (/EFI/BOOT, /EFI/<vendor>: what UEFI firmware starts) and /grub.cfg.
+Stage 2 is BLS entries in /boot/loader/entries of a root file system (read as
+systemd-boot reads them), then the FALLBACKS (stage 3). A guest with both a /boot/grub2/grub.cfg and an ESP
 stub that ``configfile``s it therefore reads /boot's config (the same menu, and what a
 BIOS boot reads); a guest whose only GRUB config is on the ESP (CentOS/RHEL 7 and 8 on
 UEFI) reads that one. ``find_configs`` lists every config in this order, and a caller
@@ -155,15 +156,13 @@ FORMATS: tuple[Format, ...] = (
             "/boot/isolinux/syslinux.cfg", "/isolinux/isolinux.cfg", "/isolinux/syslinux.cfg",
         ),
     ),
-    # systemd-boot on the ESP or XBOOTLDR (Type #1 entries, unified kernel images), then
-    # Type #1 entries in /boot of any file system (a guest without a boot loader config)
+    # systemd-boot on the ESP or XBOOTLDR (Type #1 entries, unified kernel images)
     Format(
         "systemd-boot",
         "guestboot.boot.sdboot",
         (Location("/loader/entries", "*.conf"), Location("/EFI/Linux", "*.efi")),
         types=("c12a7328-f81f-11d2-ba4b-00a0c93ec93b", "bc13c2ff-59e6-4262-a352-b275fd6f7172", "0xef", "0xea"),
     ),
-    Format("systemd-boot", "guestboot.boot.sdboot", (Location("/boot/loader/entries", "*.conf"),)),
     # GRUB 2 on an ESP, where UEFI firmware finds it: GRUB built for the removable-media
     # path \EFI\BOOT\BOOTX64.EFI reads /EFI/BOOT/grub.cfg, a distribution's signed GRUB
     # (behind shim) /EFI/<vendor>/grub.cfg -- the whole config (CentOS/RHEL 7 and 8), or a
@@ -178,6 +177,12 @@ FORMATS: tuple[Format, ...] = (
         settings=("grub_dialect",),
     ),
     Format("grub2", "guestboot.boot.grub2", _files("/grub.cfg"), settings=("grub_dialect",)),
+    # Type #1 entries in /boot of a root file system, read as systemd-boot reads them: a
+    # guest with no boot loader config (its entries are for a GRUB with blscfg, or a
+    # systemd-boot, whose own config is missing). Stage 2: after every config on every
+    # device, so that a GRUB config on an ESP that comes later in the table, which reads
+    # these entries with blscfg, wins.
+    Format("systemd-boot", "guestboot.boot.sdboot", (Location("/boot/loader/entries", "*.conf"),), stage=2),
 )
 
 
@@ -186,7 +191,7 @@ FORMATS: tuple[Format, ...] = (
 FALLBACKS: tuple[Format, ...] = (
     # No config at all: the kernels in /boot (a root file system) or / (a /boot partition).
     Format("noconfig", "guestboot.boot.noconfig", (Location("/boot", "vmlinuz-*"), Location("/", "vmlinuz-*")),
-           stage=2),
+           stage=3),
 )
 
 
