@@ -279,3 +279,38 @@ def test_initrd_with_a_microcode_prepend(codec, tmp_path):
     assert facts["codec"] == codec and facts["cpio"] is True
     plain = BytesSource(_cpio(main, tmp_path / "p"), name="plain")
     assert inspect_initrd(plain)["codec"] == "none" and inspect_initrd(plain)["microcode"] == []
+
+
+# --- the legacy __xen_guest section; PE images -----------------------------------------------
+
+
+def test_legacy_xen_guest_section(xen_gz, tmp_path):
+    """A kernel of the Xen 3.0 era carried "KEY=VALUE,…" in an ELF section named
+    __xen_guest instead of notes. objcopy adds one to Xen's own ELF (which has no Xen
+    notes, so libelf's rules fall back to the section): PV, 32-bit with PAE."""
+    import gzip
+
+    _need("objcopy")
+    plain = tmp_path / "xen.elf"
+    plain.write_bytes(gzip.decompress(xen_gz.read_bytes()))
+    text = tmp_path / "xen_guest.txt"
+    text.write_bytes(b"GUEST_OS=linux,XEN_VER=xen-3.0,VIRT_BASE=0xC0000000,LOADER=generic,PAE=yes[extended-cr3]\0")
+    with_section = tmp_path / "legacy.elf"
+    subprocess.run(["objcopy", "--add-section", f"__xen_guest={text}", str(plain), str(with_section)], check=True)
+    assert inspect(_open(plain)).pv is None
+    facts = inspect(_open(with_section))
+    assert facts.pv == "xen-3.0-x86_32p" and facts.details["xen_guest"]["XEN_VER"] == "xen-3.0"
+    without_pae = tmp_path / "nopae.elf"
+    text.write_bytes(b"GUEST_OS=linux,XEN_VER=xen-3.0,VIRT_BASE=0xC0000000,LOADER=generic\0")
+    subprocess.run(["objcopy", "--add-section", f"__xen_guest={text}", str(plain), str(without_pae)], check=True)
+    assert inspect(_open(without_pae)).pv == "xen-3.0-x86_32"
+
+
+def test_pe_image_is_named(xen_gz):
+    """Xen's EFI binary from the same package: a PE (x86_64), not a UKI (no .linux)."""
+    try:
+        efi = package_file(xen_gz.name.split("__", 1)[0], r"\./boot/xen-[0-9.]+-amd64\.efi")
+    except ToolMissing as err:
+        unavailable(str(err))
+    facts = inspect(_open(efi))
+    assert facts.format == "pe" and facts.arch == "x86_64" and ".text" in facts.details["pe"]["sections"]

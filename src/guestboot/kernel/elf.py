@@ -16,7 +16,7 @@ LIMITS.max_elf_note_bytes; headers that point outside the data are CorruptImage.
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from ..errors import CorruptImage, LimitExceeded
 from ..limits import LIMITS
@@ -92,8 +92,11 @@ def is_elf(head: bytes) -> bool:
     return head[:4] == MAGIC
 
 
-def parse(reader: Reader, *, what: str = "kernel") -> ElfInfo:
-    """Class, machine, entry and notes of the ELF file ``reader`` reads."""
+def parse(reader: Reader, *, what: str = "kernel", before_notes: Callable[[int | None], None] | None = None) -> ElfInfo:
+    """Class, machine, entry and notes of the ELF file ``reader`` reads. ``before_notes``
+    is called with the offset of the first note segment (None: there is none) once the
+    program headers are read and before any note is: a caller that scans the data too
+    (for a version string) can do it then, in the same forward pass over a stream."""
     ident = reader.pread(0, 64)
     if len(ident) < 52 or ident[:4] != MAGIC or ident[4] not in (1, 2) or ident[5] not in (1, 2):
         raise CorruptImage(f"{what}: not a valid ELF header", offset=0)
@@ -109,7 +112,10 @@ def parse(reader: Reader, *, what: str = "kernel") -> ElfInfo:
     budget = [LIMITS.max_elf_note_bytes]
 
     notes: list[Note] = []
-    for seg in _note_segments(reader, phoff, phnum, phentsize, phdr, bits, what):
+    segments = _note_segments(reader, phoff, phnum, phentsize, phdr, bits, what)
+    if before_notes is not None:
+        before_notes(segments[0].offset if segments else None)
+    for seg in segments:
         notes.extend(parse_notes(_read(reader, seg, budget, what, slack=True), endian, what=what,
                                  base=seg.offset, end=seg.size))
     source = "segments" if notes else ""

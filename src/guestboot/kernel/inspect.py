@@ -161,9 +161,15 @@ def _bzimage(source: ByteSource, head: bytes, facts: KernelFacts, what: str) -> 
 
 def _elf(reader: stream.Reader, facts: KernelFacts, what: str, *, scan_version: bool,
          keep_arch: bool = False) -> None:
-    if scan_version and not facts.version:
-        facts.version = banner(reader)
-    info = elf.parse(reader, what=what)
+    found: dict[str, str] = {}
+
+    def scan(first_note: int | None) -> None:  # the banner (in .rodata) usually precedes the notes
+        found["version"] = banner(reader, end=first_note)
+
+    want_version = scan_version and not facts.version
+    info = elf.parse(reader, what=what, before_notes=scan if want_version else None)
+    if want_version:
+        facts.version = found.get("version") or banner(reader, start=_notes_end(reader))
     notes = xen.read_notes(info.notes, info.xen_guest, info.endian, info.bits)
     if facts.format == "unknown":
         facts.format = "elf"
@@ -191,11 +197,17 @@ def _arm64(reader: stream.Reader, head: bytes, facts: KernelFacts, what: str) ->
     facts.version = banner(reader)
 
 
-def banner(reader: stream.Reader) -> str:
-    """The version after Linux's "Linux version " banner (init/version.c), or ""."""
-    at = 0
+def _notes_end(reader: stream.Reader) -> int:
+    """Where a banner scan goes on after the notes: the reader's position (forward only)."""
+    return reader.position()
+
+
+def banner(reader: stream.Reader, start: int = 0, end: int | None = None) -> str:
+    """The version after Linux's "Linux version " banner (init/version.c) between
+    ``start`` and ``end``, or ""."""
+    at = start
     while True:
-        at = reader.find(BANNER, at)
+        at = reader.find(BANNER, at, end)
         if at < 0:
             return ""
         text = reader.pread(at + len(BANNER), _BANNER_MAX).split(b"\0", 1)[0].split(b"\n", 1)[0]

@@ -291,6 +291,10 @@ class Reader:
                 break
         return b"".join(parts)
 
+    def position(self) -> int:
+        """The first offset a read can start at without starting the decoder again."""
+        return self._chunk_at if self.codec is not None else 0
+
     def find(self, needle: bytes, start: int = 0, end: int | None = None) -> int:
         """The first offset >= ``start`` (and before ``end``) where ``needle`` begins, or -1."""
         stop = self.size if end is None else end
