@@ -319,3 +319,15 @@ def test_sort_fields_are_bounded(tmp_path: Path) -> None:
              "/loader/entries/b.conf": "linux /k\nsort-key x\nversion 1\n"}
     with pytest.raises(LimitExceeded, match="max_sort_field_bytes"):
         _dir_menu(tmp_path, files)
+
+
+def test_boot_counters_that_are_no_numbers(tmp_path: Path) -> None:
+    """Only ASCII digits that fit a C int are a boot counter ("+²", "+99999999999" are
+    part of the name), and a default pattern is bounded like the ids it matches."""
+    files = {"/k": "", "/loader/entries/a+\u00b2.conf": "linux /k\n", "/loader/entries/b+99999999999-1.conf": "linux /k\n",
+             "/loader/entries/c+0.conf": "linux /k\n"}
+    menu = _dir_menu(tmp_path, files)
+    assert [e.id for e in menu.entries] == ["b+99999999999-1.conf", "a+\u00b2.conf", "c+0.conf"]
+    (tmp_path / "loader" / "loader.conf").write_text("default " + "*" * 300 + "\n")
+    with pytest.raises(LimitExceeded, match="max_sort_field_bytes"):
+        _dir_menu(tmp_path, {})

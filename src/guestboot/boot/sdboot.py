@@ -102,9 +102,14 @@ def _tries(name: str, suffix: str) -> tuple[int, int]:
         return -1, -1
     counter = name[plus + 1 : len(name) - len(suffix)]
     left, dash, done = counter.partition("-")
-    if not left.isdigit() or (dash and not done.isdigit()) or not name.endswith(suffix):
+    if not _counter(left) or (dash and not _counter(done)) or not name.endswith(suffix):
         return -1, -1
     return int(left), int(done) if dash else 0
+
+
+def _counter(text: str) -> bool:
+    """ASCII digits whose value fits a C int (parse_number16, then the INT_MAX check)."""
+    return 0 < len(text) <= 10 and text.isascii() and text.isdigit() and int(text) <= 0x7FFFFFFF
 
 
 class SdEntry:
@@ -430,6 +435,9 @@ def evaluate(devices: DeviceMap, device: str, path: str, *, env=None, check_file
                     if value.startswith("@") and value.lower() != "@saved":
                         warnings.append(f"loader.conf: unsupported special entry identifier {value!r} (ignored)")
                         continue
+                    if len(value) > LIMITS.max_sort_field_bytes:  # ids are no longer: nothing could match
+                        raise LimitExceeded(f"({esp}){top}{LOADER_CONF}: a default of {len(value)} bytes,"
+                                            f" more than {LIMITS.max_sort_field_bytes} (max_sort_field_bytes)")
                     pattern = value.lower()
                 elif key == "timeout":
                     timeout = value
