@@ -123,19 +123,19 @@ def assemble(offered: Sequence[Volume], warnings: list[str]) -> list[Stacked]:
             groups[vg.uuid] = (vg, pv)
     labelled = [pv for pv in labelled if pv.volume.device not in looped]
     by_uuid: dict[str, PhysicalVolume] = {}
+    duplicates: dict[str, str] = {}  # device -> what it duplicates
     for pv in labelled:
         if pv.uuid in by_uuid:
-            warnings.append(
-                f"({pv.volume.device}): LVM2 physical volume {pv.uuid} is also ({by_uuid[pv.uuid].volume.device});"
-                " the first is used"
-            )
+            first = by_uuid[pv.uuid].volume.device
+            warnings.append(f"({pv.volume.device}): LVM2 physical volume {pv.uuid} is also ({first}); the first is used")
+            duplicates[pv.volume.device] = f"LVM2 physical volume {pv.uuid}, a duplicate of ({first}); not used"
             continue
         by_uuid[pv.uuid] = pv
     claimed: set[str] = set()
+    names: set[str] = set()
     for vg, _source in groups.values():
-        stacked = _build_vg(vg, by_uuid, warnings)
+        stacked = _build_vg(vg, by_uuid, warnings, claimed, names)
         if stacked is not None:
-            claimed.update(member.device for member in stacked.members)
             made.append(stacked)
     for pv in labelled:
         if pv.volume.device in claimed:
@@ -143,13 +143,18 @@ def assemble(offered: Sequence[Volume], warnings: list[str]) -> list[Stacked]:
         vg = parsed.get(pv.metadata) if pv.metadata is not None else None
         if isinstance(vg, GuestbootError):
             made.append(Stacked((pv.volume,), (), vg))
+        elif pv.volume.device in duplicates:
+            made.append(Stacked((pv.volume,), (), duplicates[pv.volume.device]))
         else:
             warnings.append(f"({pv.volume.device}): LVM2 physical volume {pv.uuid} of no volume group found")
             made.append(Stacked((pv.volume,), (), f"LVM2 physical volume {pv.uuid} of no volume group found"))
     return made
 
 
-def _build_vg(vg: VolumeGroup, by_uuid: dict[str, PhysicalVolume], warnings: list[str]) -> Stacked | None:
+def _build_vg(vg: VolumeGroup, by_uuid: dict[str, PhysicalVolume], warnings: list[str], taken: set[str],
+              names: set[str]) -> Stacked | None:
+    """The VG's LVs over the PVs found; a PV already taken (by another VG, or twice in
+    this one) is left out with a warning, and LV names already made get GRUB's "_N"."""
     where = f"VG {vg.name}"
     members: dict[str, tuple[Volume, int]] = {}  # PV key -> (volume, byte offset of extent 0)
     for key, section in vg.pvs.items():
@@ -160,11 +165,16 @@ def _build_vg(vg: VolumeGroup, by_uuid: dict[str, PhysicalVolume], warnings: lis
         if pv is None:
             warnings.append(f"{where}: physical volume {key} ({uuid}) is missing; its extents cannot be read")
             continue
+        if pv.volume.device in taken:
+            warnings.append(f"{where}: physical volume {key} is ({pv.volume.device}), which another PV entry"
+                            " or VG has; left out")
+            continue
         try:
             pe_start = _int(section, "pe_start", where, f"PV {key}") * SECTOR
         except CorruptImage as err:
             warnings.append(f"{where}: physical volume {key} left out: {err}")
             continue
+        taken.add(pv.volume.device)
         members[key] = (pv.volume, pe_start)
     if not members:
         return None
@@ -173,7 +183,7 @@ def _build_vg(vg: VolumeGroup, by_uuid: dict[str, PhysicalVolume], warnings: lis
     for lv_name, section in vg.lvs.items():
         if not isinstance(section, dict) or not _visible(section):
             continue
-        name = grub_lv_name(vg.name, lv_name)
+        name = _unique(grub_lv_name(vg.name, lv_name), names)
         try:
             source = builder.source(lv_name, depth=0)
         except GuestbootError as err:
@@ -186,6 +196,17 @@ def _build_vg(vg: VolumeGroup, by_uuid: dict[str, PhysicalVolume], warnings: lis
     # GRUB's lvm.c puts each LV at the head of the VG's list: it lists them last to first
     return Stacked(tuple(volume for volume, _ in members.values()), tuple(reversed(volumes)),
                    f"LVM2 physical volume of {vg.name}")
+
+
+def _unique(name: str, names: set[str]) -> str:
+    """GRUB's diskfilter gives a name made twice "_1", "_2" … (diskfilter.c vg_register)."""
+    if name in names:
+        number = 1
+        while f"{name}_{number}" in names:
+            number += 1
+        name = f"{name}_{number}"
+    names.add(name)
+    return name
 
 
 def _visible(section: dict) -> bool:
