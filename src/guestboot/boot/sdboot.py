@@ -447,6 +447,8 @@ def evaluate(devices: DeviceMap, device: str, path: str, *, env=None, check_file
         fs = devices.filesystem(xbl)
         entries += load_ukis(fs, xbl, budget, warnings)
         entries += load_type1(fs, xbl, budget, warnings)
+    if len(entries) > LIMITS.max_menu_entries:  # a UKI gives an entry per profile
+        raise LimitExceeded(f"more than {LIMITS.max_menu_entries} systemd-boot entries (max_menu_entries)")
     for e in entries:  # sorting compares these again and again: their length is bounded
         for field in (e.id, e.sort_key, e.machine_id, e.version):
             if field is not None and len(field) > LIMITS.max_sort_field_bytes:

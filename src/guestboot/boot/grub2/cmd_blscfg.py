@@ -307,7 +307,10 @@ def create_entry(it: Interp, entry: BlsFile) -> None:
         words = ["initrd"]
         if early is not None:
             prefix = _initrd_prefix(initrds[0] if initrds else clinux)
-            words += [f" {BOOT_DEVICE}{prefix}{name}" for name in early.split(" ")]
+            early_names = early.split(" ")
+            if len(early_names) > LIMITS.max_initrds:
+                raise LimitExceeded(f"blscfg: $early_initrd names more than {LIMITS.max_initrds} files")
+            words += [f" {BOOT_DEVICE}{prefix}{name}" for name in early_names]
         words += [f" {BOOT_DEVICE}{name}" for name in initrds]
         initrd_line = "".join(words) + "\n"
     dt_line = f"devicetree {BOOT_DEVICE}{dt_prefix}{devicetree}\n" if devicetree is not None else ""
