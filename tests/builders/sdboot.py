@@ -79,18 +79,35 @@ def bootctl(esp: Path) -> None:
     _run([tool, f"--esp-path={esp}", "install", "--no-variables", "--make-machine-id-directory=no"], env=env)
 
 
+def _stub_end() -> int:
+    """The first address after the stub's own sections (objdump -h): the added sections
+    go above it, as ukify places them, whatever the size of this systemd's stub."""
+    end = 0
+    for line in _run(["objdump", "-h", str(STUB)]).splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[0].isdigit():
+            end = max(end, int(fields[3], 16) + int(fields[2], 16))
+    return end
+
+
+def _layout(sections: list[tuple[str, Path]]) -> list[str]:
+    """objcopy arguments adding ``sections`` (name, file) in that order, each at the next
+    1 MiB-aligned address above the stub and the previous section."""
+    argv: list[str] = []
+    at = _stub_end()
+    for name, path in sections:
+        at = (at + 0xFFFFF) & ~0xFFFFF
+        argv += ["--add-section", f"{name}={path}", "--change-section-vma", f"{name}={at:#x}"]
+        at += max(path.stat().st_size, 1)
+    return argv
+
+
 def uki(out: Path, kernel: Path, initrd: Path, cmdline: str, os_release: str, work: Path) -> Path:
     """A unified kernel image: Debian's stub with the sections added by objcopy."""
     (work / "uki-osrel").write_text(os_release)
     (work / "uki-cmdline").write_text(cmdline + "\n")
-    _run([
-        "objcopy",
-        "--add-section", f".osrel={work / 'uki-osrel'}", "--change-section-vma", ".osrel=0x20000",
-        "--add-section", f".cmdline={work / 'uki-cmdline'}", "--change-section-vma", ".cmdline=0x30000",
-        "--add-section", f".linux={kernel}", "--change-section-vma", ".linux=0x2000000",
-        "--add-section", f".initrd={initrd}", "--change-section-vma", ".initrd=0x3000000",
-        str(STUB), str(out),
-    ])
+    _run(["objcopy", *_layout([(".osrel", work / "uki-osrel"), (".cmdline", work / "uki-cmdline"),
+                               (".linux", kernel), (".initrd", initrd)]), str(STUB), str(out)])
     return out
 
 
@@ -144,19 +161,14 @@ def multi_profile_uki(out: Path, kernel: Path, initrd: Path, os_release: str, pr
     profile's sections are added under unique names at increasing addresses (objcopy
     orders sections by address) and then renamed, since --add-section takes a name once."""
     (work / "mp-osrel").write_text(os_release)
-    argv = ["objcopy",
-            "--add-section", f".osrel={work / 'mp-osrel'}", "--change-section-vma", ".osrel=0x20000",
-            "--add-section", f".linux={kernel}", "--change-section-vma", ".linux=0x2000000",
-            "--add-section", f".initrd={initrd}", "--change-section-vma", ".initrd=0x6000000"]
+    sections = [(".osrel", work / "mp-osrel"), (".linux", kernel), (".initrd", initrd)]
     renames = []
     for n, (profile, cmdline) in enumerate(profiles):
         (work / f"mp-profile{n}").write_text(profile)
         (work / f"mp-cmdline{n}").write_text(cmdline)
-        vma = 0x8000000 + n * 0x20000
-        argv += ["--add-section", f".prof{n}={work / f'mp-profile{n}'}", "--change-section-vma", f".prof{n}={vma:#x}",
-                 "--add-section", f".cmdl{n}={work / f'mp-cmdline{n}'}",
-                 "--change-section-vma", f".cmdl{n}={vma + 0x10000:#x}"]
+        sections += [(f".prof{n}", work / f"mp-profile{n}"), (f".cmdl{n}", work / f"mp-cmdline{n}")]
         renames += ["--rename-section", f".prof{n}=.profile", "--rename-section", f".cmdl{n}=.cmdline"]
+    argv = ["objcopy", *_layout(sections)]
     staged = work / "mp-staged.efi"
     _run([*argv, str(STUB), str(staged)])
     _run(["objcopy", *renames, str(staged), str(out)])
