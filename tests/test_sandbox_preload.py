@@ -1,8 +1,8 @@
-"""The confined child can open no file, so every module and codec the library may load
-on the way must be loaded before the fork (sandbox.preload). Checked against the source:
-every import inside a function of the library (outside cli/, which runs in the parent),
-and every codec named in a .decode()/.encode() call, is loaded by preload in a fresh
-interpreter."""
+"""The confined child can open nothing but guestboot's own code, so every other module
+the library uses must be loaded before it confines itself (sandbox.preload_native), and
+where it cannot even reach its own code, everything (sandbox.preload). Checked against
+the source: every module outside the package that the library imports (outside cli/,
+which runs in the parent), and every codec named in a .decode()/.encode() call."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import guestboot
 from guestboot.sandbox import ENCODINGS
 
 PACKAGE = Path(guestboot.__file__).parent
-PARENT_ONLY = {"pwd", "tempfile", "traceback", "pkgutil", "importlib", "codecs"}  # used before the fork
+PARENT_ONLY = {"pwd", "tempfile", "traceback", "pkgutil", "site"}  # used before the fork
 
 
 def _library_files():
@@ -27,41 +27,48 @@ def _library_files():
             yield path
 
 
-def _nested_imports() -> set[str]:
+def _external_imports() -> set[str]:
     found = set()
     for path in _library_files():
-        tree = ast.parse(path.read_text(), str(path))
-        for func in ast.walk(tree):
-            if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                continue
-            for node in ast.walk(func):
-                if isinstance(node, ast.Import):
-                    found.update(alias.name for alias in node.names)
-                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                    found.add(node.module)
-                    found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {name for name in found if not name.startswith("guestboot") and name.split(".")[0] not in PARENT_ONLY}
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module)
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found
+            if not name.startswith(("guestboot", "__future__")) and name.split(".")[0] not in PARENT_ONLY}
 
 
-def test_every_import_inside_a_function_is_preloaded():
-    wanted = sorted(_nested_imports())
-    assert "lzma" in wanted and "zlib" in wanted  # the scan sees what it should
+def _missing_after(call: str, wanted: list[str]) -> list[str]:
     code = (
         "import importlib.util, json, sys\n"
-        "from guestboot.sandbox import preload\n"
-        "preload()\n"
+        f"from guestboot.sandbox import {call}\n"
+        f"{call}()\n"
         f"wanted = {wanted!r}\n"
         "def importable(name):\n"
         "    try:\n"
         "        return importlib.util.find_spec(name) is not None\n"
         "    except (ImportError, ValueError):\n"
         "        return False\n"
-        "missing = [n for n in wanted if n not in sys.modules and importable(n) and not"
-        " (n.rpartition('.')[0] in sys.modules and hasattr(sys.modules[n.rpartition('.')[0]], n.rpartition('.')[2]))]\n"
-        "print(json.dumps(missing))\n"
+        "def loaded(name):\n"
+        "    parent, _, leaf = name.rpartition('.')\n"
+        "    return name in sys.modules or (parent in sys.modules and hasattr(sys.modules[parent], leaf))\n"
+        "print(json.dumps([n for n in wanted if not loaded(n) and importable(n)]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, timeout=60)
-    assert json.loads(out.stdout) == []
+    return json.loads(out.stdout)
+
+
+def test_every_module_the_library_imports_from_outside_is_preloaded():
+    wanted = sorted(_external_imports())
+    assert {"lzma", "zlib", "struct", "hashlib"} <= set(wanted)  # the scan sees what it should
+    assert _missing_after("preload_native", wanted) == []
+
+
+def test_the_full_preload_loads_the_package_too():
+    wanted = sorted(_external_imports()) + ["guestboot.fs.xfs", "guestboot.boot.grub2.interp", "guestboot.kernel"]
+    assert _missing_after("preload", wanted) == []
 
 
 def test_every_codec_the_library_names_is_preloaded():
@@ -74,8 +81,9 @@ def test_every_codec_the_library_names_is_preloaded():
 
 
 def test_preload_does_not_pull_the_heavy_standard_modules():
-    """preload runs on every sandboxed run: it must not load what test_startup_imports
-    keeps out of an extraction (dataclasses, uuid) nor inspect/ast/platform."""
+    """The fallback preload loads every module: it must not load what
+    test_startup_imports keeps out of an extraction (dataclasses, uuid) nor
+    inspect/ast/platform."""
     code = ("import sys\nfrom guestboot.sandbox import preload\npreload()\n"
             "print(' '.join(m for m in ('dataclasses', 'uuid', 'inspect', 'ast', 'platform') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, timeout=60, text=True)

@@ -14,8 +14,11 @@ wall-clock time is LimitExceeded (5); a result larger than LIMITS.max_child_resu
 LimitExceeded; a uid drop that does not take is PermissionDenied (9); a crash, a kill by
 a signal or a garbled result is InternalError (70).
 
-Everything the child may need is imported before it forks (``preload``): once confined it
-can open no file, the interpreter's own modules included.
+Once confined, the child can open nothing but guestboot's own code, for reading (its root
+is a read-only tmpfs with a read-only bind mount of the package: coderoot.py), so a run
+still imports a driver or config format only when it meets one; the standard and codec
+modules are loaded before (``preload_native``). Where no mount namespace can be made, it
+imports every module first (``preload``) and then can open no file at all.
 """
 
 from __future__ import annotations
@@ -103,24 +106,24 @@ def check_target(uid: int, gid: int) -> None:
         )
 
 
-# Modules the library imports inside functions (codecs, hashes) and the encodings it
-# decodes names with: loaded before the fork, since the confined child can open nothing.
-# tests/test_sandbox_preload.py checks that this covers every such import in the library.
-LAZY_MODULES = ("json", "signal", "errno", "fnmatch", "zlib", "lzma", "bz2", "hashlib", "lz4.block",
-                "backports.zstd", "compression.zstd", "ctypes", "select")
+# The standard and codec modules the library imports (at the top of a module or inside a
+# function), and the encodings it decodes names with: loaded before the child confines
+# itself, since some need shared libraries (zlib, liblzma, OpenSSL, libffi) that the
+# confined child cannot open. tests/test_sandbox_preload.py checks that this covers every
+# such import in the library.
+PRELOAD_MODULES = ("json", "signal", "errno", "fnmatch", "zlib", "lzma", "bz2", "hashlib", "lz4.block",
+                   "backports.zstd", "compression.zstd", "ctypes", "select", "array", "bisect", "calendar",
+                   "struct", "resource", "importlib.util", "importlib.machinery")
 ENCODINGS = ("ascii", "latin-1", "cp437", "utf-16-le", "utf-16-be", "utf-8")
 
 
-def preload() -> None:
-    """Import every guestboot module (and so every standard module they use) now."""
+def preload_native() -> None:
+    """Load what PRELOAD_MODULES and ENCODINGS name, and the modules of formats
+    registered from outside the package."""
     import codecs
     import importlib
 
-    for name in _package_modules():
-        importlib.import_module(name)
-    for name in _registered_modules():  # a format registered from outside the package too
-        importlib.import_module(name)
-    for name in LAZY_MODULES:
+    for name in PRELOAD_MODULES:
         try:
             importlib.import_module(name)
         except ImportError:  # optional codecs (lz4, zstd): the library says Unsupported
@@ -131,6 +134,22 @@ def preload() -> None:
 
     hashlib.blake2b(b"")  # OpenSSL-backed constructors load their provider on first use
     hashlib.sha256(b"")
+    for name in _registered_modules():
+        if not name.startswith("guestboot."):
+            importlib.import_module(name)
+    importlib.import_module("guestboot.crc32c")  # picks its C implementation from site-packages at import
+
+
+def preload() -> None:
+    """Import every guestboot module (and so every standard module they use) now: what
+    a child without a code root does before it chroots into an empty directory."""
+    import importlib
+
+    for name in _package_modules():
+        importlib.import_module(name)
+    for name in _registered_modules():  # a format registered from outside the package too
+        importlib.import_module(name)
+    preload_native()
 
 
 def _package_modules() -> list[str]:
@@ -187,7 +206,6 @@ def run(work: Callable[[], dict[str, Any]], keep: Iterable[int], settings: Setti
 
     from .child import decode_end, run_child
 
-    preload()
     keep = tuple(sorted(set(keep)))
     empty = _empty_dir()
     read_end, write_end = os.pipe()

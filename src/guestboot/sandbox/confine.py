@@ -9,14 +9,18 @@ in order, before the first guest byte is read. Each step returns a line saying w
    and said. A new PID namespace takes effect for children only, so the child forks once
    more: the grandchild is PID 1 of the namespace and does the work; the child waits for
    it and passes its end on (a signal as 128 + its number).
-3. chroot into an empty directory it cannot write, and chdir("/").
+3. With a mount namespace, make the empty directory a read-only tmpfs holding only a
+   read-only bind mount of guestboot's package (coderoot.py), so that its modules still
+   import when a run needs them, and load the standard and codec modules now; without
+   one, import every module now. Then chroot into it and chdir("/").
 4. Root: drop to the unprivileged uid/gid (setgroups([]), setresgid, setresuid; the
    kernel clears every capability). Not root: clear the capabilities the user namespace
    gave (capset).
 5. rlimits: address space (what the child holds plus the memory budget), file size, CPU
-   time, no new descriptors, no processes, no core files, no locked memory, no POSIX
-   message queues.
-6. no_new_privs and the seccomp filter (seccomp.py).
+   time, descriptors (none new; with the code root, a few for module files), no
+   processes, no core files, no locked memory, no POSIX message queues.
+6. no_new_privs and the seccomp filter (seccomp.py); with the code root it also lets
+   openat open files for reading (all it can reach is guestboot's code).
 """
 
 from __future__ import annotations
@@ -84,8 +88,8 @@ def _write(path: str, text: str) -> None:
         os.close(fd)
 
 
-def enter_namespaces(libc: ctypes.CDLL, as_root: bool) -> tuple[list[str], bool]:
-    """Lines for --debug, and whether a new PID namespace is pending (the caller forks)."""
+def enter_namespaces(libc: ctypes.CDLL, as_root: bool) -> tuple[list[str], set[str]]:
+    """Lines for --debug, and the namespaces made (with "pid", the caller must fork)."""
     lines = []
     user_ns = False
     if not as_root:
@@ -93,7 +97,7 @@ def enter_namespaces(libc: ctypes.CDLL, as_root: bool) -> tuple[list[str], bool]
         err = _unshare(libc, CLONE_NEWUSER)
         if err:
             lines.append(f"no user namespace ({os.strerror(err)}): no other namespace and no chroot without root")
-            return lines, False
+            return lines, set()
         try:
             _write("/proc/self/setgroups", "deny")
             _write("/proc/self/uid_map", f"{uid} {uid} 1")
@@ -110,7 +114,7 @@ def enter_namespaces(libc: ctypes.CDLL, as_root: bool) -> tuple[list[str], bool]
     prefix = "user namespace (our uid only); " if user_ns else ""
     lines.append(prefix + "new namespaces: " + (", ".join(made) or "none")
                  + (f"; refused: {', '.join(refused)}" if refused else ""))
-    return lines, "pid" in made
+    return lines, set(made)
 
 
 def become_pid_one() -> None:
@@ -129,7 +133,7 @@ def become_pid_one() -> None:
     _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def chroot_empty(path: str | None) -> str:
+def chroot_empty(path: str | None, what: str) -> str:
     if path is None:
         return "no chroot"
     try:
@@ -137,7 +141,7 @@ def chroot_empty(path: str | None) -> str:
         os.chdir("/")
     except OSError as err:
         return f"no chroot ({err.strerror})"
-    return "chroot into an empty directory it cannot write"
+    return f"chroot into {what}"
 
 
 def drop_ids(libc: ctypes.CDLL, uid: int | None, gid: int | None) -> str:
@@ -165,13 +169,15 @@ def _address_space() -> int:
         return 0
 
 
-def set_rlimits(plan: Plan, held: int) -> str:
-    """``held``: address space measured before the chroot (the budget is on top)."""
+def set_rlimits(plan: Plan, held: int, files: int) -> str:
+    """``held``: address space measured before the chroot (the budget is on top);
+    ``files``: RLIMIT_NOFILE (0: no new descriptor at all; with a code root, room for
+    the module files a lazy import opens)."""
     wanted = [
         ("AS", resource.RLIMIT_AS, held + plan.memory if held else plan.memory),
         ("FSIZE", resource.RLIMIT_FSIZE, plan.file_size),
         ("CPU", resource.RLIMIT_CPU, plan.cpu_seconds),
-        ("NOFILE", resource.RLIMIT_NOFILE, 0),
+        ("NOFILE", resource.RLIMIT_NOFILE, files),
         ("NPROC", resource.RLIMIT_NPROC, 0),
         ("CORE", resource.RLIMIT_CORE, 0),
         ("MEMLOCK", resource.RLIMIT_MEMLOCK, 0),
@@ -200,21 +206,37 @@ def enter(plan: Plan, keep: Iterable[int]) -> list[str]:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if plan.parent is not None and os.getppid() != plan.parent:
         os._exit(70)
+    keep = tuple(keep)
     lines = [close_other_fds(keep)]
     as_root = os.geteuid() == 0
     held = _address_space()
+    made: set[str] = set()
     if plan.namespaces:
-        more, new_pid = enter_namespaces(libc, as_root)
+        more, made = enter_namespaces(libc, as_root)
         lines += more
-        if new_pid:
+        if "pid" in made:
             become_pid_one()
             lines.append(f"PID 1 of a new PID namespace (pid {os.getpid()})")
-    lines.append(chroot_empty(plan.empty))
+    code_root = False
+    if "mount" in made and plan.empty is not None:
+        from . import coderoot
+
+        try:
+            lines.append(coderoot.build(libc, plan.empty, coderoot.code_dirs()))
+            code_root = True
+        except OSError as err:
+            lines.append(f"no code root ({err.strerror}): every module imported now")
+    from . import preload, preload_native
+
+    preload_native() if code_root else preload()  # what cannot be imported once confined
+    chrooted = chroot_empty(plan.empty, "that root" if code_root else "an empty directory it cannot write")
+    lines.append(chrooted)
+    code_root = code_root and chrooted.startswith("chroot")
     lines.append(drop_ids(libc, plan.uid if as_root else None, plan.gid if as_root else None))
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # a change of uid/gid cleared it
-    lines.append(set_rlimits(plan, held))
+    lines.append(set_rlimits(plan, held, max(keep, default=2) + 64 if code_root else 0))
     if plan.seccomp:
         from .seccomp import install
 
-        lines.append(install(libc))
+        lines.append(install(libc, read_opens=code_root))
     return lines

@@ -119,55 +119,65 @@ def supported() -> bool:
     return machine() in ARCHES
 
 
-def program(arch: str) -> bytes:
-    """The filter for ``arch`` as the bytes of a ``struct sock_filter`` array."""
+# openat(2) for reading only, when the child's root holds nothing but Python's code
+# (coderoot.py): a lazy import opens a module file. Its flags (args[2]) may hold none of
+# O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND, __O_TMPFILE (the same bits on x86_64
+# and in asm-generic/fcntl.h, which aarch64 uses).
+READ_OPEN_CALLS: dict[str, tuple[int, int]] = {"openat": (257, 56)}
+READ_ONLY_CALLS: dict[str, tuple[int, int]] = {"getdents64": (217, 61), "getcwd": (79, 17)}
+OPEN_WRITE_BITS = 0x1 | 0x2 | 0x40 | 0x200 | 0x400 | 0x400000
+OFFSET_ARG2 = 16 + 2 * 8  # seccomp_data.args[2], its low 32 bits (little-endian)
+BPF_JSET_K = 0x45  # BPF_JMP | BPF_JSET | BPF_K
+
+
+def program(arch: str, *, read_opens: bool = False) -> bytes:
+    """The filter for ``arch`` as the bytes of a ``struct sock_filter`` array.
+    ``read_opens``: also allow openat for reading, getdents64 and getcwd (lazy imports
+    from a root that holds only Python's code)."""
     column = tuple(ARCHES).index(arch)
-    numbers = sorted({entry[column] for entry in ALLOWED.values()})
-    # 0 LD arch · 1 JEQ arch · 2 LD nr · [3 JGE x32] · first..first+n-1 JEQ nr · ERRNO ALLOW KILL
-    first = 4 if arch == "x86_64" else 3
-    n = len(numbers)
-    allow, kill = first + n + 1, first + n + 2
-    code: list[tuple[int, int, int, int]] = [
-        (BPF_LD_W_ABS, 0, 0, OFFSET_ARCH),
-        (BPF_JEQ_K, 0, kill - 2, ARCHES[arch]),  # another arch: KILL
-        (BPF_LD_W_ABS, 0, 0, OFFSET_NR),
+    table = dict(ALLOWED, **READ_ONLY_CALLS) if read_opens else ALLOWED
+    numbers = sorted({entry[column] for entry in table.values()})
+    # (op, jump-if-true label, jump-if-false label, k); labels resolve to offsets below
+    code: list[tuple[int, str | None, str | None, int]] = [
+        (BPF_LD_W_ABS, None, None, OFFSET_ARCH),
+        (BPF_JEQ_K, None, "kill", ARCHES[arch]),  # another arch's calling convention
+        (BPF_LD_W_ABS, None, None, OFFSET_NR),
     ]
     if arch == "x86_64":
-        code.append((BPF_JGE_K, kill - 4, 0, X32_SYSCALL_BIT))  # x32 ABI: KILL
-    for i, number in enumerate(numbers):
-        code.append((BPF_JEQ_K, allow - (first + i + 1), 0, number))
-    code.append((BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | errno.EPERM))
-    code.append((BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW))
-    code.append((BPF_RET_K, 0, 0, SECCOMP_RET_KILL_PROCESS))
-    if max(max(insn[1], insn[2]) for insn in code) > 255:
-        raise AssertionError("seccomp filter: a jump longer than 255 instructions")
-    _check_jumps(code)
-    return b"".join(SOCK_FILTER.pack(*insn) for insn in code)
+        code.append((BPF_JGE_K, "kill", None, X32_SYSCALL_BIT))  # the x32 ABI
+    code += [(BPF_JEQ_K, "allow", None, number) for number in numbers]
+    if read_opens:
+        code += [(BPF_JEQ_K, "open", None, entry[column]) for entry in READ_OPEN_CALLS.values()]
+    labels: dict[str, int] = {}
 
+    def ret(label: str, action: int) -> None:
+        labels[label] = len(code)
+        code.append((BPF_RET_K, None, None, action))
 
-def _check_jumps(code: list[tuple[int, int, int, int]]) -> None:
-    """Every jump lands on a return of the right kind (a wrong offset here would make
-    the filter allow what it should refuse, so it is checked, not trusted)."""
-    for index, (op, jt, jf, _k) in enumerate(code):
-        if op in (BPF_JEQ_K, BPF_JGE_K):
-            for target in (index + 1 + jt, index + 1 + jf):
-                if not 0 <= target < len(code):
-                    raise AssertionError(f"seccomp filter: jump from {index} out of the program")
-    ret_kill, ret_allow = len(code) - 1, len(code) - 2
-    assert code[ret_kill][3] == SECCOMP_RET_KILL_PROCESS and code[ret_allow][3] == SECCOMP_RET_ALLOW
-    assert code[1][1] == 0 and 2 + code[1][2] == ret_kill  # wrong arch → KILL
-    for index, (op, jt, _jf, _k) in enumerate(code[3:], start=3):
-        if op == BPF_JEQ_K:
-            assert index + 1 + jt == ret_allow
-        elif op == BPF_JGE_K:
-            assert index + 1 + jt == ret_kill
+    ret("deny", SECCOMP_RET_ERRNO | errno.EPERM)
+    ret("allow", SECCOMP_RET_ALLOW)
+    ret("kill", SECCOMP_RET_KILL_PROCESS)
+    if read_opens:  # classic BPF jumps forward only: this check has returns of its own
+        labels["open"] = len(code)
+        code.append((BPF_LD_W_ABS, None, None, OFFSET_ARG2))
+        code.append((BPF_JSET_K, "open-deny", "open-allow", OPEN_WRITE_BITS))
+        ret("open-deny", SECCOMP_RET_ERRNO | errno.EPERM)
+        ret("open-allow", SECCOMP_RET_ALLOW)
+    resolved = []
+    for index, (op, true, false, k) in enumerate(code):
+        jt = labels[true] - index - 1 if true else 0
+        jf = labels[false] - index - 1 if false else 0
+        if not (0 <= jt <= 255 and 0 <= jf <= 255):  # forward only, and within reach
+            raise AssertionError(f"seccomp filter: jump from {index} out of reach")
+        resolved.append(SOCK_FILTER.pack(op, jt, jf, k))
+    return b"".join(resolved)
 
 
 class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def install(libc: ctypes.CDLL) -> str:
+def install(libc: ctypes.CDLL, *, read_opens: bool = False) -> str:
     """no_new_privs (required for an unprivileged filter, and wanted anyway), then the
     filter. Returns what was done, for --debug. A kernel without seccomp filters (or a
     container that forbids them) leaves the other layers in place and is said here."""
@@ -176,9 +186,10 @@ def install(libc: ctypes.CDLL) -> str:
     arch = machine()
     if arch not in ARCHES:
         return f"no_new_privs set; no seccomp filter (no system call table for {arch})"
-    data = program(arch)
+    data = program(arch, read_opens=read_opens)
     buffer = ctypes.create_string_buffer(data, len(data))
     prog = _SockFprog(len(data) // SOCK_FILTER.size, ctypes.cast(buffer, ctypes.c_void_p))
     if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
         return f"no_new_privs set; no seccomp filter (the kernel refused: {errno.errorcode.get(ctypes.get_errno(), '?')})"
-    return f"no_new_privs set; seccomp filter: {len(ALLOWED)} system calls allowed ({arch}), others EPERM"
+    opens = "; openat for reading only, getdents64, getcwd (lazy imports)" if read_opens else ""
+    return f"no_new_privs set; seccomp filter: {len(ALLOWED)} system calls allowed ({arch}){opens}, others EPERM"
