@@ -112,7 +112,7 @@ def check_target(uid: int, gid: int) -> None:
 # confined child cannot open. tests/test_sandbox_preload.py checks that this covers every
 # such import in the library.
 PRELOAD_MODULES = ("json", "signal", "errno", "fnmatch", "zlib", "lzma", "bz2", "hashlib", "lz4.block",
-                   "backports.zstd", "compression.zstd", "ctypes", "select", "array", "bisect", "calendar",
+                   "backports.zstd", "compression.zstd", "ctypes", "select", "array", "bisect",
                    "struct", "resource", "importlib.util", "importlib.machinery")
 ENCODINGS = ("ascii", "latin-1", "cp437", "utf-16-le", "utf-16-be", "utf-8")
 

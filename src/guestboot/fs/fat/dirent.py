@@ -13,9 +13,9 @@ falls back to the short name.
 
 from __future__ import annotations
 
-import calendar
 from typing import Iterable, Iterator, NamedTuple
 
+from ..dates import days_from_civil, days_in_month
 from .layout import (
     ATTR_LONG_NAME,
     ATTR_LONG_NAME_MASK,
@@ -53,9 +53,9 @@ def fat_time(date: int, time: int) -> int:
     seconds, minutes, hours = (time & 0x1F) * 2, (time >> 5) & 0x3F, time >> 11
     if not (1 <= day <= 31 and 1 <= month <= 12 and seconds < 60 and minutes < 60 and hours < 24):
         return 0
-    if day > calendar.monthrange(year, month)[1]:
+    if day > days_in_month(year, month):
         return 0
-    return calendar.timegm((year, month, day, hours, minutes, seconds, 0, 0, 0))
+    return days_from_civil(year, month, day) * 86400 + hours * 3600 + minutes * 60 + seconds
 
 
 def short_name(raw: bytes, nt_case: int) -> bytes:

@@ -33,6 +33,7 @@ from ..cache import LRU
 from ..mapped import MappedFile
 from . import descriptors, susp
 from .eltorito import BootImage, read_catalog
+from ..dates import days_from_civil
 from .layout import (
     BLOCK_SIZE,
     DIR_RECORD,
@@ -97,22 +98,12 @@ class Listing:
         return self.entries[min(hits)].node if hits else None
 
 
-def _days_from_civil(year: int, month: int, day: int) -> int:
-    """Days since 1970-01-01 of a proleptic Gregorian date (no calendar import at start-up)."""
-    year -= month <= 2
-    era = year // 400
-    yoe = year - era * 400
-    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
 def record_time(raw: bytes) -> int:
     """9.1.5 recording date as Unix time; 0 when the fields are out of range."""
     years, month, day, hour, minute, second, offset = RECORD_DATE.unpack(raw)
     if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
         return 0
-    days = _days_from_civil(1900 + years, month, day)
+    days = days_from_civil(1900 + years, month, day)
     return days * 86400 + hour * 3600 + minute * 60 + second - offset * 15 * 60
 
 
