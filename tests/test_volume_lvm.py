@@ -349,7 +349,7 @@ def test_both_front_ends_take_the_disks_in_order(vg, tmp_path):
     assert "hd0,msdos1" in swapped.stdout and "lvm/guest--vg-boot" in swapped.stdout
 
 
-# --- mirror, raid1 and thin LVs: lvm2 needs device-mapper for them, so they are made in a
+# --- mirror, raid1, cached and thin LVs: lvm2 needs device-mapper for them, so they are made in a
 # QEMU guest (tests/builders/md_guest.py) with the real lvm2 and the kernel's dm targets;
 # the file system is written through the activated LVs, so each leg holds it ----------------
 
@@ -380,8 +380,12 @@ def dm_vg(tmp_path_factory):
         lvm_cmd("lvcreate") + " -y --type mirror -m1 --mirrorlog core --nosync -n mir -L 12m vg-dm",
         lvm_cmd("lvcreate") + " -y --type thin-pool -n pool -L 8m vg-dm",
         lvm_cmd("lvcreate") + " -y -V 16m -T vg-dm/pool -n thin",
+        lvm_cmd("lvcreate") + " -y -n cached -L 12m vg-dm /dev/vda",
+        lvm_cmd("lvcreate") + " -y --type cache-pool -n cpool -L 8m vg-dm /dev/vdb",
+        lvm_cmd("lvconvert") + " -y --type cache --cachepool vg-dm/cpool --cachemode writethrough vg-dm/cached",
         "dd if=/dev/vdc of=/dev/mapper/vg--dm-r1 bs=1M conv=fsync",
         "dd if=/dev/vdc of=/dev/mapper/vg--dm-mir bs=1M conv=fsync",
+        "dd if=/dev/vdc of=/dev/mapper/vg--dm-cached bs=1M conv=fsync",
         lvm_cmd("vgchange") + " -an vg-dm",
         "",
     ])
@@ -397,7 +401,7 @@ def test_raid1_and_mirror_lvs_read_as_grub_reads_them(dm_vg):
     image = _open(disks)
     grub_lvs = [n.strip("()") for n in _grub(disks, "ls").stdout.decode().split() if n.startswith("(lvm/")]
     readable = [d.name for d in image.devices if d.name.startswith("lvm/") and d.fs is not None]
-    assert readable == grub_lvs == ["lvm/vg--dm-mir", "lvm/vg--dm-r1"]
+    assert readable == grub_lvs == ["lvm/vg--dm-cached", "lvm/vg--dm-mir", "lvm/vg--dm-r1"]
     for device in readable:
         for rel in _files(tree):
             source = image.devices.open(device, f"/{rel}")
@@ -408,7 +412,7 @@ def test_raid1_and_mirror_lvs_read_as_grub_reads_them(dm_vg):
 
 def test_each_leg_alone_is_enough(dm_vg):
     disks, tree = dm_vg
-    for one in disks:  # hd0 alone: the legs on the other disk are missing
+    for one in disks:  # hd0 alone: the legs on the other disk are missing (and the cache pool)
         image = _open([one])
         for device in ("lvm/vg--dm-r1", "lvm/vg--dm-mir"):
             source = image.devices.open(device, "/odd")
@@ -527,3 +531,14 @@ def test_a_cloned_disk_given_twice_is_a_duplicate_not_a_second_vg(vg):
     assert sorted(n for n in image.devices.names() if n.startswith("lvm/")) == sorted(
         lvm.grub_lv_name(VG, lv) for lv in vg.lv_sizes)
     assert image.devices.filesystem("lvm/guest--vg-boot").label == "boot"
+
+
+def test_a_writeback_cache_is_not_read_from_its_origin(dm_vg, tmp_path):
+    """The same metadata with the pool's cache_mode edited to writeback: the origin may
+    lack what only the cache holds, so the LV says so instead of reading it."""
+    disks, _tree = dm_vg
+    edited = [_with_metadata(d, tmp_path / d.name, lambda t: _seqno_up(
+        t.replace('cache_mode = "writethrough"', 'cache_mode = "writeback"'))) for d in disks]
+    image = _open(edited)
+    with pytest.raises(Unsupported, match="cached in writeback mode"):
+        image.devices.filesystem("lvm/vg--dm-cached")

@@ -37,7 +37,7 @@ from .initramfs import ToolMissing, _pack_tree, static_busybox
 # virtio disks, md RAID levels, and the device-mapper targets lvm2 needs for mirror, raid1
 # and thin LVs: one set, extracted once (one download of the kernel package)
 MODULES = ("virtio_pci", "virtio_blk", "md-mod", "raid0", "raid1", "raid10", "crc32c_generic", "dm-mod", "dm-mirror", "dm-raid",
-           "dm-thin-pool")
+           "dm-thin-pool", "dm-cache", "dm-cache-smq")
 OPTIONAL_MODULES = ("crc32c_generic",)  # libcrc32c's crypto backend (a module in Debian 12's 6.1)
 LVM_CONFIG = ("activation{udev_sync=0 udev_rules=0} devices{obtain_device_list_from_udev=0}"
               " global{thin_check_executable=\"\"}")

@@ -6,8 +6,10 @@ UUID with ``pe_start`` (sector of the first extent) and its LVs as segments: "st
 (``stripe_count`` 1 is linear; ``stripes`` lists (PV, first extent) pairs), "mirror"
 (``mirrors`` lists (sub-LV, first extent) pairs) and "raid1" (``raids`` lists (rmeta,
 rimage) sub-LV pairs); a mirror or raid1 LV is read from its first leg whose PVs are all
-present. Thin pools/volumes, caches, snapshots, VDO and RAID levels other than 1 become
-devices whose reading is Unsupported, with a message that says so. The VG's metadata is
+present; a cached LV (dm-cache) in writethrough or passthrough mode is read from its
+origin (as GRUB does), in writeback mode it is Unsupported. Thin pools/volumes, snapshots,
+VDO and RAID levels other than 1 become devices whose reading is Unsupported, with a
+message that says so. The VG's metadata is
 taken from the PV whose copy has the highest ``seqno``.
 
 Naming follows GRUB's grub-core/disk/lvm.c: visible LV "lv" of VG "vg" is ``lvm/vg-lv``
@@ -273,7 +275,7 @@ class _LvBuilder:
 
     def _segment(self, lv_name: str, segment: dict, count: int, depth: int) -> ByteSource:
         where = f"VG {self.vg.name}"
-        kind = segment.get("type")
+        kind = str(segment.get("type")).split("+")[0]  # lvm2 may append "+FLAGS" to a type
         size = count * self.vg.extent_bytes
         if kind == "striped":
             return self._striped(lv_name, segment, count)
@@ -284,6 +286,8 @@ class _LvBuilder:
             raids = segment.get("raids")
             pairs = _pairs(raids, where, lv_name, "raids", numbers=False)
             return self._one_leg(lv_name, [(image, 0) for _meta, image in pairs], size, depth, "raid1")
+        if kind == "cache":
+            return self._cached(lv_name, segment, size, depth)
         what = {
             "thin-pool": "a thin pool", "thin": "a thin volume", "cache": "a cached LV",
             "cache-pool": "a cache pool", "snapshot": "a snapshot", "vdo": "a VDO volume",
@@ -316,6 +320,25 @@ class _LvBuilder:
             return parts[0]
         stripe_size = _int(segment, "stripe_size", where, what) * SECTOR
         return StripeSource(parts, stripe_size, grub_lv_name(self.vg.name, lv_name))
+
+    def _cached(self, lv_name: str, segment: dict, size: int, depth: int) -> ByteSource:
+        """A cached LV (dm-cache): in writethrough (or passthrough) mode every write reached
+        the origin, which is read as GRUB reads it; in writeback mode the origin may lack
+        what the cache holds: Unsupported."""
+        where = f"VG {self.vg.name}"
+        origin, pool = segment.get("origin"), segment.get("cache_pool")
+        if not isinstance(origin, str) or not isinstance(pool, str):
+            raise CorruptImage(f"LVM2 LV {lv_name}: a cache segment without origin or cache_pool", where=where)
+        pool_section = self.vg.lvs.get(pool)
+        pool_segment = pool_section.get("segment1") if isinstance(pool_section, dict) else None
+        mode = pool_segment.get("cache_mode", "writethrough") if isinstance(pool_segment, dict) else None
+        if mode not in ("writethrough", "passthrough"):
+            raise Unsupported(f"LVM2 LV {lv_name} is cached in {str(mode)[:20]} mode: the origin may be stale;"
+                              " not supported", where=where)
+        source = self.source(origin, depth + 1)
+        if size > source.size:
+            raise CorruptImage(f"LVM2 LV {lv_name}: its origin {origin} is smaller than the LV", where=where)
+        return SliceSource(source, 0, size, grub_lv_name(self.vg.name, lv_name))
 
     def _one_leg(self, lv_name: str, legs: list, size: int, depth: int, kind: str) -> ByteSource:
         """The first leg of a mirror/raid1 segment that can be read in full."""
