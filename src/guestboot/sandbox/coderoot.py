@@ -42,11 +42,18 @@ def code_dirs() -> list[str]:
     """The directories the child may still import from: guestboot's own package (its
     modules import only standard or codec modules, which the child loads before it
     confines itself: sandbox.preload_native). Empty when the package is not a directory
-    (a zip): then everything is imported up front."""
+    (a zip) or, as root, not readable by everyone (a umask 077 install; the child reads
+    as another user): then everything is imported up front."""
     import guestboot
 
     package = os.path.realpath(os.path.dirname(os.path.abspath(guestboot.__file__)))
-    return [package] if os.path.isdir(package) else []
+    if not os.path.isdir(package):
+        return []
+    if os.geteuid() == 0:  # the child reads it as another user: everyone must be able to
+        for path in (package, guestboot.__file__):
+            if os.stat(path).st_mode & 0o005 != (0o005 if path == package else 0o004):
+                return []
+    return [package]
 
 
 def _mount(libc: ctypes.CDLL, source: str | None, target: str, fstype: str | None, flags: int,
@@ -63,7 +70,7 @@ def build(libc: ctypes.CDLL, root: str, dirs: list[str]) -> str:
     """Make ``root`` (an empty directory) the read-only code root, in this process's own
     mount namespace. Returns a line for --debug; OSError if a step fails."""
     if not dirs:
-        raise OSError(0, "guestboot is not installed as a directory")
+        raise OSError(0, "guestboot's package is not a directory everyone can read")
     # our mounts must not propagate back to the host's namespace
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
     _mount(libc, "tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=0755")
