@@ -331,3 +331,26 @@ def test_boot_counters_that_are_no_numbers(tmp_path: Path) -> None:
     (tmp_path / "loader" / "loader.conf").write_text("default " + "*" * 300 + "\n")
     with pytest.raises(LimitExceeded, match="max_sort_field_bytes"):
         _dir_menu(tmp_path, {})
+
+
+def test_esp_with_both_follows_its_removable_loader(esp_build, tmp_path: Path) -> None:
+    """An ESP with systemd-boot's entries and a GRUB config (/EFI/debian/grub.cfg):
+    systemd-boot as \\EFI\\BOOT\\BOOTX64.EFI (bootctl put it there) -> systemd-boot's menu;
+    another EFI program there (here Debian's linuxx64.efi.stub, a PE that is not
+    systemd-boot, standing for shim or GRUB) -> GRUB's config, which firmware would reach."""
+    import shutil
+
+    work, esp_src = esp_build
+    for name, loader in (("sd", None), ("grub", sdboot.STUB)):
+        tree = tmp_path / name
+        shutil.copytree(esp_src, tree)
+        (tree / "EFI" / "debian").mkdir()
+        (tree / "EFI" / "debian" / "grub.cfg").write_text(f"menuentry grub {{ linux /{MID}/6.1.0-9-amd64/linux }}\n")
+        if loader is not None:
+            shutil.copyfile(loader, tree / "EFI" / "BOOT" / "BOOTX64.EFI")
+        menu, _ = _menu(fat.esp_disk(tmp_path / f"{name}.img", tree))
+        if loader is None:
+            assert menu.format == "systemd-boot"
+        else:
+            assert (menu.format, menu.origin, [e.title for e in menu.entries]) == (
+                "grub2", "hd0,gpt1:/EFI/debian/grub.cfg", ["grub"])

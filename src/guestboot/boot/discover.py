@@ -32,7 +32,9 @@ GRUB legacy) at pygrub's paths; the first hit wins, so every image pygrub boots 
 the same config here. Only when stage 0 finds nothing on any device does stage 1 look,
 device by device, at the places pygrub never looks: GRUB 2 in a btrfs "@" or default
 subvolume, SYSLINUX's own search, systemd-boot's entries and UKIs on the ESP/XBOOTLDR,
-GRUB 2 on the ESP (/EFI/BOOT, /EFI/<vendor>: what UEFI firmware starts) and /grub.cfg.
+GRUB 2 on the ESP (/EFI/BOOT, /EFI/<vendor>: what UEFI firmware starts) and /grub.cfg; on an ESP holding both systemd-boot's entries and a
+GRUB config, the one the ESP's removable-media loader \\EFI\\BOOT\\BOOTX64.EFI belongs to
+comes first (a disk image has no boot entries in NVRAM: that is what firmware starts).
 Stage 2 is BLS entries in /boot/loader/entries of a root file system (read as
 systemd-boot reads them), then the FALLBACKS (stage 3). A guest with both a /boot/grub2/grub.cfg and an ESP
 stub that ``configfile``s it therefore reads /boot's config (the same menu, and what a
@@ -314,7 +316,7 @@ def _search(devices: DeviceMap, warnings: list[str], searched: list[str], skippe
     formats = FORMATS if broken else FORMATS + FALLBACKS
     for stage in sorted({fmt.stage for fmt in formats}):
         for record in readable:
-            for fmt in formats:
+            for fmt in _firmware_order(record, formats, typed):
                 if fmt.stage != stage or not _looks_on(fmt, record, typed):
                     continue
                 for location in fmt.locations:
@@ -325,6 +327,41 @@ def _search(devices: DeviceMap, warnings: list[str], searched: list[str], skippe
                         continue
                     if path is not None:
                         yield record.name, path, fmt.name, location
+
+
+REMOVABLE_LOADER = "/EFI/BOOT/BOOTX64.EFI"  # UEFI 2.10 3.5.1.1: what firmware without boot entries starts
+SYSTEMD_BOOT_MAGIC = b"#### LoaderInfo: systemd-boot "  # the start of systemd-boot's .sdmagic section
+
+
+def _firmware_order(record, formats: tuple[Format, ...], typed: dict[int, set[str]]) -> tuple[Format, ...]:
+    """``formats`` for ``record``, with systemd-boot's and GRUB's formats for an ESP in the
+    order its removable-media loader says: a disk image has no boot entries in NVRAM, so
+    the firmware starts \\EFI\\BOOT\\BOOTX64.EFI. When that is not systemd-boot (shim,
+    GRUB …) and the ESP holds a GRUB config as well as systemd-boot's entries, GRUB's
+    config comes first; otherwise FORMATS order (systemd-boot first)."""
+    esp_grub = [fmt for fmt in formats if fmt.name == "grub2" and fmt.types and record.name in typed[id(fmt)]]
+    if not esp_grub or _loader_kind(record.fs) != "other":
+        return formats
+    rest = [fmt for fmt in formats if fmt not in esp_grub]
+    at = next((i for i, fmt in enumerate(rest) if fmt.name == "systemd-boot" and fmt.types), len(rest))
+    return tuple(rest[:at] + esp_grub + rest[at:])
+
+
+def _loader_kind(fs) -> str | None:
+    """"systemd-boot", "other" (some other EFI program) or None (none there, or unreadable)."""
+    from ..fs.path import open_file
+    from ..kernel.pe import sections
+
+    try:
+        source = open_file(fs, REMOVABLE_LOADER)
+        magic = next((s for s in sections(source) if s.name == ".sdmagic"), None)
+        if magic is not None and source.pread(magic.offset, min(magic.size, 64)).startswith(SYSTEMD_BOOT_MAGIC):
+            return "systemd-boot"
+    except NotFound:
+        return None
+    except GuestbootError:
+        return "other"  # there, but no PE we can read: not systemd-boot
+    return "other"
 
 
 def find_configs(devices: DeviceMap) -> tuple[list[tuple[str, str, str]], list[str]]:
