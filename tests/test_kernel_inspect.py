@@ -314,3 +314,57 @@ def test_pe_image_is_named(xen_gz):
         unavailable(str(err))
     facts = inspect(_open(efi))
     assert facts.format == "pe" and facts.arch == "x86_64" and ".text" in facts.details["pe"]["sections"]
+
+
+# --- hostile bytes: damaged real kernels give facts or a typed error, never anything else ------
+
+
+@pytest.mark.timeout(300)
+def test_damaged_kernels_are_typed_errors(bzimage, vmlinux, xen_gz, grub_xen):
+    """Bytes flipped in the parts the parsers read (setup header, ELF and program headers,
+    the note segment, the compressed stream's start, the multiboot area), and the files
+    cut short: inspection returns facts or raises a GuestbootError; nothing else escapes."""
+    import random
+
+    from guestboot.errors import GuestbootError
+
+    rng = random.Random(20261204)
+    vm = vmlinux[0].read_bytes()
+    firsts: list = []  # where the note segment starts: aim damage there too
+    elf.parse(stream.Reader(BytesSource(vm, name="vmlinux")), before_notes=firsts.append)
+    note_at = firsts[0]
+    samples = {
+        "bzImage": (bzimage.read_bytes(), [(0x1F0, 0x280), (0x4000, 0x5400)]),
+        "vmlinux": (vm[: note_at + 4096], [(0, 0x200), (note_at, note_at + 0x200)]),
+        "xen.gz": (xen_gz.read_bytes(), [(0, 64)]),
+        "pvboot": (grub_xen["x86_64-xen"].read_bytes(), [(0, 0x200)]),
+    }
+    outcomes = {"facts": 0, "error": 0}
+    for name, (data, regions) in samples.items():
+        cases = [data[: rng.randrange(1, len(data))] for _ in range(3)]
+        for _ in range(12):
+            damaged = bytearray(data)
+            start, end = regions[rng.randrange(len(regions))]
+            for _ in range(rng.randrange(1, 9)):
+                damaged[rng.randrange(start, min(end, len(damaged)))] = rng.randrange(256)
+            cases.append(bytes(damaged))
+        for case in cases:
+            try:
+                inspect(BytesSource(case, name=name))
+                outcomes["facts"] += 1
+            except GuestbootError as err:
+                assert str(err) and "\n" not in str(err)
+                outcomes["error"] += 1
+    assert outcomes["facts"] and outcomes["error"]  # both kinds of damage were met
+
+
+def test_one_budget_for_all_streams_of_a_run(compressed):
+    """Many kernels each just under the per-stream bound would still be a lot of work:
+    an Inspector charges every stream it decodes to one budget (max_inspect_decompressed)."""
+    data = BytesSource(compressed("zstd").read_bytes(), name="vmlinux.zstd")
+    budget = stream.Budget(50 << 20, "max_inspect_decompressed")
+    with stream.active(budget):
+        stream.Reader(data, codec="zstd").pread(30 << 20, 4)  # 31 MiB decoded
+        with pytest.raises(LimitExceeded, match="max_inspect_decompressed"):
+            stream.Reader(data, codec="zstd").pread(30 << 20, 4)  # 62 MiB in all
+    assert stream.Reader(data, codec="zstd").pread(30 << 20, 4)  # outside the block: not charged

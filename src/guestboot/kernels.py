@@ -27,8 +27,11 @@ class Inspector:
     """Facts per guest file, computed once per run (several entries boot one kernel)."""
 
     def __init__(self, devices: DeviceMap):
+        from .kernel.stream import Budget
+
         self.devices = devices
         self.cache: dict[tuple[str, str], dict[str, Any]] = {}
+        self.budget = Budget(LIMITS.max_inspect_decompressed, "max_inspect_decompressed")
 
     def _count(self) -> None:
         if len(self.cache) >= LIMITS.max_inspected_files:
@@ -39,22 +42,26 @@ class Inspector:
         key = ("kernel", str(ref))
         if key not in self.cache:
             self._count()
-            self.cache[key] = _guarded(lambda: _kernel_data(self.devices.open(ref.device, ref.path), ref))
+            self.cache[key] = self.guarded(lambda: _kernel_data(self.devices.open(ref.device, ref.path), ref))
         return self.cache[key]
 
     def initrd(self, ref: FileRef) -> dict[str, Any]:
         key = ("initrd", str(ref))
         if key not in self.cache:
             self._count()
-            self.cache[key] = _guarded(lambda: _initrd_data(self.devices.open(ref.device, ref.path), ref))
+            self.cache[key] = self.guarded(lambda: _initrd_data(self.devices.open(ref.device, ref.path), ref))
         return self.cache[key]
 
+    def guarded(self, work) -> Any:
+        """``work()`` with its decompression charged to this run's budget; a failure is
+        {"error": one line}."""
+        from .kernel.stream import active
 
-def _guarded(work) -> dict[str, Any]:
-    try:
-        return work()
-    except GuestbootError as err:
-        return {"error": str(err)}
+        try:
+            with active(self.budget):
+                return work()
+        except GuestbootError as err:
+            return {"error": str(err)}
 
 
 def _kernel_data(source: ByteSource, ref: FileRef) -> dict[str, Any]:
@@ -92,7 +99,7 @@ def kind_of(source: ByteSource) -> str | None:
     return None
 
 
-def boot_files(devices: DeviceMap) -> Iterator[tuple[str, FileRef]]:
+def boot_files(devices: DeviceMap, inspector: Inspector) -> Iterator[tuple[str, FileRef]]:
     """(kind, file) for each kernel or initrd in the directories of every file system."""
     from .fs.base import FileType
     from .fs.path import exists, listdir, open_file
@@ -115,9 +122,8 @@ def boot_files(devices: DeviceMap) -> Iterator[tuple[str, FileRef]]:
                     raise LimitExceeded(f"more than {LIMITS.max_inspected_files} files to look at"
                                         " (limit max_inspected_files)")
                 path = directory.rstrip("/") + "/" + raw.decode("utf-8", "surrogateescape")
-                try:
-                    kind = kind_of(open_file(fs, path))
-                except GuestbootError:
+                kind = inspector.guarded(lambda: kind_of(open_file(fs, path)))
+                if not isinstance(kind, str):
                     continue
                 if kind is not None:
                     yield kind, FileRef(name, path, path)
@@ -126,7 +132,7 @@ def boot_files(devices: DeviceMap) -> Iterator[tuple[str, FileRef]]:
 def survey(devices: DeviceMap, inspector: Inspector) -> dict[str, list[dict[str, Any]]]:
     """Every kernel and initrd found in the boot directories, inspected."""
     kernels, initrds = [], []
-    for kind, ref in boot_files(devices):
+    for kind, ref in boot_files(devices, inspector):
         if kind == "kernel":
             kernels.append({"file": str(ref), **inspector.kernel(ref)})
         else:

@@ -96,6 +96,7 @@ class Limits:
 
     # --- kernel inspection (kernel/) ----------------------------------------------------
     max_kernel_decompressed: int = 1 * GiB  # one decompressed kernel payload (Xen's XC_DOM_DECOMPRESS_MAX)
+    max_inspect_decompressed: int = 4 * GiB  # bytes decompressed by one run's inspection of all its kernels
     max_kernel_passes: int = 3  # decompressions of one payload while inspecting it (version string, notes, sections)
     max_elf_headers: int = 4096  # program or section headers read from one ELF file
     max_elf_note_bytes: int = 1 * MiB  # bytes of note segments/sections read from one ELF file

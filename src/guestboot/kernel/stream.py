@@ -17,6 +17,8 @@ times) when asked for bytes it has passed; only the chunk in hand is kept.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import struct
 from typing import Callable, Iterator
 
@@ -48,6 +50,33 @@ def codec_of(head: bytes) -> str | None:
     return None
 
 
+class Budget:
+    """Bytes decompressed by several streams together (one run's kernel inspection):
+    every stream's output is charged while a budget is ``active``."""
+
+    def __init__(self, limit: int, name: str):
+        self.limit, self.name, self.used = limit, name, 0
+
+    def charge(self, count: int, what: str) -> None:
+        self.used += count
+        if self.used > self.limit:
+            raise LimitExceeded(f"{what}: more than {self.limit} bytes decompressed in all by this run"
+                                f" (limit {self.name})")
+
+
+_ACTIVE: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("guestboot_decode_budget", default=None)
+
+
+@contextlib.contextmanager
+def active(budget: Budget) -> Iterator[Budget]:
+    """Charge every stream decoded inside the ``with`` block to ``budget``."""
+    token = _ACTIVE.set(budget)
+    try:
+        yield budget
+    finally:
+        _ACTIVE.reset(token)
+
+
 def _pieces(source: ByteSource, offset: int, length: int) -> Iterator[bytes]:
     end = offset + length
     while offset < end:
@@ -68,8 +97,11 @@ def decode(source: ByteSource, offset: int, length: int, codec: str, *, what: st
     if codec not in decoders:
         raise Unsupported(f"{what}: no decoder for {codec!r}")
     total = 0
+    shared = _ACTIVE.get()
     for piece in decoders[codec](_pieces(source, offset, length), codec, what, offset):
         total += len(piece)
+        if shared is not None:
+            shared.charge(len(piece), what)
         if total > limit:
             raise LimitExceeded(f"{what}: {codec} data decompresses to more than {limit} bytes"
                                 " (limit max_kernel_decompressed)", offset=offset)
