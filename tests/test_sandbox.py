@@ -148,13 +148,25 @@ def test_a_runaway_in_python_is_stopped_by_the_cpu_limit():
         confined(work, cpu_seconds=1, wall_seconds=30)
 
 
-def test_a_runaway_in_c_code_is_stopped_by_the_cpu_limit():
+def test_a_runaway_in_the_regex_engine_is_stopped_by_the_cpu_limit():
     import re
 
-    pattern = re.compile(r"(a+)+b")  # catastrophic backtracking: never returns to Python code
+    pattern = re.compile(r"(a+)+b")  # catastrophic backtracking (the engine checks for signals)
 
     with pytest.raises(errors.LimitExceeded, match="CPU time.*sandbox_cpu_seconds"):
         confined(lambda: {"m": bool(pattern.match("a" * 60))}, cpu_seconds=1, wall_seconds=30)
+
+
+def test_a_runaway_in_c_code_that_never_checks_for_signals_is_killed_at_the_hard_cpu_limit():
+    """SIGXCPU's Python handler cannot run inside one long C call; one second later
+    the kernel sends SIGKILL, and the parent still says it was the CPU limit."""
+    import hashlib
+
+    started = time.monotonic()
+    with pytest.raises(errors.LimitExceeded, match="more than 1 s of CPU time"):
+        confined(lambda: {"k": hashlib.pbkdf2_hmac("sha256", b"x", b"y", 2**31 - 1).hex()}, cpu_seconds=1,
+                 wall_seconds=30)
+    assert time.monotonic() - started < 20
 
 
 def test_a_memory_blowup_is_stopped_by_the_address_space_limit():
