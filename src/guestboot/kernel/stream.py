@@ -18,7 +18,6 @@ times) when asked for bytes it has passed; only the chunk in hand is kept.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import struct
 from typing import Callable, Iterator
 
@@ -64,17 +63,17 @@ class Budget:
                                 f" (limit {self.name})")
 
 
-_ACTIVE: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("guestboot_decode_budget", default=None)
+_ACTIVE: list[Budget] = []  # the budgets of the enclosing ``active`` blocks, innermost last
 
 
 @contextlib.contextmanager
 def active(budget: Budget) -> Iterator[Budget]:
     """Charge every stream decoded inside the ``with`` block to ``budget``."""
-    token = _ACTIVE.set(budget)
+    _ACTIVE.append(budget)
     try:
         yield budget
     finally:
-        _ACTIVE.reset(token)
+        _ACTIVE.remove(budget)
 
 
 def _pieces(source: ByteSource, offset: int, length: int) -> Iterator[bytes]:
@@ -97,7 +96,7 @@ def decode(source: ByteSource, offset: int, length: int, codec: str, *, what: st
     if codec not in decoders:
         raise Unsupported(f"{what}: no decoder for {codec!r}")
     total = 0
-    shared = _ACTIVE.get()
+    shared = _ACTIVE[-1] if _ACTIVE else None
     for piece in decoders[codec](_pieces(source, offset, length), codec, what, offset):
         total += len(piece)
         if shared is not None:
