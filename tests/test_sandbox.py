@@ -465,3 +465,17 @@ def test_with_a_code_root_the_filter_opens_for_reading_only(arch):
     assert _bpf(program, 0, next(v for n, v in seccomp.ARCHES.items() if n != arch)) == seccomp.SECCOMP_RET_KILL_PROCESS
     plain = seccomp.program(arch)
     assert _bpf(plain, openat, audit, host.O_RDONLY) == deny  # without a code root no open at all
+
+
+def test_a_module_the_confined_child_cannot_load_is_named_with_the_fix():
+    def work():
+        import wave  # noqa: F401  (a standard module the library does not use: not preloaded)
+
+        return {}
+
+    try:
+        result = confined(work)
+    except errors.InternalError as err:
+        assert "wave" in str(err) and "PRELOAD_MODULES" in str(err)
+    else:
+        pytest.fail(f"the confined child read the host's standard library: {result}")

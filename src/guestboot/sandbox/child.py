@@ -40,6 +40,10 @@ def _failure(err: BaseException, settings: Any) -> dict[str, Any]:
         return {"class": "LimitExceeded", "text": (
             f"an output would be larger than {settings.file_size >> 20} MiB"
             " (limit max_output_file; PYGRUB_MAX_FILE_SIZE_MB)")}
+    if isinstance(err, ImportError):  # a bug: a module the confined child cannot load
+        return {"class": "internal", "text": (
+            f"{type(err).__name__}: {err} (the confined child can import only guestboot's own modules;"
+            " list a standard or codec module the library uses in sandbox.PRELOAD_MODULES)")}
     if isinstance(err, PermissionError):
         return {"class": "PermissionDenied", "text": f"in the sandboxed child: {err}"}
     return {"class": "internal", "text": f"{type(err).__name__}: {err}"}
