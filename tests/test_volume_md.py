@@ -12,6 +12,8 @@ One guest run per session makes every array from disk images here:
   copied onto the array with dd) whose LV "boot" holds a real Debian kernel, a busybox
   initramfs and a grub.cfg: the end-to-end guest, its two disks converted to compressed
   qcow2 (zlib and zstd) and booted in QEMU through guestboot;
+- md 0.90 minor 6: RAID1 of partitions that run to the end of their disks, so the whole
+  disk shows the same superblock where its own would be (the partition is the member);
 - md/stale: superblock 1.2, RAID1 of three disks; after one file system was written the
   first member was failed and removed (mdadm --fail/--remove) and another written: that
   member is stale (fewer events) and still holds the old file system.
@@ -141,15 +143,21 @@ def arrays(tmp_path_factory) -> Arrays:
     made.members["ten"] = [_blank(work / f"ten{i}.img", 10 * MiB) for i in range(3)]
     made.members["lvm"] = [_blank(work / f"lvm{i}.img", 28 * MiB) for i in range(2)]
     made.members["stale"] = [_blank(work / f"stale{i}.img", 10 * MiB) for i in range(3)]
+    # partition 1 runs to the end of a 64 KiB-aligned disk: its 0.90 superblock is also
+    # where a 0.90 superblock of the whole disk would be
+    made.members["old"] = [sfdisk_image(work / f"old{i}.img", 12 * MiB, "label: dos\nstart=2048, type=fd\n")
+                           for i in range(2)]
+    made.trees["old"] = random_tree(work / "t-old", 17, {"vmlinuz": 400_000, "odd": 4097})
     made.trees["stale-old"] = random_tree(work / "t-stale-old", 15, {"which": 5000})
     made.trees["stale"] = random_tree(work / "t-stale", 16, {"which": 5000})
     payload_old = _mkfs(made.trees["stale-old"], work / "p-stale-old.ext4", 8 * MiB, "old")
     payload_new = _mkfs(made.trees["stale"], work / "p-stale.ext4", 8 * MiB, "new")
+    payload_old_md = _mkfs(made.trees["old"], work / "p-old.ext4", 8 * MiB, "old090")
     disks = [*made.members["boot"], *made.members["data"], *made.members["stripe"], *made.members["ten"],
              *made.members["lvm"], payload_boot, payload_data, payload_stripe, payload_ten, payload_pv,
-             *made.members["stale"], payload_old, payload_new]
+             *made.members["stale"], payload_old, payload_new, *made.members["old"], payload_old_md]
     dev = [f"/dev/vd{chr(ord('a') + i)}" for i in range(len(disks))]
-    a, b, c, d, e, f, g, h, i, j, k, p1, p2, p3, p4, p5, s1, s2, s3, p6, p7 = dev
+    a, b, c, d, e, f, g, h, i, j, k, p1, p2, p3, p4, p5, s1, s2, s3, p6, p7, o1, o2, p8 = dev
     create = "mdadm --create --run --assume-clean --homehost=guestboot"
     job = f"""
 {create} /dev/md0 --metadata=1.2 --level=1 --raid-devices=2 --name=boot {a} {b}
@@ -168,8 +176,10 @@ dd if={p6} of=/dev/md5 bs=1M conv=fsync
 mdadm /dev/md5 --fail {s1}
 mdadm /dev/md5 --remove {s1}
 dd if={p7} of=/dev/md5 bs=1M conv=fsync
-for n in 0 1 2 3 4 5; do mdadm --detail /dev/md$n; done
-for n in 0 1 2 3 4 5; do mdadm --stop /dev/md$n; done
+{create} /dev/md6 --metadata=0.90 --level=1 --raid-devices=2 {o1}1 {o2}1
+dd if={p8} of=/dev/md6 bs=1M conv=fsync
+for n in 0 1 2 3 4 5 6; do mdadm --detail /dev/md$n; done
+for n in 0 1 2 3 4 5 6; do mdadm --stop /dev/md$n; done
 """
     try:
         made.console = run_guest(disks, job, work)
@@ -196,7 +206,7 @@ def _files(tree: Path):
 
 # array -> (GRUB device holding the tree's file system, file system label)
 HOLDERS = {"boot": ("md/boot", "boot"), "data": ("md/data,msdos1", "data"), "stripe": ("md/stripe", "stripe"),
-           "ten": ("md/md3", "ten")}
+           "ten": ("md/md3", "ten"), "old": ("md/md6", "old090")}
 
 
 @pytest.mark.parametrize("name", sorted(HOLDERS))

@@ -241,7 +241,9 @@ def _array(uuid: bytes, members: list[Member], names: set[str], warnings: list[s
         if member.events < newest.events:
             warnings.append(f"({member.volume.device}): md member of ({name}) is stale"
                             f" ({member.events} events, the array has {newest.events}); not read")
-        elif member.role >= 0 and member.role not in current:
+        elif member.role >= 0 and (member.role not in current or member.volume.size < current[member.role].volume.size):
+            # the same superblock seen twice (a 0.90 member partition that ends where its
+            # disk ends): the smaller device is the member, as GRUB's insert_array decides
             current[member.role] = member
     try:
         source = _source(name, newest, current)
