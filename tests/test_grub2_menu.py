@@ -547,6 +547,26 @@ def test_configfile_replaces_the_menu(tree, tmp_path: Path) -> None:
     assert menu.entries[0].run().args == "inner"
 
 
+def test_entry_running_configfile_opens_that_menu(tree, tmp_path: Path) -> None:
+    # Real GRUB (tests/realboot, case configfile-menu): the chosen entry's configfile
+    # shows the file's menu, whose own default boots. Inside an opened menu, an entry that
+    # goes back to the main config is not read again (one level), and a config whose
+    # entries all reopen it stays one evaluation per entry.
+    from guestboot.select import boot
+
+    write(tmp_path, "/more.cfg", "set default=1\nmenuentry A { linux /vmlinuz a }\nmenuentry B { linux /vmlinuz b }\n"
+          "menuentry Back { configfile /boot/grub/grub.cfg }\n")
+    menu = tree("menuentry More { configfile /more.cfg }\nmenuentry Again { configfile /boot/grub/grub.cfg }\n"
+                "menuentry 'echo configfile' { echo configfile; linux /vmlinuz plain }\n")
+    more, again, plain = menu.entries
+    assert more.is_submenu and [e.title for e in more.submenu.entries] == ["A", "B", "Back"]
+    assert not more.submenu.entries[2].is_submenu  # not expanded a second time
+    assert again.is_submenu and [e.title for e in again.submenu.entries] == ["More", "Again", "echo configfile"]
+    assert not plain.is_submenu and plain.run().args == "plain"
+    choice, spec = boot(menu, None)
+    assert choice.names == ("More", "B") and spec.args == "b"
+
+
 def test_source_appends_and_keeps_variables(tree, tmp_path: Path) -> None:
     write(tmp_path, "/part.cfg", "set from_part=yes\nmenuentry Sourced { linux /vmlinuz }\n")
     menu = tree("menuentry First { true }\nsource /part.cfg\nmenuentry \"$from_part\" { true }\n")

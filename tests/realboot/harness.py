@@ -49,6 +49,9 @@ from builders.initramfs import CMDLINE_MARKER, DONE_MARKER, INITRD_MARKER, ToolM
 SECTOR = 512
 MiB = 1 << 20
 GOLDEN = Path(__file__).parent / "golden"
+DISK_ID = "0x5eedb007"  # MBR disk identifier
+GPT_DISK_GUID = "5EEDB007-0000-4000-8000-000000000000"
+GPT_PART_GUID = "5EEDB007-0000-4000-8000-{:012X}"
 MODE_ENV = "GUESTBOOT_REALBOOT"  # "", "all" or "record"
 BOOT_TIMEOUT = 240.0  # seconds for one boot: ~8-10 s under TCG on an idle machine, 50 s seen on a loaded one
 QEMU_BASE = (QEMU, "-machine", "pc", "-accel", "tcg", "-m", "384", "-smp", "1", "-nodefaults",
@@ -192,12 +195,15 @@ def build_disk(path: Path, partitions: list[Partition], payload: Payload, *, tab
     in GRUB's names."""
     sfdisk = _tool("sfdisk", "fdisk")
     start = MiB
-    script = [f"label: {table}"]
+    # fixed disk and partition identifiers, so that GRUB's probe --part-uuid (and a
+    # PARTUUID=) is the same on every build
+    script = [f"label: {table}", f"label-id: {DISK_ID if table == 'dos' else GPT_DISK_GUID}"]
     starts = []
-    for part in partitions:
+    for number, part in enumerate(partitions, 1):
         starts.append(start)
         script.append(f"start={start // SECTOR}, size={part.size_mib * MiB // SECTOR}, type={part.type}"
-                      + (", bootable" if part.bootable else ""))
+                      + (", bootable" if part.bootable else "")
+                      + (f", uuid={GPT_PART_GUID.format(number)}" if table == "gpt" else ""))
         start += part.size_mib * MiB
     with open(path, "wb") as f:
         f.truncate(start + MiB)  # room for GPT's backup header

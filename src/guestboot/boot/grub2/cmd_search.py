@@ -104,21 +104,46 @@ _PROBE_OPTS = [
 ]
 
 
+# The names GRUB's file-system drivers give themselves (grub-core/fs/*.c, ``.name``):
+# what ``probe --fs`` prints. One ext2 driver reads ext2/3/4; squashfs 4 is "squash4".
+GRUB_FS_NAMES = {"ext2": "ext2", "ext3": "ext2", "ext4": "ext2", "vfat": "fat", "exfat": "exfat",
+                 "iso9660": "iso9660", "xfs": "xfs", "btrfs": "btrfs", "squashfs": "squash4"}
+# The disk driver of every device on the platform we evaluate as (i386-pc, dialect.py):
+# what ``probe --driver`` prints there (real GRUB 2.06 on SeaBIOS: "biosdisk").
+DISK_DRIVER = "biosdisk"
+
+
 @command("probe")
 def cmd_probe(it: Interp, args: list[str], block: Block | None) -> int:
+    """commands/probe.c: one property of a device. --part-uuid is the GPT partition GUID
+    in lower case, or for an MBR partition "<disk signature>-<number>" as "%08x-%02x"
+    (real GRUB 2.06: "5eedb007-02"), "none" for a device that is no partition."""
     state, rest = parse(args, _PROBE_OPTS)
     if not rest:
         raise GrubError(E.BAD_ARGUMENT, "device name required")
     name = rest[0][1:-1] if rest[0].startswith("(") and rest[0].endswith(")") else rest[0]
-    _, fs = files.device(it, name)
-    if "fs-uuid" in state:
-        value = fs.uuid
-    elif "label" in state:
-        value = fs.label
-    elif "fs" in state:
-        value = fs.kind
+    if "driver" in state or "part-uuid" in state or "partmap" in state:
+        canonical = it.sh.devices.canonical(name)
+        if canonical is None:
+            raise GrubError(E.UNKNOWN_DEVICE, f"disk `{name}' not found")
+        volume = it.sh.devices.get(canonical).volume
+        partition = volume.grub_name if volume is not None and volume.disk else ""
+        if "driver" in state:
+            value: str | None = DISK_DRIVER
+        elif "part-uuid" in state:
+            value = volume.uuid.lower() if partition and volume is not None and volume.uuid else "none"
+        else:
+            value = partition.rstrip("0123456789") if partition else None
     else:
-        raise GrubError(E.NOT_IMPLEMENTED_YET, "probe: only --fs, --fs-uuid and --label are known here")
+        _, fs = files.device(it, name)
+        if "fs-uuid" in state:
+            value = fs.uuid
+        elif "label" in state:
+            value = fs.label
+        elif "fs" in state:
+            value = GRUB_FS_NAMES.get(fs.kind, fs.kind)
+        else:
+            raise GrubError(E.BAD_ARGUMENT, "unrecognised target")
     if value is None:
         raise GrubError(E.BAD_FS, f"({name}) has no such property")
     if isinstance(state.get("set"), str):
@@ -126,5 +151,3 @@ def cmd_probe(it: Interp, args: list[str], block: Block | None) -> int:
     else:
         it.echo(value)
     return 0
-
-

@@ -13,6 +13,7 @@ body runs only when it is chosen: MenuEntry.run does that on a copy of the final
 from __future__ import annotations
 
 import posixpath
+import re
 
 from ...devices import DeviceMap
 from ...errors import ConfigError, GuestbootError, LimitExceeded, NotFound, Unsupported
@@ -91,9 +92,13 @@ def _run_top(it: Interp, action, what: str) -> Interp:
     return it
 
 
-def _build(it: Interp, origin: str, depth: int) -> Menu:
+def _build(it: Interp, origin: str, depth: int, own: bool | None = None, expand: bool = True) -> Menu:
     # One frozen snapshot of this level's final state; every entry's run starts from it
-    # (copy on write), so entries cost nothing until one runs.
+    # (copy on write), so entries cost nothing until one runs. ``own``: the menu's
+    # ``default`` is its own (GrubDefault); None: the top level's, or a submenu's that
+    # set it. ``expand``: entries that open a menu with configfile are read as submenus
+    # (one level: inside an opened menu they are not, so a "back to the main menu" entry
+    # costs one evaluation, not one per level).
     snapshot = _Snapshot(it)
     entries: list[MenuEntry] = []
     for raw in it.ctx.menu:
@@ -105,9 +110,11 @@ def _build(it: Interp, origin: str, depth: int) -> Menu:
             unrestricted=raw.unrestricted,
         )
         if raw.submenu:
-            entry.submenu = _submenu(it, raw, origin, depth + 1)
+            entry.submenu = _submenu(it, raw, origin, depth + 1, expand)
         else:
-            entry.run = _runner(snapshot, raw)
+            entry.submenu = _opened_menu(snapshot, raw, origin, depth + 1) if expand else None
+            if entry.submenu is None:
+                entry.run = _runner(snapshot, raw)
         entries.append(entry)
     return Menu(
         entries=entries,
@@ -117,7 +124,7 @@ def _build(it: Interp, origin: str, depth: int) -> Menu:
         origin=origin,
         format="grub2",
         warnings=it.sh.warnings,
-        rule=GrubDefault(own=depth == 0 or it.ctx.default_written),
+        rule=GrubDefault(own=(depth == 0 or it.ctx.default_written) if own is None else own),
         dialect=it.sh.dialect.name,
     )
 
@@ -147,7 +154,7 @@ def enter_entry(it: Interp, raw: RawEntry, outer: Interp | None = None) -> None:
     it.ctx.default_written = False  # from here on, only the body itself counts
 
 
-def _submenu(parent: Interp, raw: RawEntry, origin: str, depth: int) -> Menu:
+def _submenu(parent: Interp, raw: RawEntry, origin: str, depth: int, expand: bool = True) -> Menu:
     if depth > LIMITS.max_submenu_depth:
         raise LimitExceeded(f"GRUB submenus nested more than {LIMITS.max_submenu_depth} deep")
     sub = Interp(parent.sh, parent.ctx.copy_exported(parent.sh), where=f"{origin}: submenu '{raw.title}'")
@@ -155,7 +162,7 @@ def _submenu(parent: Interp, raw: RawEntry, origin: str, depth: int) -> Menu:
     sub.set("timeout", "0")  # entered by default (auto_boot), the way guestboot picks entries
     enter_entry(sub, raw, parent)
     sub = _run_top(sub, lambda i: i.run_new_scope(raw.source, raw.args), f"submenu '{raw.title}'")
-    return _build(sub, f"{origin}>{raw.title}", depth)
+    return _build(sub, f"{origin}>{raw.title}", depth, expand=expand)
 
 
 class _Snapshot:
@@ -173,24 +180,54 @@ class _Snapshot:
         self.evaluation = it.sh  # the whole evaluation's counters: every run spends from one budget
 
 
-def _runner(snap: _Snapshot, raw: RawEntry):
-    where = f"{snap.where}: entry '{raw.title}'"
+def _entry_interp(snap: _Snapshot, raw: RawEntry) -> Interp:
+    """An interpreter about to run ``raw``'s body from the menu's final state. Entry runs
+    share LIMITS.max_script_steps with the config itself and with each other, so listing
+    a menu of many hostile entries stays bounded as a whole."""
+    evaluation = snap.evaluation
+    shared = Shared(
+        evaluation.devices,
+        [],
+        functions=snap.functions,
+        steps=evaluation.steps,
+        check_files=evaluation.check_files,
+        dialect=evaluation.dialect,
+    )
+    r = Interp(shared, Context(snap.variables, snap.exported, []), where=f"{snap.where}: entry '{raw.title}'")
+    r.loaded = snap.loaded.copy() if snap.loaded is not None else None
+    enter_entry(r, raw)
+    return r
 
+
+_CONFIGFILE = re.compile(r"(?<![\w.-])configfile(?![\w.-])")
+
+
+def _opened_menu(snap: _Snapshot, raw: RawEntry, origin: str, depth: int) -> Menu | None:
+    """The menu an entry opens: GRUB runs the chosen entry, its ``configfile`` reads a
+    config whose menu replaces the current one (commands/configfile.c, a new context
+    holding the exported variables), and that menu's own default boots. Such an entry is
+    a submenu here: its body runs now, when it names configfile at all; None when it
+    does not open a menu (it is then run when chosen, as every entry)."""
+    if not _CONFIGFILE.search(raw.source):
+        return None
+    if depth > LIMITS.max_submenu_depth:
+        return None
+    r = _entry_interp(snap, raw)
+    try:
+        r.run_new_scope(raw.source, raw.args)
+    except MenuReplaced as replaced:
+        return _build(replaced.interp, f"{origin}>{raw.title}", depth, own=True, expand=False)
+    except (BootNow, Halt):
+        return None
+    finally:
+        snap.evaluation.steps = r.sh.steps
+    return None
+
+
+def _runner(snap: _Snapshot, raw: RawEntry):
     def run() -> BootSpec:
-        # Entry runs share LIMITS.max_script_steps with the config itself and with each
-        # other, so listing a menu of many hostile entries stays bounded as a whole.
-        evaluation = snap.evaluation
-        shared = Shared(
-            evaluation.devices,
-            [],
-            functions=snap.functions,
-            steps=evaluation.steps,
-            check_files=evaluation.check_files,
-            dialect=evaluation.dialect,
-        )
-        r = Interp(shared, Context(snap.variables, snap.exported, []), where=where)
-        r.loaded = snap.loaded.copy() if snap.loaded is not None else None
-        enter_entry(r, raw)
+        r = _entry_interp(snap, raw)
+        evaluation, shared = snap.evaluation, r.sh
         try:
             err = r.run_new_scope(raw.source, raw.args)
         except BootNow:
