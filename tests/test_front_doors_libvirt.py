@@ -72,13 +72,12 @@ def work():
     shutil.rmtree(top, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def guest(work):
-    from builders.kernel_guest import build_kernel_guest
+@pytest.fixture(scope="session")
+def guest():
+    from builders.kernel_guest import shared_guest
 
-    (work / "guest").mkdir(mode=0o711)
     try:
-        return build_kernel_guest(work / "guest")
+        return shared_guest()
     except ToolMissing as err:
         unavailable(str(err))
 

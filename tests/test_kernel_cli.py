@@ -20,11 +20,11 @@ from prereq import unavailable
 
 
 @pytest.fixture(scope="session")
-def guest(tmp_path_factory):
-    from builders.kernel_guest import build_kernel_guest
+def guest():
+    from builders.kernel_guest import shared_guest
 
     try:
-        return build_kernel_guest(tmp_path_factory.mktemp("kernel-guest"))
+        return shared_guest()
     except ToolMissing as err:
         unavailable(str(err))
 

@@ -20,6 +20,7 @@ Debian packages: gdisk, e2fsprogs, cpio, busybox-static, apt (apt-get download).
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -108,3 +109,16 @@ def build_kernel_guest(workdir: Path, *, with_config: bool = True) -> KernelGues
     subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-U", ROOT_UUID, "-E", f"offset={PART_START * 512}",
                     "-d", str(tree), str(image), f"{sectors // 2}k"], capture_output=True, check=True)
     return KernelGuest(image, release, xen_name, tree)
+
+
+@functools.cache
+def shared_guest() -> KernelGuest:
+    """One guest for every test module of a run, in a directory libvirt's QEMU user can
+    reach (0711; pytest's own temporary directories are 0700); removed at exit."""
+    import atexit
+    import tempfile
+
+    top = Path(tempfile.mkdtemp(prefix="guestboot-kernel-guest-"))
+    atexit.register(shutil.rmtree, top, True)
+    top.chmod(0o711)
+    return build_kernel_guest(top)
