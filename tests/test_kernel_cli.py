@@ -74,6 +74,10 @@ def test_inspect_text_one_line_per_kernel(guest):
     assert re.search(rf"bzImage \(xz payload\) {re.escape(guest.release)}: PV, PVH, HVM", line)
     assert "kernel (hd0,gpt1)/boot/memtest86+x64.bin: bzImage Memtest86+: HVM;" in out
     assert "initrd (hd0,gpt1)/boot/initrd.img" in out and "microcode GenuineIntel.bin" in out
+    # the Xen entry: the hypervisor, then each module as what it is
+    module = next(l for l in out.splitlines() if l.strip().startswith(f"module (hd0,gpt1)/boot/vmlinuz-{guest.release} ["))
+    assert "guestboot.entry=xen-dom0]: bzImage (xz payload)" in module and "PV as xen-3.0-x86_64" in module
+    assert re.search(r"module \(hd0,gpt1\)/boot/initrd\.img-\S+: cpio \(4 members\) \+ gzip-compressed cpio", out)
 
 
 def test_list_json_carries_kernel_facts(guest):

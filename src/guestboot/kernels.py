@@ -52,6 +52,15 @@ class Inspector:
             self.cache[key] = self.guarded(lambda: _initrd_data(self.devices.open(ref.device, ref.path), ref))
         return self.cache[key]
 
+    def module(self, ref: FileRef) -> dict[str, Any]:
+        """A multiboot module: inspected as a kernel or as an initrd, by its content."""
+        kind = self.guarded(lambda: kind_of(self.devices.open(ref.device, ref.path)))
+        if kind == "kernel":
+            return {"kind": "kernel", **self.kernel(ref)}
+        if kind == "initrd":
+            return {"kind": "initrd", **self.initrd(ref)}
+        return {"kind": None, **(kind if isinstance(kind, dict) else {})}
+
     def guarded(self, work) -> Any:
         """``work()`` with its decompression charged to this run's budget; a failure is
         {"error": one line}."""

@@ -372,6 +372,8 @@ def _add_kernel_info(entries: list[Result], inspector: Any) -> None:
         if isinstance(entry.get("kernel"), dict):
             entry["kernel_info"] = inspector.kernel(_ref(entry["kernel"]))
             entry["initrd_info"] = [inspector.initrd(_ref(ref)) for ref in entry["initrds"]]
+            if entry.get("modules"):  # each module as what it is: a kernel or an initrd
+                entry["module_info"] = [inspector.module(_ref(ref)) for ref in entry["modules"]]
 
 
 def _ref(data: Result) -> FileRef:

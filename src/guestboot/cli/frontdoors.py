@@ -88,7 +88,7 @@ def add_parsers(sub, common, dialect, guest_type_options, epilog: str) -> None:
 
 
 def run_door(args, run, dump_json) -> int:
-    from ..errors import OutputError, Unsupported
+    from ..errors import NotFound, OutputError, Unsupported
 
     private = args.command == "boot" or getattr(args, "exec", False)
     base = tempfile.gettempdir() if private else args.output_base
@@ -121,7 +121,10 @@ def run_door(args, run, dump_json) -> int:
                 say(shlex.join(argv) + "\n")
                 return 0
             flush_stdout()
-            return subprocess.run(argv, check=False).returncode
+            try:
+                return subprocess.run(argv, check=False).returncode
+            except FileNotFoundError:
+                raise NotFound(f"{argv[0]} not found (Debian: apt-get install qemu-system-x86)") from None
         return 0
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)

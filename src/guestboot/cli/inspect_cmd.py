@@ -94,5 +94,10 @@ def _entries(entries: list[dict[str, Any]]) -> None:
             say(f"           kernel {shown(entry['kernel']['grub'])}: {kernel_line(entry['kernel_info'])}\n")
             for ref, info in zip(entry["initrds"], entry["initrd_info"]):
                 say(f"           initrd {shown(ref['grub'])}: {initrd_line(info)}\n")
+            for ref, info in zip(entry.get("modules", []), entry.get("module_info", [])):
+                what = kernel_line(info) if info.get("kind") == "kernel" else (
+                    initrd_line(info) if info.get("kind") == "initrd" else shown(info.get("error", "not a kernel or initrd")))
+                args = f" [{shown(ref['args'])}]" if ref["args"] else ""
+                say(f"           module {shown(ref['grub'])}{args}: {what}\n")
         elif "error" in entry:
             say(f"           cannot boot: {shown(entry['error'])}\n")
