@@ -109,13 +109,20 @@ class HostFile:
 
 
 @dataclass(frozen=True)
+class IsoImage:
+    """An ISO 9660 image file (xorriso, Rock Ridge) holding ``files`` (a loopback target)."""
+
+    files: tuple[tuple[str, "FileSpec"], ...]
+
+
+@dataclass(frozen=True)
 class GrubEnv:
     """A GRUB environment block written by the real grub-editenv."""
 
     values: tuple[tuple[str, str], ...] = ()
 
 
-FileSpec = Union[Kernel, Marker, Text, HostFile, GrubEnv]
+FileSpec = Union[Kernel, Marker, Text, HostFile, IsoImage, GrubEnv]
 
 
 @dataclass(frozen=True)
@@ -147,11 +154,14 @@ class Payload:
             build_initramfs(path, name)
         return path
 
-    def materialize(self, files: Mapping[str, FileSpec], tree: Path, *, links: bool = True) -> dict[str, str]:
-        """Write ``files`` under ``tree``; returns {path: marker name} for the markers.
-        Kernels are hard links of the first one written when ``links``."""
+    def materialize(self, files: Mapping[str, FileSpec], tree: Path, *, links: bool = True
+                    ) -> dict[tuple[str | None, str], str]:
+        """Write ``files`` under ``tree``; returns {(None, path): marker name} for the
+        markers, and {("*", path): name} for markers inside an IsoImage (on whatever
+        device the bootloader makes of it). Kernels are hard links of the first one
+        written when ``links``."""
         first_kernel: Path | None = None
-        markers: dict[str, str] = {}
+        markers: dict[tuple[str | None, str], str] = {}
         for path, spec in files.items():
             dest = tree / path.lstrip("/")
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -163,13 +173,18 @@ class Payload:
                     first_kernel = dest
             elif isinstance(spec, Marker):
                 shutil.copyfile(self.marker(spec.name), dest)
-                markers[path] = spec.name
+                markers[(None, path)] = spec.name
             elif isinstance(spec, Text):
                 dest.write_text(spec.text)
             elif isinstance(spec, HostFile):
                 if not Path(spec.path).is_file():
                     raise ToolMissing(f"{spec.path} not found (see the bootloader module for its package)")
                 shutil.copyfile(spec.path, dest)
+            elif isinstance(spec, IsoImage):
+                with tempfile.TemporaryDirectory(prefix="realboot-iso-", dir=tree.parent) as tmp:
+                    inner = self.materialize(dict(spec.files), Path(tmp), links=False)
+                    run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-o", str(dest), tmp])
+                markers.update({("*", file): name for (_, file), name in inner.items()})
             elif isinstance(spec, GrubEnv):
                 editenv = _tool("grub-editenv", "grub-common")
                 run([editenv, str(dest), "create"])
@@ -215,8 +230,8 @@ def build_disk(path: Path, partitions: list[Partition], payload: Payload, *, tab
             tree = Path(tmp)
             markers = payload.materialize(part.files, tree, links=part.fs == "ext4")
             write_fs(path, offset, part, tree)
-        for file, name in markers.items():
-            manifest[(f"hd0,{scheme}{number}", file)] = name
+        for (device, file), name in markers.items():
+            manifest[(device or f"hd0,{scheme}{number}", file)] = name
     return DiskImage(path, manifest, starts)
 
 

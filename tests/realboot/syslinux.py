@@ -92,7 +92,7 @@ def build_isolinux(workdir: Path, payload: Payload, name: str, config: str,
         run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-o", str(path),
              "-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat",
              "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table", tmp])
-    return DiskImage(path, {("*", file): marker for file, marker in markers.items()}, [0])
+    return DiskImage(path, {("*", file): marker for (_, file), marker in markers.items()}, [0])
 
 
 def boot_disk(image: DiskImage) -> tuple[Answer, float]:

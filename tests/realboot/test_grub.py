@@ -18,7 +18,8 @@ import pytest
 
 from . import grub
 from .grub import FAT_UUID, OTHER_VERSION, ROOT_UUID, SERIAL
-from .harness import DiskImage, GrubEnv, Payload, Text, cached_image, check_boot, check_recorded, mode
+from .harness import (DiskImage, GrubEnv, IsoImage, Kernel, Marker, Payload, Text, cached_image, check_boot,
+                      check_recorded, mode)
 
 pytestmark = pytest.mark.slow
 
@@ -36,6 +37,7 @@ class Case:
     watch: tuple[str, ...] = ()  # grubenv variables whose value after the boot is recorded
     extra: dict = field(default_factory=dict)
     defaults: str | None = None  # set: ``config`` is what grub-mkconfig writes from this /etc/default/grub
+    gap: str | None = None  # set: guestboot does not do this yet (its checks are strict expected failures)
 
 
 def simple(title: str, version: str, *, opts: str = "", id: str | None = None, pre: str = "", indent: str = "") -> str:
@@ -200,6 +202,11 @@ CASES = [
          HEAD + f"load_env -f /grub/custom.env kv opts\nmenuentry 'env' {{\n"
          "  linux /vmlinuz-$kv root=/dev/null $opts skipped=$skipped\n  initrd /initrd.img-$kv\n}\n",
          extra={"/grub/custom.env": GrubEnv((("kv", V8), ("opts", "from=env"), ("skipped", "yes")))}),
+    Case("loopback-iso", "loopback maps an ISO file on /boot; kernel and initrd come from inside it",
+         HEAD + "menuentry 'live' {\n  loopback loop /live.iso\n"
+         "  linux (loop)/live/vmlinuz root=/dev/null iso=yes\n  initrd (loop)/live/initrd.img\n}\n",
+         extra={"/live.iso": IsoImage((("/live/vmlinuz", Kernel()), ("/live/initrd.img", Marker("iso-live"))))},
+         gap="GRUB's loopback command is not evaluated yet"),
     Case("probe", "probe --set answers: file system UUID, label, partition UUID, file system, driver",
          HEAD + "probe --set=u --fs-uuid (hd0,msdos2)\nprobe --set=l --label (hd0,msdos3)\n"
          "probe --set=p --part-uuid (hd0,msdos2)\nprobe --set=f --fs (hd0,msdos3)\nprobe --set=d --driver (hd0,msdos1)\n"
@@ -230,12 +237,19 @@ def image(case: Case, payload: Payload) -> DiskImage:
         workdir, payload, case.name, grub.layout(config(case, payload), case.env, case.extra)))
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def params(cases: list[Case]) -> list:
+    """The cases, those with a ``gap`` as strict expected failures (they turn into
+    failures the day guestboot does it, and the mark must go)."""
+    return [pytest.param(c, id=c.name, marks=[pytest.mark.xfail(strict=True, reason=c.gap)] if c.gap else [])
+            for c in cases]
+
+
+@pytest.mark.parametrize("case", params(CASES))
 def test_guestboot_chooses_what_grub_booted(case, payload):
     check_recorded(grub.BOOTLOADER, case.name, case.note, image(case, payload))
 
 
-@pytest.mark.parametrize("case", BOOTED, ids=lambda c: c.name)
+@pytest.mark.parametrize("case", params(BOOTED))
 def test_real_grub_boot(case, payload):
     disk = image(case, payload)
     theirs, env, seconds = grub.boot(disk)
