@@ -202,6 +202,12 @@ CASES = [
          HEAD + f"load_env -f /grub/custom.env kv opts\nmenuentry 'env' {{\n"
          "  linux /vmlinuz-$kv root=/dev/null $opts skipped=$skipped\n  initrd /initrd.img-$kv\n}\n",
          extra={"/grub/custom.env": GrubEnv((("kv", V8), ("opts", "from=env"), ("skipped", "yes")))}),
+    Case("saved-title-in-submenu", "saved_entry names a submenu entry's title without its path: "
+         "GRUB matches only the top level, so entry 0 boots",
+         HEAD + ENV_HEADER + SAVING, env={"saved_entry": "Debian, with Linux 9"}, watch=("saved_entry",)),
+    Case("search-miss-keeps-root", "a search for a UUID no device has fails and leaves root as it was",
+         HEAD + "menuentry 'missed' {\n  search --no-floppy --fs-uuid --set=root 00000000-0000-4000-8000-000000000000\n"
+         f"  linux /vmlinuz-{V8} root=/dev/null r=$root\n  initrd /initrd.img-{V8}\n}}\n"),
     Case("loopback-iso", "loopback maps an ISO file on /boot; kernel and initrd come from inside it",
          HEAD + "menuentry 'live' {\n  loopback loop /live.iso\n"
          "  linux (loop)/live/vmlinuz root=/dev/null iso=yes\n  initrd (loop)/live/initrd.img\n}\n",
