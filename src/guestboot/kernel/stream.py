@@ -163,25 +163,30 @@ def _lzma_like(pieces: Iterator[bytes], codec: str, what: str, offset: int) -> I
 
 
 class _Input:
-    """Exact reads from a sequence of pieces (the block formats below need them)."""
+    """Exact reads from a sequence of pieces (the block formats below need them). The
+    pieces are kept in a buffer read from ``at``; consumed bytes are dropped only when
+    more is appended, so a small read never copies the rest of the buffer."""
 
     def __init__(self, pieces: Iterator[bytes], what: str, codec: str, offset: int):
         self.pieces, self.what, self.codec, self.offset = pieces, what, codec, offset
         self.buf = b""
+        self.at = 0  # read position in buf
         self.pos = 0  # bytes consumed so far
 
     def available(self, count: int) -> bool:
-        while len(self.buf) < count:
+        while len(self.buf) - self.at < count:
             more = next(self.pieces, b"")
             if not more:
                 return False
-            self.buf += more
+            self.buf = self.buf[self.at :] + more
+            self.at = 0
         return True
 
     def take(self, count: int) -> bytes:
         if not self.available(count):
             raise _ends_early(self.what, self.codec, self.offset + self.pos)
-        out, self.buf = self.buf[:count], self.buf[count:]
+        out = self.buf[self.at : self.at + count]
+        self.at += count
         self.pos += count
         return out
 
