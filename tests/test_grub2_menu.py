@@ -567,6 +567,25 @@ def test_entry_running_configfile_opens_that_menu(tree, tmp_path: Path) -> None:
     assert choice.names == ("More", "B") and spec.args == "b"
 
 
+def test_loopback_devices(tree, tmp_path: Path) -> None:
+    # Real GRUB boots a kernel from (loop) (tests/realboot, case loopback-iso, an ISO made
+    # by xorriso). Here: a file no driver recognises is a device without a file system;
+    # the same name for the same file is the same device; for another file it is refused;
+    # the number of loop devices is bounded.
+    from guestboot.limits import LIMITS
+
+    write(tmp_path, "/blob.img", b"\0" * 4096)
+    write(tmp_path, "/other.img", b"\0" * 4096)
+    menu = tree("loopback loop /blob.img\nloopback loop /blob.img\nif loopback loop /other.img; then set again=yes; fi\n"
+                "menuentry 'from loop' { linux (loop)/vmlinuz }\nmenuentry \"again=$again\" { linux /vmlinuz }\n")
+    assert menu.entries[1].title == "again="
+    with pytest.raises(NotFound, match="loads no kernel"):
+        menu.entries[0].run()
+    many = "".join(f"loopback l{i} /blob.img\n" for i in range(LIMITS.max_loop_devices + 1))
+    with pytest.raises(LimitExceeded, match="max_loop_devices"):
+        tree(many + "menuentry e { linux /vmlinuz }\n")
+
+
 def test_source_appends_and_keeps_variables(tree, tmp_path: Path) -> None:
     write(tmp_path, "/part.cfg", "set from_part=yes\nmenuentry Sourced { linux /vmlinuz }\n")
     menu = tree("menuentry First { true }\nsource /part.cfg\nmenuentry \"$from_part\" { true }\n")

@@ -11,9 +11,9 @@ storage only through a DeviceMap, which is what ``search``, ``set root=`` and
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple
 
-from .errors import GuestbootError, NotFound
+from .errors import GuestbootError, LimitExceeded, NotFound
 from .fs.base import FileSystem
 from .source import ByteSource
 
@@ -57,10 +57,11 @@ class DeviceMap:
     its partitions in table order, then stacked volumes as discovery found them);
     ``search`` walks it in that order."""
 
-    __slots__ = ("_devices",)
+    __slots__ = ("_devices", "_backing")
 
     def __init__(self) -> None:
         self._devices: dict[str, Device] = {}
+        self._backing: dict[str, str] = {}  # loop device name -> the guest file it reads
 
     @classmethod
     def of(
@@ -101,6 +102,25 @@ class DeviceMap:
 
     def names(self) -> list[str]:
         return list(self._devices)
+
+    def add_file_disk(self, name: str, backing: str, make: Callable[[], tuple[FileSystem | None, str | GuestbootError | None]]
+                      ) -> Device:
+        """A disk made of a guest file (GRUB's ``loopback NAME FILE``): device ``name``
+        reading the file ``backing`` ("(hd0,msdos1)/live.iso"), its file system from
+        ``make()`` (fs, or None and the problem). Naming the same file again gives the
+        same device; a name in use for anything else is refused (ValueError; GRUB says
+        "device name already exists"); at most LIMITS.max_loop_devices of them."""
+        from .limits import LIMITS
+
+        if name in self._devices:
+            if self._backing.get(name) == backing:
+                return self._devices[name]
+            raise ValueError(f"device name already exists: ({name})")
+        if len(self._backing) >= LIMITS.max_loop_devices:
+            raise LimitExceeded(f"more than {LIMITS.max_loop_devices} loopback devices (max_loop_devices)")
+        fs, problem = make()
+        self._backing[name] = backing
+        return self.add(name, fs=fs, problem=problem)
 
     def canonical(self, name: str) -> str | None:
         """The canonical name for what a config wrote: strips "(" ")", accepts "hd0,1" for

@@ -90,6 +90,7 @@ class Limits:
     max_copied_variables: int = 1_000_000  # variables copied into new GRUB contexts (submenus, configfile, menu snapshots), one evaluation
     max_menu_entries: int = 10_000  # menu entries + submenus in one menu tree
     max_submenu_depth: int = 16  # nesting of submenus
+    max_loop_devices: int = 8  # disks a config makes of guest files (GRUB's loopback), one image
     max_initrds: int = 64  # files on one initrd line
     max_regex_program: int = 10_000  # NFA instructions one GRUB regexp pattern compiles to (and its length)
     max_regex_steps: int = 2_000_000  # thread steps of one regexp match (program size x input length)

@@ -93,6 +93,43 @@ COMMANDS["search.fs_label"] = _search_alias("label")
 COMMANDS["search.file"] = _search_alias("file")
 
 
+# --- loopback (disk/loopback.c) ---------------------------------------------------------
+_LOOPBACK_OPTS = [Opt("delete", long="delete", short="d")]
+
+
+@command("loopback")
+def cmd_loopback(it: Interp, args: list[str], block: Block | None) -> int:
+    """``loopback NAME FILE``: a disk NAME that reads FILE, with a file system of its own
+    (an ISO or disk image on the guest's disk). The device stays for the whole evaluation,
+    as GRUB's stay for the boot; ``-d`` is accepted and keeps it (an entry run later may
+    still read it). A file no driver recognises gives a device without a file system."""
+    state, rest = parse(args, _LOOPBACK_OPTS)
+    if "delete" in state:
+        if not rest:
+            raise GrubError(E.BAD_ARGUMENT, "device name required")
+        return 0
+    if len(rest) != 2:
+        raise GrubError(E.BAD_ARGUMENT, "two arguments expected")
+    name, text = rest
+    ref, _node, _fs = files.open_ref(it, text)
+    backing = str(ref)
+
+    def make():
+        from ...fs import probe
+
+        try:
+            source = it.sh.devices.open(ref.device, ref.path)
+            return probe(source), None
+        except GuestbootError as exc:
+            return None, exc
+
+    try:
+        it.sh.devices.add_file_disk(name, backing, make)
+    except ValueError:
+        raise GrubError(E.BAD_ARGUMENT, "device name already exists") from None
+    return 0
+
+
 _PROBE_OPTS = [
     Opt("set", long="set", short="s", takes=VALUE),
     Opt("driver", long="driver", short="d"),
