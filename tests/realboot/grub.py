@@ -63,17 +63,34 @@ def boot_files(config: str, env: Mapping[str, str] | None = None, extra: Mapping
     return files
 
 
-def layout(config: str, env: Mapping[str, str] | None = None, extra: Mapping[str, FileSpec] | None = None
-           ) -> list[Partition]:
-    return [
-        Partition("ext4", BOOT_LABEL, BOOT_UUID, boot_files(config, env, extra), size_mib=48),
+# GPT partition types (UEFI 5.3.3 and the Discoverable Partitions Specification)
+BIOS_BOOT = "21686148-6449-6E6F-744E-656564454649"  # where grub-install embeds core.img on GPT
+LINUX_FS = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+BASIC_DATA = "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"
+
+
+def layout(config: str, env: Mapping[str, str] | None = None, extra: Mapping[str, FileSpec] | None = None,
+           table: str = "dos") -> list[Partition]:
+    """The shared layout on an MBR disk (msdos1-3), or on GPT (``table="gpt"``) behind a
+    1 MiB BIOS boot partition (gpt1), so /boot, root and FAT are gpt2-4."""
+    gpt = table == "gpt"
+    parts = [
+        Partition("ext4", BOOT_LABEL, BOOT_UUID, boot_files(config, env, extra), size_mib=48,
+                  type=LINUX_FS if gpt else "83"),
         Partition("ext4", ROOT_LABEL, ROOT_UUID, {
             f"/boot/vmlinuz-{OTHER_VERSION}": Kernel(),
             "/boot/initrd-other.img": Marker("p2-initrd"),
             "/etc/only-on-root": Text("root\n"),
-        }, size_mib=24),
-        Partition("vfat", FAT_LABEL, FAT_ID, {"/extra/extra.img": Marker("p3-extra")}, size_mib=8, type="c"),
+        }, size_mib=24, type=LINUX_FS if gpt else "83"),
+        Partition("vfat", FAT_LABEL, FAT_ID, {"/extra/extra.img": Marker("p3-extra")}, size_mib=8,
+                  type=BASIC_DATA if gpt else "c"),
     ]
+    return [Partition("none", "", "", {}, size_mib=1, type=BIOS_BOOT), *parts] if gpt else parts
+
+
+def boot_partition(table: str) -> str:
+    """GRUB's name of the /boot partition (its prefix) in ``layout``."""
+    return "gpt2" if table == "gpt" else "msdos1"
 
 
 def mkconfig(workdir: Path, payload: Payload, defaults: Mapping[str, str]) -> dict[str, str]:
@@ -118,40 +135,41 @@ def _device_nodes(dev: Path, device: str) -> None:
         (links / uuid).symlink_to(f"../../{Path(device).name}{suffix}")
 
 
-def install(image: Path) -> None:
-    """Debian's grub-install for i386-pc on the image's disk, /boot = msdos1."""
+def install(image: Path, table: str = "dos") -> None:
+    """Debian's grub-install for i386-pc on the image's disk, /boot = boot_partition()."""
     grub_install = shutil.which("grub-install") or shutil.which("grub-install", path="/usr/sbin:/sbin")
     if not grub_install or not Path("/usr/lib/grub/i386-pc/boot.img").exists():
         raise ToolMissing("grub-install for i386-pc not found (apt-get install grub2-common grub-pc-bin)")
     with loop_device(image) as device, tempfile.TemporaryDirectory(prefix="realboot-mnt-") as mnt:
-        with mounted(device + "p1", Path(mnt)):
+        number = boot_partition(table).removeprefix("msdos").removeprefix("gpt")
+        with mounted(f"{device}p{number}", Path(mnt)):
             run([grub_install, "--target=i386-pc", f"--boot-directory={mnt}", device])
 
 
-def build(workdir: Path, payload: Payload, name: str, partitions: list[Partition]) -> DiskImage:
-    image = build_disk(workdir / f"{name}.img", partitions, payload)
-    install(image.path)
+def build(workdir: Path, payload: Payload, name: str, partitions: list[Partition], table: str = "dos") -> DiskImage:
+    image = build_disk(workdir / f"{name}.img", partitions, payload, table=table)
+    install(image.path, table)
     return image
 
 
-def boot(image: DiskImage) -> tuple[Answer, dict[str, str], float]:
+def boot(image: DiskImage, table: str = "dos") -> tuple[Answer, dict[str, str], float]:
     """Boot a copy of the image (GRUB may write its grubenv); the answer, the grubenv
     the boot left, the seconds the boot took."""
     copy = image.path.with_suffix(".booted.img")
     shutil.copyfile(image.path, copy)
     console, seconds = qemu_boot(["-drive", f"file={copy},format=raw,if=virtio"], stop_on=GRUB_FAILURES)
     answer = answer_from_console(console)
-    env = read_env(copy)
+    env = read_env(copy, boot_partition(table))
     copy.unlink()
     return answer, env, seconds
 
 
-def read_env(image: Path) -> dict[str, str]:
-    """The variables of msdos1's /grub/grubenv, read by GRUB's own code (grub-fstest)."""
+def read_env(image: Path, partition: str = "msdos1") -> dict[str, str]:
+    """The variables of the partition's /grub/grubenv, read by GRUB's own code (grub-fstest)."""
     fstest = shutil.which("grub-fstest")
     if not fstest:
         raise ToolMissing("grub-fstest not found (apt-get install grub-common)")
-    done = subprocess.run([fstest, str(image), "cat", "(loop0,msdos1)/grub/grubenv"], capture_output=True, check=False)
+    done = subprocess.run([fstest, str(image), "cat", f"(loop0,{partition})/grub/grubenv"], capture_output=True, check=False)
     if done.returncode != 0:
         return {}
     values = {}

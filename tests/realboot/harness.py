@@ -127,8 +127,9 @@ FileSpec = Union[Kernel, Marker, Text, HostFile, IsoImage, GrubEnv]
 
 @dataclass(frozen=True)
 class Partition:
-    """One partition: file system ``fs`` ("ext4" or "vfat"), its label and UUID (vfat:
-    the 8-hex-digit volume id), and its files by absolute path."""
+    """One partition: file system ``fs`` ("ext4", "vfat", or "none" for a partition left
+    empty), its label and UUID (vfat: the 8-hex-digit volume id), and its files by
+    absolute path."""
 
     fs: str
     label: str
@@ -237,6 +238,8 @@ def build_disk(path: Path, partitions: list[Partition], payload: Payload, *, tab
 
 def write_fs(disk: Path, offset: int, part: Partition, tree: Path) -> None:
     size = part.size_mib * MiB
+    if part.fs == "none":  # a partition for a bootloader's own use (GRUB's BIOS boot partition)
+        return
     if part.fs == "ext4":
         mke2fs = _tool("mke2fs", "e2fsprogs")
         run([mke2fs, "-q", "-F", "-t", "ext4", "-T", "default", "-U", part.uuid, "-L", part.label,

@@ -38,6 +38,7 @@ class Case:
     extra: dict = field(default_factory=dict)
     defaults: str | None = None  # set: ``config`` is what grub-mkconfig writes from this /etc/default/grub
     gap: str | None = None  # set: guestboot does not do this yet (its checks are strict expected failures)
+    table: str = "dos"  # "gpt": the layout on GPT behind a BIOS boot partition (grub.layout)
 
 
 def simple(title: str, version: str, *, opts: str = "", id: str | None = None, pre: str = "", indent: str = "") -> str:
@@ -212,6 +213,12 @@ CASES = [
          HEAD + "menuentry 'live' {\n  loopback loop /live.iso\n"
          "  linux (loop)/live/vmlinuz root=/dev/null iso=yes\n  initrd (loop)/live/initrd.img\n}\n",
          extra={"/live.iso": IsoImage((("/live/vmlinuz", Kernel()), ("/live/initrd.img", Marker("iso-live"))))}),
+    Case("gpt-names-probe", "on GPT: (hd0,gpt3) and (hd0,4) device names, probe --part-uuid (the "
+         "partition GUID) and --fs, search --fs-uuid",
+         HEAD + "probe --set=p --part-uuid (hd0,gpt3)\nprobe --set=f --fs (hd0,gpt4)\n"
+         f"search --no-floppy --fs-uuid --set=r {ROOT_UUID}\nmenuentry \"gpt $r\" {{\n"
+         f"  linux (hd0,gpt3)/boot/vmlinuz-{OTHER_VERSION} root=PARTUUID=$p f=$f r=$r\n"
+         "  initrd (hd0,4)/extra/extra.img ($r)/boot/initrd-other.img\n}\n", ci=True, table="gpt"),
     Case("probe", "probe --set answers: file system UUID, label, partition UUID, file system, driver",
          HEAD + "probe --set=u --fs-uuid (hd0,msdos2)\nprobe --set=l --label (hd0,msdos3)\n"
          "probe --set=p --part-uuid (hd0,msdos2)\nprobe --set=f --fs (hd0,msdos3)\nprobe --set=d --driver (hd0,msdos1)\n"
@@ -239,7 +246,7 @@ def config(case: Case, payload: Payload) -> str:
 def image(case: Case, payload: Payload) -> DiskImage:
     workdir = payload.markers.parent
     return cached_image(f"{grub.BOOTLOADER}/{case.name}", lambda: grub.build(
-        workdir, payload, case.name, grub.layout(config(case, payload), case.env, case.extra)))
+        workdir, payload, case.name, grub.layout(config(case, payload), case.env, case.extra, case.table), case.table))
 
 
 def params(cases: list[Case]) -> list:
@@ -257,6 +264,6 @@ def test_guestboot_chooses_what_grub_booted(case, payload):
 @pytest.mark.parametrize("case", params(BOOTED))
 def test_real_grub_boot(case, payload):
     disk = image(case, payload)
-    theirs, env, seconds = grub.boot(disk)
+    theirs, env, seconds = grub.boot(disk, case.table)
     after = {"grubenv": {key: env.get(key) for key in case.watch}}  # None: not in the block
     check_boot(grub.BOOTLOADER, grub.version(), case.name, case.note, disk, theirs, seconds, after)
