@@ -191,6 +191,11 @@ CASES = [
          HEAD + "menuentry 'more' {\n  configfile /grub/more.cfg\n}\n" + simple("not this", V10, opts="c=0"),
          extra={"/grub/more.cfg": Text("set timeout=0\nset default=1\n" + simple("inner 0", V10, opts="c=1.0")
                                        + simple("inner 1", V9, opts="c=1.1"))}),
+    Case("source-in-entry", "the default entry sources a file that defines entries: unlike configfile no "
+         "menu opens, the entry loads no kernel and fails, and the fallback boots",
+         HEAD + "set fallback=1\nmenuentry 'sourcing' {\n  source /grub/more.cfg\n}\n" + simple("plain", V10, opts="si=plain"),
+         extra={"/grub/more.cfg": Text("set default=1\n" + simple("sourced 0", V8, opts="si=0")
+                                       + simple("sourced 1", V9, opts="si=1"))}),
     Case("source-vars", "source runs a file in this context: its variables, entries and default count",
          HEAD + "source /grub/vars.cfg\nmenuentry \"sourced $kv\" {\n  linux /vmlinuz-$kv root=/dev/null from=$where\n"
          "  initrd /initrd.img-$kv\n}\n",
