@@ -263,6 +263,8 @@ def write_fs(disk: Path, offset: int, part: Partition, tree: Path) -> None:
 def loop_device(image: Path) -> Iterator[str]:
     """The image attached to a free loop device with its partitions (losetup -P; partx
     where the kernel did not scan them); detached afterwards."""
+    if os.geteuid() != 0:
+        raise ToolMissing("a loop device and mount need root (CI runs as root)")
     losetup = _tool("losetup", "mount")
     device = run([losetup, "-f", "--show", "-P", str(image)]).strip()
     try:
