@@ -218,6 +218,16 @@ CASES = [
          HEAD + "menuentry 'live' {\n  loopback loop /live.iso\n"
          "  linux (loop)/live/vmlinuz root=/dev/null iso=yes\n  initrd (loop)/live/initrd.img\n}\n",
          extra={"/live.iso": IsoImage((("/live/vmlinuz", Kernel()), ("/live/initrd.img", Marker("iso-live"))))}),
+    Case("loopback-cfg-iso-path", "the live-ISO loopback.cfg convention: the disk's entry exports iso_path, "
+         "maps the ISO and opens its /boot/grub/loopback.cfg, whose entry passes findiso=${iso_path}",
+         HEAD + "menuentry 'live via loopback.cfg' {\n  set iso_path=/live.iso\n  export iso_path\n"
+         "  loopback loop $iso_path\n  set root=(loop)\n  configfile /boot/grub/loopback.cfg\n}\n",
+         extra={"/live.iso": IsoImage((
+             ("/live/vmlinuz", Kernel()), ("/live/initrd.img", Marker("iso-cfg")),
+             ("/boot/grub/loopback.cfg", Text(
+                 "set timeout=0\nmenuentry 'Live system' {\n"
+                 "  linux /live/vmlinuz boot=live findiso=${iso_path} root=/dev/null\n"
+                 "  initrd /live/initrd.img\n}\n"))))}),
     Case("gpt-names-probe", "on GPT: (hd0,gpt3) and (hd0,4) device names, probe --part-uuid (the "
          "partition GUID) and --fs, search --fs-uuid",
          HEAD + "probe --set=p --part-uuid (hd0,gpt3)\nprobe --set=f --fs (hd0,gpt4)\n"
