@@ -24,11 +24,7 @@ is pipeline.run ("extract") and kernel/.
 from __future__ import annotations
 
 import os
-import shlex
-import shutil
-import subprocess
 import sys
-import tempfile
 from typing import Any
 
 from .common import flush_stdout, say
@@ -88,6 +84,11 @@ def add_parsers(sub, common, dialect, guest_type_options, epilog: str) -> None:
 
 
 def run_door(args, run, dump_json) -> int:
+    import shlex  # the front doors' own needs: not loaded by list/extract (start-up time)
+    import shutil
+    import subprocess
+    import tempfile
+
     from ..errors import NotFound, OutputError, Unsupported
 
     private = args.command == "boot" or getattr(args, "exec", False)
