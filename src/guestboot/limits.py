@@ -80,6 +80,9 @@ class Limits:
     max_env_block_bytes: int = 64 * KiB  # one grubenv file
     max_source_depth: int = 10  # nested source/configfile
     max_script_steps: int = 300_000  # commands run by one config evaluation, its entries included
+    max_config_work: int = 64 * MiB  # bytes one config evaluation processes: read, lexed, expanded, split, echoed, warned (boot/budget.py)
+    max_config_held: int = 16 * MiB  # bytes one config evaluation holds: variables, menu entries, warnings, echo output
+    max_config_lines: int = 50_000  # lines of one config file (the largest real one in tests/data: 892; indexing a line costs memory)
     max_call_depth: int = 64  # nested function calls
     max_script_recursion: int = 64  # nested commands being executed (GRUB's execute.c: 64, then an error)
     max_test_nesting: int = 100  # nested parentheses in one test/[ command (GRUB's test.c: 100)

@@ -48,6 +48,7 @@ from ..errors import ConfigError, GuestbootError, LimitExceeded, NotFound, Unsup
 from ..fs.base import FileType
 from ..fs.path import open_file, read_bytes, resolve
 from ..limits import LIMITS
+from .budget import check_lines
 from .grubnum import legacy_number
 from .grubpath import MissingParen, split_device
 from .model import BootSpec, DefaultRule, FileRef, Menu, MenuEntry, Pick
@@ -347,6 +348,7 @@ def _saved(devices: DeviceMap, device: str, path: str, warnings: list[str]) -> s
 def parse_text(text: str, devices: DeviceMap, device: str, path: str, *, check_files: bool = True) -> Menu:
     """The Menu of config ``text`` that was read from ``(device)path``. With
     ``check_files`` off (pygrub's --isconfig) kernel and initrd paths are not looked up."""
+    check_lines(text, f"({device}){path}")  # GRUB legacy has no loops: the work is linear in the lines
     menu = Menu(origin=f"{device}:{path}", format=FORMAT, rule=RULE)
     warnings = menu.warnings
     title: str | None = None

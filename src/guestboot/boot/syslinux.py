@@ -67,6 +67,7 @@ from ..errors import ConfigError, GuestbootError, LimitExceeded, NotFound, Unsup
 from ..fs.base import FileType
 from ..fs.path import read_bytes, resolve
 from ..limits import LIMITS
+from .budget import WORK_ITEM, ConfigBudget, check_lines
 from .grubpath import normalise
 from .model import BootSpec, DefaultRule, FileRef, Menu, MenuEntry, Pick
 
@@ -211,6 +212,7 @@ class Config:
         self.saved: tuple[str, str] | None = None  # MENU SAVE's label from the ADV, and where it was read
         self.files_read = 0
         self.bytes_read = 0
+        self.budget = ConfigBudget()  # bytes processed by this evaluation (boot/budget.py)
         self.warnings: list[str] = []
 
     def find_label(self, command: str) -> _Item | None:
@@ -318,6 +320,9 @@ class _Parser:
 
     # --- lines ----------------------------------------------------------------------------
     def parse(self, text: str, depth: int) -> None:
+        where = f"({self.cfg.device}){self.cfg.path}"
+        check_lines(text, where)
+        self.cfg.budget.charge(len(text) + WORK_ITEM * text.count("\n"), where)  # every line, every INCLUDE
         lines = _lines(text)
         position = 0
         while position < len(lines):

@@ -38,6 +38,7 @@ from ...errors import ConfigError, GuestbootError, LimitExceeded, NotFound
 from ...fs import path as fspath
 from ...fs.base import FileType
 from ...limits import LIMITS
+from ..budget import HELD_ITEM
 from .. import grubnum
 from ..vercmp import nvr_cmp
 from . import errors as E
@@ -323,6 +324,7 @@ def create_entry(it: Interp, entry: BlsFile) -> None:
     it.sh.entries += 1
     if it.sh.entries > LIMITS.max_menu_entries:
         raise LimitExceeded(f"more than {LIMITS.max_menu_entries} GRUB menu entries")
+    it.sh.budget.hold(len(source) + sum(len(a) for a in argv) + HELD_ITEM, it.where)
     it.ctx.menu.append(
         RawEntry(title=argv[0], id=entry_id, classes=classes, users=users, unrestricted=False,
                  args=argv, source=source, submenu=False)

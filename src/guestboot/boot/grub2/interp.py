@@ -20,8 +20,11 @@ What it keeps from GRUB, on purpose:
 
 from __future__ import annotations
 
+import re
+
 from ...errors import LimitExceeded
 from ...limits import LIMITS
+from ..budget import HELD_ITEM, WORK_ITEM, check_lines
 from ..grubnum import BLANKS
 from . import errors as E
 from .errors import GrubError
@@ -61,11 +64,19 @@ class Interp:
             raise LimitExceeded(f"variable {name} would hold more than {LIMITS.max_word_bytes} bytes")
         if name not in self.ctx.vars and len(self.ctx.vars) >= LIMITS.max_variables:
             raise LimitExceeded(f"more than {LIMITS.max_variables} GRUB variables")
+        budget = self.sh.budget
+        old = self.ctx.vars.own(name)
+        if old is not None:  # replaced in this context: its bytes are free again
+            budget.release(len(old) + HELD_ITEM)
+        budget.hold(len(value) + HELD_ITEM, self.where)
         self.ctx.vars[name] = value
         if name == "default":
             self.ctx.default_written = True
 
     def unset(self, name: str) -> None:
+        old = self.ctx.vars.own(name)
+        if old is not None:
+            self.sh.budget.release(len(old) + HELD_ITEM)
         self.ctx.vars.pop(name, None)
         if name == "default":
             self.ctx.default_written = True
@@ -79,9 +90,14 @@ class Interp:
     # --- messages --------------------------------------------------------------------
     def warn(self, message: str) -> None:
         where = f"{self.where}: " if self.where else ""
-        self.sh.warnings.append(f"{where}{message}")
+        line = f"{where}{message}"
+        self.sh.budget.charge(len(line) + WORK_ITEM, self.where)
+        self.sh.budget.hold(len(line) + HELD_ITEM, self.where)
+        self.sh.warnings.append(line)
 
     def echo(self, text: str) -> None:
+        self.sh.budget.charge(len(text) + WORK_ITEM, self.where)
+        self.sh.budget.hold(len(text) + HELD_ITEM, self.where)
         self.sh.output.append(text)
 
     # --- reading and running config text ---------------------------------------------
@@ -89,6 +105,8 @@ class Interp:
         """Parse and run ``text`` the way GRUB reads a config file (``config_file``: lines
         starting with '#' skipped, a unit with a syntax error dropped) or a menu entry's
         source (grub_script_execute_sourcecode: a syntax error ends it)."""
+        check_lines(text, self.where)
+        self.sh.budget.charge(len(text), self.where)  # read, split into lines and lexed
         if config_file:
             numbered = [(n, line) for n, line in enumerate(_lines(text), start=1) if not line.startswith("#")]
         else:
@@ -108,6 +126,7 @@ class Interp:
                 index = exc.last + 1
                 continue
             index = unit.last + 1
+            self.sh.budget.charge(WORK_ITEM, self.where)  # the unit's parse
             if unit.commands:
                 ret = self.exec_list(unit.commands)
                 self.set("?", str(ret))
@@ -298,7 +317,7 @@ class Interp:
 
     # --- expansion (grub_script_arglist_to_argv) ---------------------------------------
     def expand(self, words: list[tuple[Part, ...]], block: Block | None) -> list[str]:
-        slots: list[str | None] = []
+        slots: list[list[str] | None] = []
         total = 0
 
         def next_slot() -> None:
@@ -311,7 +330,10 @@ class Interp:
             total += len(raw)
             if total > LIMITS.max_word_bytes:
                 raise LimitExceeded(f"a GRUB command line expands past {LIMITS.max_word_bytes} bytes")
-            slots[-1] = (slots[-1] or "") + raw
+            if slots[-1] is None:
+                slots[-1] = [raw]
+            else:
+                slots[-1].append(raw)  # joined once at the end: a word of many parts costs its length
 
         for parts in words:
             next_slot()
@@ -334,15 +356,17 @@ class Interp:
             append("{" + _escape(block.source) + "}")
         if slots and slots[-1] is None:
             slots.pop()
+        self.sh.budget.charge(total + WORK_ITEM * (len(slots) + 1), self.where)
+        joined = ["".join(s) if s else "" for s in slots]
         if not self.sh.wildcards:
-            return [_unescape(s or "") for s in slots]
+            return [_unescape(s) for s in joined]
         from .wildcard import expand as expand_wildcards
 
         out: list[str] = []
-        for raw in slots:
-            found = expand_wildcards(self, raw or "")
+        for raw in joined:
+            found = expand_wildcards(self, raw)
             if found is None:
-                out.append(_unescape(raw or ""))
+                out.append(_unescape(raw))
                 continue
             for word in found:
                 total += len(word)
@@ -441,38 +465,25 @@ def _escape(value: str) -> str:
 def _escape_quoted(value: str) -> str:
     """Quoted text: its backslashes, and its wildcard characters (execute.c's
     wildcard_escape), are literal."""
-    return "".join("\\" + c if c in "\\*?" else c for c in value)
+    return value.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
+
+
+_ESCAPED = re.compile(r"\\(.?)", re.S)  # a backslash and what it escapes (nothing at the end)
 
 
 def _unescape(raw: str) -> str:
+    """Each backslash removed, the character after it kept; a last lone backslash dropped."""
     if "\\" not in raw:
         return raw
-    out: list[str] = []
-    i, n = 0, len(raw)
-    while i < n:
-        c = raw[i]
-        if c == "\\":
-            i += 1
-            if i < n:
-                out.append(raw[i])
-        else:
-            out.append(c)
-        i += 1
-    return "".join(out)
+    return _ESCAPED.sub(r"\1", raw)
+
+
+_WORD = re.compile("[^" + re.escape(_SPACE) + "]+")
 
 
 def _split(value: str) -> list[str]:
-    out, word = [], []
-    for c in value:
-        if c in _SPACE:
-            if word:
-                out.append("".join(word))
-                word = []
-        else:
-            word.append(c)
-    if word:
-        out.append("".join(word))
-    return out
+    """A value's words, split on grub_isspace's blanks."""
+    return _WORD.findall(value)
 
 
 def _lines(text: str) -> list[str]:

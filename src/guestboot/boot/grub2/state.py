@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Iterator, Mapping
 
 from ...errors import LimitExceeded
 from ...limits import LIMITS
+from ..budget import ConfigBudget
 from ..model import FileRef
 from .dialect import DEBIAN, Dialect
 
@@ -46,6 +47,10 @@ class Overlay:
 
     def __contains__(self, name) -> bool:
         return name in self._own or (name not in self._gone and name in self._base)
+
+    def own(self, name):
+        """The value written here (not the base's), or None."""
+        return self._own.get(name)
 
     def __getitem__(self, name):
         if name not in self:
@@ -218,7 +223,7 @@ class Shared:
     identity."""
 
     __slots__ = ("devices", "warnings", "output", "functions", "steps", "entries", "copies", "check_files", "dialect",
-                 "bls", "wildcards")
+                 "bls", "wildcards", "budget")
 
     def __init__(
         self,
@@ -245,6 +250,7 @@ class Shared:
         self.copies = copies
         self.bls = None  # blscfg's session state (cmd_blscfg.BlsState), made on first use
         self.wildcards = False  # the regexp module is loaded: words are wildcard-expanded (wildcard.py)
+        self.budget = ConfigBudget()  # bytes processed and held by this evaluation (boot/budget.py)
 
     def spend_copies(self, count: int) -> None:
         """Count ``count`` variables copied into a new context against the evaluation's
