@@ -37,6 +37,7 @@ HANG_SECONDS = 5.0
 MEMORY = 256 << 20  # the sandbox's default address-space allowance (PYGRUB_MAX_RAM_USAGE_MB)
 PIPELINE = "pipeline"
 PIPELINE_TAGS = frozenset({"fs", "table", "lvm", "image"})
+PIPELINE_WEIGHT = 3  # turns the pipeline takes per round of the targets (about a tenth of the executions)
 PIPELINE_ACTIONS = ("extract", "extract", "inspect", "devices")
 TEXT_TOKENS = (b"{", b"}", b'"', b"'", b"\\", b"$", b"${", b"$@", b"(", b")", b"\n", b";", b"|", b"&&",
                b"fi", b"then", b"else", b"done", b"do", b"[", b"]", b"menuentry x {", b"submenu y {",
@@ -190,7 +191,7 @@ def _limit_memory() -> None:
 
 
 def target_names(selected: list[str] | None = None) -> list[str]:
-    names = [t.name for t in registry.TARGETS] + [PIPELINE]
+    names = [t.name for t in registry.TARGETS] + [PIPELINE] * PIPELINE_WEIGHT
     return [n for n in names if not selected or any(n == s or n.startswith(s + ".") for s in selected)]
 
 

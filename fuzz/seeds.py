@@ -30,7 +30,7 @@ from typing import NamedTuple
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "tests" / "data"
 CACHE_ENV = "GUESTBOOT_FUZZ_CACHE"
-VERSION = "v1"  # bump when what build() makes changes
+VERSION = "v2"  # bump when what build() makes changes
 MiB = 1 << 20
 
 GRUB_CFG = """\
@@ -93,8 +93,14 @@ def cache_dir() -> Path:
     return path
 
 
+EPOCH = 1764806400  # 2025-12-04: the time every seed's timestamps say, where the tool lets us choose
+UUID = "6c1e5f2a-0b7d-4e3c-9a18-2f4d6b8c0e1a"
+# fixed times make the seeds the same from build to build (reproducers patch offsets in them)
+TOOL_ENV = {**os.environ, "SOURCE_DATE_EPOCH": str(EPOCH), "E2FSPROGS_FAKE_TIME": str(EPOCH)}
+
+
 def _run(argv: list[str], **kwargs) -> None:
-    done = subprocess.run(argv, capture_output=True, timeout=300, **kwargs)
+    done = subprocess.run(argv, capture_output=True, timeout=300, env=TOOL_ENV, **kwargs)
     if done.returncode != 0:
         raise RuntimeError(f"{argv[0]}: {done.stderr.decode(errors='replace').strip()[:300]}")
 
@@ -118,6 +124,8 @@ def write_tree(top: Path) -> Path:
         os.symlink("vmlinuz-6.1.0-13-amd64", top / "boot/vmlinuz")
     with contextlib.suppress(FileExistsError):
         os.symlink("../../boot", top / "deep/a/up")
+    for path in [*top.rglob("*"), top]:
+        os.utime(path, (EPOCH, EPOCH), follow_symlinks=False)
     return top
 
 
@@ -146,25 +154,25 @@ def _mounted_copy(image: Path, tree: Path, mount: list[str]) -> None:
 
 def _fs_seeds(work: Path, tree: Path) -> dict[str, "callable"]:
     def ext4(out: Path) -> None:
-        _run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", str(tree), "-L", "gb-ext4", str(_blank(out, 4 * MiB))])
+        _run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", str(tree), "-L", "gb-ext4", "-U", UUID, "-E", f"hash_seed={UUID}", str(_blank(out, 4 * MiB))])
 
     def ext2(out: Path) -> None:
-        _run(["mke2fs", "-q", "-F", "-t", "ext2", "-b", "1024", "-d", str(tree), str(_blank(out, 2 * MiB))])
+        _run(["mke2fs", "-q", "-F", "-t", "ext2", "-b", "1024", "-d", str(tree), "-U", UUID, str(_blank(out, 2 * MiB))])
 
     def xfs(out: Path) -> None:  # mkfs.xfs refuses less than 300 MB: a sparse file
-        _run(["mkfs.xfs", "-q", "-f", "-L", "gb-xfs", str(_blank(out, 300 * MiB))])
+        _run(["mkfs.xfs", "-q", "-f", "-L", "gb-xfs", "-m", f"uuid={UUID}", str(_blank(out, 300 * MiB))])
         _mounted_copy(out, tree, ["mount", "-o", "loop"])
 
     def btrfs(out: Path) -> None:
-        _run(["mkfs.btrfs", "-q", "-f", "-L", "gb-btrfs", "--rootdir", str(tree), str(_blank(out, 120 * MiB))])
+        _run(["mkfs.btrfs", "-q", "-f", "-L", "gb-btrfs", "-U", UUID, "--rootdir", str(tree), str(_blank(out, 120 * MiB))])
 
     def fat16(out: Path) -> None:
-        _run(["mkfs.vfat", "-F", "16", "-n", "GBFAT", str(_blank(out, 20 * MiB))])
-        _run(["mcopy", "-s", "-i", str(out), *[str(p) for p in tree.iterdir() if not p.is_symlink()], "::/"])
+        _run(["mkfs.vfat", "-F", "16", "-n", "GBFAT", "-i", "0badcafe", str(_blank(out, 20 * MiB))])
+        _run(["mcopy", "-s", "-m", "-i", str(out), *[str(p) for p in tree.iterdir() if not p.is_symlink()], "::/"])
 
     def fat12(out: Path) -> None:
-        _run(["mkfs.vfat", "-F", "12", str(_blank(out, 2 * MiB))])
-        _run(["mcopy", "-s", "-i", str(out), str(tree / "boot"), "::/"])
+        _run(["mkfs.vfat", "-F", "12", "-i", "0badcafe", str(_blank(out, 2 * MiB))])
+        _run(["mcopy", "-s", "-m", "-i", str(out), str(tree / "boot"), "::/"])
 
     def exfat(out: Path) -> None:
         _run(["mkfs.exfat", "-L", "GBEXFAT", str(_blank(out, 4 * MiB))])
