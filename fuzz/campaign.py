@@ -15,6 +15,7 @@ target, the seed, the mutation or text) that ``python -m fuzz.replay FILE`` runs
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -51,8 +52,20 @@ class Hang(BaseException):
     """The alarm rang: an execution ran longer than HANG_SECONDS."""
 
 
-def _alarm(_signum, _frame):
+def _ring(_signum, _frame):
     raise Hang()
+
+
+@contextlib.contextmanager
+def alarm(seconds: float):
+    """Raise Hang in the ``with`` block once ``seconds`` have passed."""
+    previous = signal.signal(signal.SIGALRM, _ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def mutate_text(text: bytes, rng: random.Random) -> bytes:
@@ -205,7 +218,6 @@ def worker(index: int, args: dict, queue) -> None:
     scratch = tempfile.mkdtemp(prefix=f"fuzz-{index}-")
     executor = Executor(Seeds(image_seeds, texts), scratch)
     _limit_memory()
-    signal.signal(signal.SIGALRM, _alarm)
     out = Path(args["out"])
     stats = {"executions": 0, "typed": 0, "untyped": 0, "hangs": 0, "crashes": {}, "by_target": {}}
     last = time.monotonic()
@@ -219,18 +231,16 @@ def worker(index: int, args: dict, queue) -> None:
             if not case:
                 continue
             start = time.monotonic()
-            signal.setitimer(signal.ITIMER_REAL, HANG_SECONDS)
             finding = None
             try:
-                if executor.run(case):
-                    stats["typed"] += 1
+                with alarm(HANG_SECONDS):
+                    if executor.run(case):
+                        stats["typed"] += 1
             except Hang:
                 finding = ("hang", "Hang", f"> {HANG_SECONDS:g} s")
             except Exception as err:  # the contract: nothing but GuestbootError escapes
                 finding = ("untyped", type(err).__name__, innermost_frame(err))
                 case["error"] = f"{type(err).__name__}: {err}"[:500]
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
             elapsed = time.monotonic() - start
             if finding is None and elapsed > HANG_SECONDS:
                 finding = ("hang", "Hang", f"{elapsed:.1f} s in C code")
