@@ -34,7 +34,8 @@ if __package__ in (None, ""):  # run as a script: the repository root on the pat
 from fuzz import targets as registry  # noqa: E402
 from fuzz.mutate import Layout, Mutation, PatchedSource, WorkingCopy, mutate  # noqa: E402
 
-HANG_SECONDS = 5.0
+HANG_SECONDS = 5.0  # CPU seconds (see alarm)
+WALL_FACTOR = 6  # … or this many times that in wall time
 MEMORY = 256 << 20  # the sandbox's default address-space allowance (PYGRUB_MAX_RAM_USAGE_MB)
 PIPELINE = "pipeline"
 PIPELINE_TAGS = frozenset({"fs", "table", "lvm", "image"})
@@ -58,14 +59,20 @@ def _ring(_signum, _frame):
 
 @contextlib.contextmanager
 def alarm(seconds: float):
-    """Raise Hang in the ``with`` block once ``seconds`` have passed."""
-    previous = signal.signal(signal.SIGALRM, _ring)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    """Raise Hang in the ``with`` block once it has used ``seconds`` of CPU time (the
+    process's user + system time, as the sandbox's RLIMIT_CPU counts: on a machine shared
+    by other jobs, wall time measures them too), or after WALL_FACTOR times that in wall
+    time (a block on I/O, a sleep)."""
+    previous = {sig: signal.signal(sig, _ring) for sig in (signal.SIGPROF, signal.SIGALRM)}
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds * WALL_FACTOR)
     try:
         yield
     finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def mutate_text(text: bytes, rng: random.Random) -> bytes:
@@ -219,7 +226,7 @@ def worker(index: int, args: dict, queue) -> None:
     executor = Executor(Seeds(image_seeds, texts), scratch)
     _limit_memory()
     out = Path(args["out"])
-    stats = {"executions": 0, "typed": 0, "untyped": 0, "hangs": 0, "crashes": {}, "by_target": {}}
+    stats = {"executions": 0, "typed": 0, "untyped": 0, "hangs": 0, "crashes": {}, "by_target": {}, "cpu_by_target": {}}
     last = time.monotonic()
     k = 0
     try:
@@ -230,7 +237,7 @@ def worker(index: int, args: dict, queue) -> None:
             case = executor.draw(name, rng)
             if not case:
                 continue
-            start = time.monotonic()
+            start, cpu = time.monotonic(), time.process_time()
             finding = None
             try:
                 with alarm(HANG_SECONDS):
@@ -241,11 +248,12 @@ def worker(index: int, args: dict, queue) -> None:
             except Exception as err:  # the contract: nothing but GuestbootError escapes
                 finding = ("untyped", type(err).__name__, innermost_frame(err))
                 case["error"] = f"{type(err).__name__}: {err}"[:500]
-            elapsed = time.monotonic() - start
-            if finding is None and elapsed > HANG_SECONDS:
-                finding = ("hang", "Hang", f"{elapsed:.1f} s in C code")
+            elapsed, used = time.monotonic() - start, time.process_time() - cpu
+            if finding is None and (used > HANG_SECONDS or elapsed > HANG_SECONDS * WALL_FACTOR):
+                finding = ("hang", "Hang", f"{used:.1f} s CPU, {elapsed:.1f} s in all, in C code")
             stats["executions"] += 1
             stats["by_target"][name] = stats["by_target"].get(name, 0) + 1
+            stats["cpu_by_target"][name] = stats["cpu_by_target"].get(name, 0.0) + used
             if finding:
                 kind, error, frame = finding
                 stats["hangs" if kind == "hang" else "untyped"] += 1
@@ -253,7 +261,7 @@ def worker(index: int, args: dict, queue) -> None:
                 if key not in stats["crashes"]:
                     stats["crashes"][key] = 0
                     out.mkdir(parents=True, exist_ok=True)
-                    case.update(kind=kind, frame=frame, seconds=round(elapsed, 2), replay=f"{args['seed']}:{index}:{k - 1}")
+                    case.update(kind=kind, frame=frame, seconds=round(elapsed, 2), cpu_seconds=round(used, 2), replay=f"{args['seed']}:{index}:{k - 1}")
                     (out / f"{kind}-{len(stats['crashes']):03d}-{index}-{k - 1}.json").write_text(json.dumps(case, indent=1))
                 stats["crashes"][key] += 1
             if time.monotonic() - last > 10:
@@ -266,14 +274,16 @@ def worker(index: int, args: dict, queue) -> None:
 
 
 def _merge(parts: dict[int, dict]) -> dict:
-    total = {"executions": 0, "typed": 0, "untyped": 0, "hangs": 0, "crashes": {}, "by_target": {}, "rss": 0}
+    total = {"executions": 0, "typed": 0, "untyped": 0, "hangs": 0, "crashes": {}, "by_target": {},
+             "cpu_by_target": {}, "rss": 0}
     for part in parts.values():
         for key in ("executions", "typed", "untyped", "hangs"):
             total[key] += part[key]
         for key, count in part["crashes"].items():
             total["crashes"][key] = total["crashes"].get(key, 0) + count
-        for key, count in part["by_target"].items():
-            total["by_target"][key] = total["by_target"].get(key, 0) + count
+        for field in ("by_target", "cpu_by_target"):
+            for key, count in part.get(field, {}).items():
+                total[field][key] = total[field].get(key, 0) + count
         total["rss"] = max(total["rss"], part["rss"])
     return total
 
@@ -336,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     total = campaign(args.executions, args.processes, args.seed, args.out, args.target, args.seconds,
                      progress=lambda line: print(line, flush=True))
-    print("by target: " + ", ".join(f"{k} {v}" for k, v in sorted(total["by_target"].items())))
+    print("by target (executions, CPU ms each): " + ", ".join(
+        f"{k} {v} {1000 * total['cpu_by_target'].get(k, 0) / max(v, 1):.1f}" for k, v in sorted(total["by_target"].items())))
     for key, count in sorted(total["crashes"].items()):
         print(f"finding: {key}  x{count}")
     print("final: " + total["line"])
