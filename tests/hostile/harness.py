@@ -138,8 +138,20 @@ def run(arena: Arena, module: str, *argv: str, sandbox: bool = True, env: dict[s
     # wait4's figure for the front end includes its reaped children (the sandboxed one)
     result = Run(command, proc.returncode, b"".join(chunks[1]), b"".join(chunks[2]), seconds,
                  usage.ru_maxrss * 1024, arena.out)
+    _log(result)
     check_common(result, arena, before)
     return result
+
+
+def _log(result: Run) -> None:
+    """GUESTBOOT_HOSTILE_LOG=FILE: one line per run (case, exit code, seconds, peak RSS,
+    first error line), for the suite's report."""
+    path = os.environ.get("GUESTBOOT_HOSTILE_LOG")
+    if path:
+        case = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
+        first = (result.errors or [""])[0][:160]
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"{case}\t{result.rc}\t{result.seconds:.2f}\t{result.maxrss >> 20}\t{first}\n")
 
 
 def _drain(pipe, into: list[bytes]) -> None:
