@@ -116,7 +116,7 @@ def run(arena: Arena, module: str, *argv: str, sandbox: bool = True, env: dict[s
     environment = {**os.environ, "TMPDIR": str(arena.tmp), "HOME": str(arena.root), **(env or {})}
     environment.pop("PYTHONDEVMODE", None)
     arena.watch(*(arg for arg in argv if arg.startswith("/") and not arg.startswith(str(arena.out))))
-    before = arena.snapshot()
+    before, before_out = arena.snapshot(), _out_state(arena.out)
     start = time.monotonic()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                             cwd=cwd or arena.root, env=environment, preexec_fn=_limits, start_new_session=True)
@@ -139,7 +139,7 @@ def run(arena: Arena, module: str, *argv: str, sandbox: bool = True, env: dict[s
     result = Run(command, proc.returncode, b"".join(chunks[1]), b"".join(chunks[2]), seconds,
                  usage.ru_maxrss * 1024, arena.out)
     _log(result)
-    check_common(result, arena, before)
+    check_common(result, arena, before, before_out)
     return result
 
 
@@ -171,7 +171,14 @@ def _wait(pid: int, deadline: float):
         time.sleep(0.01)
 
 
-def check_common(result: Run, arena: Arena, before: dict[str, tuple]) -> None:
+def _out_state(out: Path) -> dict[str, tuple]:
+    """What the output directory holds (pre-seeded names and their state)."""
+    if not out.is_dir():
+        return {}
+    return {name: _stat(str(out / name), True) for name in os.listdir(out)}
+
+
+def check_common(result: Run, arena: Arena, before: dict[str, tuple], before_out: dict[str, tuple]) -> None:
     assert result.rc in DOCUMENTED_CODES, f"undocumented exit code\n{result}"
     assert b"Traceback" not in result.stderr, f"traceback\n{result}"
     for line in result.lines:
@@ -179,8 +186,8 @@ def check_common(result: Run, arena: Arena, before: dict[str, tuple]) -> None:
         assert line.isprintable(), f"control character on stderr {line!r}\n{result}"
     if result.rc != 0:
         assert len(result.errors) == 1, f"a failure must be one error line\n{result}"
-        left = sorted(os.listdir(arena.out)) if arena.out.is_dir() else []
-        assert left == [], f"files left in the output directory after a failure: {left}\n{result}"
+        left = _out_state(arena.out)
+        assert left == before_out, f"a failure changed the output directory: {left} (was {before_out})\n{result}"
     after = arena.snapshot()
     assert after == before, f"the run changed files outside its output directory: " \
         f"{sorted(set(after.items()) ^ set(before.items()))}\n{result}"
