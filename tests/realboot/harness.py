@@ -122,7 +122,15 @@ class GrubEnv:
     values: tuple[tuple[str, str], ...] = ()
 
 
-FileSpec = Union[Kernel, Marker, Text, HostFile, IsoImage, GrubEnv]
+@dataclass(frozen=True)
+class Symlink:
+    """A symbolic link to ``target`` (Debian's /vmlinuz and /initrd.img links; ext4 keeps
+    it, FAT cannot)."""
+
+    target: str
+
+
+FileSpec = Union[Kernel, Marker, Text, HostFile, IsoImage, GrubEnv, Symlink]
 
 
 @dataclass(frozen=True)
@@ -186,6 +194,8 @@ class Payload:
                     inner = self.materialize(dict(spec.files), Path(tmp), links=False)
                     run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-o", str(dest), tmp])
                 markers.update({("*", file): name for (_, file), name in inner.items()})
+            elif isinstance(spec, Symlink):
+                dest.symlink_to(spec.target)
             elif isinstance(spec, GrubEnv):
                 editenv = _tool("grub-editenv", "grub-common")
                 run([editenv, str(dest), "create"])
