@@ -63,7 +63,7 @@ import posixpath
 from typing import NamedTuple
 
 from ..devices import DeviceMap
-from ..errors import ConfigError, GuestbootError, LimitExceeded, NotFound
+from ..errors import ConfigError, CorruptImage, GuestbootError, LimitExceeded, NotFound
 from ..fs.base import FileType
 from ..fs.path import listdir, resolve
 from ..limits import LIMITS
@@ -296,7 +296,8 @@ def evaluate_config(
     raise ConfigError(f"unknown config format {fmt!r}; known: {', '.join(f.name for f in FORMATS)}")
 
 
-def _search(devices: DeviceMap, warnings: list[str], searched: list[str], skipped: list[str]):
+def _search(devices: DeviceMap, warnings: list[str], searched: list[str], skipped: list[str],
+            failures: list[GuestbootError] | None = None):
     """Every (device, path, format) found, in search order: stage by stage (FORMATS by
     their stage, then FALLBACKS -- not when a device failed to read: that is the likelier
     cause of a missing config), devices in probe order, formats and locations in order."""
@@ -324,6 +325,8 @@ def _search(devices: DeviceMap, warnings: list[str], searched: list[str], skippe
                         path = _present(record.fs, location)
                     except GuestbootError as err:  # a symlink loop, a corrupt directory …
                         warnings.append(f"({record.name}){location} skipped: {err}")
+                        if failures is not None:
+                            failures.append(err)
                         continue
                     if path is not None:
                         yield record.name, path, fmt.name, location
@@ -387,9 +390,13 @@ def find_config(devices: DeviceMap) -> tuple[str, str, str, list[str]]:
     warnings: list[str] = []
     searched: list[str] = []
     skipped: list[str] = []  # devices with no file system: said only if nothing is found
-    for device, path, fmt, _location in _search(devices, warnings, searched, skipped):
+    failures: list[GuestbootError] = []  # locations that could not be looked at
+    for device, path, fmt, _location in _search(devices, warnings, searched, skipped, failures):
         return device, path, fmt, warnings
+    # a device we could not read, or a corrupt directory on the way to a location, is the
+    # likelier cause than a guest without a config (a symlink loop there stays "not found")
     broken = [d.problem for d in devices if isinstance(d.problem, GuestbootError)]
+    broken += [err for err in failures if isinstance(err, CorruptImage)][:1]
     tried = ", ".join(
         str(location) + (f" (on partitions of type {', '.join(fmt.types)})" if fmt.types else "")
         for fmt in FORMATS + FALLBACKS
