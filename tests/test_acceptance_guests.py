@@ -55,6 +55,7 @@ import pytest
 
 from builders import bls_guest
 from builders.boot import boot as direct_boot
+from builders.boot import debian_kernel
 from builders.boot import qemu_available
 from builders.initramfs import ToolMissing
 from prereq import unavailable
@@ -77,6 +78,7 @@ class Guest:
     here, ``default`` (its index) and ``boots`` (what it hands the kernel), with ``why``."""
 
     disk: DiskImage
+    format: str  # the config format guestboot should read it as
     entries: list[dict]
     golden: tuple[str, str] | None = None
     default: int | None = None
@@ -278,7 +280,7 @@ def fedora(factory, payload: Payload) -> Guest:
     manifest = {("hd0,gpt2", f"/initramfs-{r}.img"): f"initramfs-{r}.img" for r in bls_guest.RELEASES}
     entries = [{"id": ident, "title": f"Fedora Linux ({r}) 39 (Thirty Nine)", "kernel": f"(hd0,gpt2)/vmlinuz-{r}"}
                for ident, r in zip(built.entry_ids, bls_guest.RELEASES)]
-    return Guest(DiskImage(built.path, manifest, []), entries, default=built.entry_ids.index(built.saved),
+    return Guest(DiskImage(built.path, manifest, []), "grub2", entries, default=built.entry_ids.index(built.saved),
                  boots=Answer(f"BOOT_IMAGE=(hd0,gpt2)/vmlinuz-{r_old} {bls_guest.KERNELOPTS}",
                               (f"initramfs-{r_old}.img",)),
                  why="Fedora's blscfg: entries newest first by RPM version order, ids from the file names; "
@@ -290,7 +292,7 @@ def uki_only(factory, payload: Payload) -> Guest:
     disk = cached_image("accept/uki-only-esp", lambda: build_uki_only(workdir, payload))
     entries = [{"id": "debian-uki-b.efi", "title": "UKI B", "kernel": "(hd0,gpt1)/EFI/Linux/debian-uki-b.efi"},
                {"id": "debian-uki-a.efi", "title": "UKI A", "kernel": "(hd0,gpt1)/EFI/Linux/debian-uki-a.efi"}]
-    return Guest(disk, entries, golden=("systemd-boot", "accept-uki-only-esp"), real_boot=systemdboot.boot,
+    return Guest(disk, "systemd-boot", entries, golden=("systemd-boot", "accept-uki-only-esp"), real_boot=systemdboot.boot,
                  real_version=systemdboot.version,
                  note="a UKI-only ESP (bootctl's layout, two UKIs, no Type #1 entries), loader.conf without default")
 
@@ -300,7 +302,7 @@ def alpine(factory, payload: Payload) -> Guest:
     disk = cached_image("accept/alpine-extlinux", lambda: build_alpine(workdir, payload))
     entries = [{"id": flavour, "title": f"Linux {flavour}", "kernel": f"(hd0,msdos1)/vmlinuz-{flavour}",
                 "initrds": [f"(hd0,msdos1)/initramfs-{flavour}"]} for flavour in ("lts", "virt")]
-    return Guest(disk, entries, golden=("syslinux", "accept-alpine-extlinux"), real_boot=syslinux.boot_disk,
+    return Guest(disk, "syslinux", entries, golden=("syslinux", "accept-alpine-extlinux"), real_boot=syslinux.boot_disk,
                  real_version=syslinux.version,
                  note="Alpine's sys layout: update-extlinux's extlinux.conf at the top of an ext4 /boot, "
                       "DEFAULT menu.c32 with MENU DEFAULT on the second label")
@@ -312,7 +314,7 @@ def isolinux(factory, payload: Payload) -> Guest:
     entries = [{"id": "live-amd64", "title": "Live system (amd64)"},
                {"id": "live-amd64-toram", "title": "Live system (amd64, copy to RAM)"},
                {"id": "live-amd64-failsafe", "title": "Live system (amd64 fail-safe mode)"}]
-    return Guest(disk, entries, golden=("syslinux", "accept-isolinux-iso"), real_boot=syslinux.boot_cd,
+    return Guest(disk, "syslinux", entries, golden=("syslinux", "accept-isolinux-iso"), real_boot=syslinux.boot_cd,
                  real_version=syslinux.version,
                  note="a live ISO: isolinux.cfg with UI menu.c32 INCLUDEs live.cfg, whose second label is MENU DEFAULT")
 
@@ -327,7 +329,7 @@ def illumos(factory, payload: Payload) -> Guest:
                for n, tail in (("46", ""), ("48", ""), ("50", ",console=ttya"))]
     entries.append({"title": "Solaris failsafe", "kernel": "(hd0,msdos1)/boot/platform/i86pc/kernel/unix",
                     "initrds": ["(hd0,msdos1)/boot/x86.miniroot-safe"]})
-    return Guest(disk, entries, default=2, linux=False,
+    return Guest(disk, "grub-legacy", entries, default=2, linux=False,
                  why="GRUB legacy's `default 2` (counted from 0); $ISADIR is amd64 on a 64-bit CPU, "
                      "$ZFS-BOOTFS the entry's bootfs")
 
@@ -338,7 +340,7 @@ def no_config(factory, payload: Payload) -> Guest:
     order = debian_order(NOCONFIG_VERSIONS)
     entries = [{"title": f"vmlinuz-{v}", "kernel": f"(hd0,msdos1)/boot/vmlinuz-{v}",
                 "initrds": [f"(hd0,msdos1)/boot/initrd.img-{v}"]} for v in order]
-    return Guest(disk, entries, default=0, boots=Answer(f"root=UUID={NOCONFIG_UUID} ro", (f"initrd-{order[0]}",)),
+    return Guest(disk, "noconfig", entries, default=0, boots=Answer(f"root=UUID={NOCONFIG_UUID} ro", (f"initrd-{order[0]}",)),
                  why="no bootloader: the newest kernel in linux-version's order, which Debian's /vmlinuz "
                      "link names, with its initrd and root= from /etc/fstab")
 
@@ -411,6 +413,7 @@ def truth(guest: Guest) -> Answer:
 def test_list_shows_the_entries_and_the_bootloaders_default(guest):
     listed = json.loads(guestboot("list", "--json", str(guest.disk.path)))
     entries = listed["entries"]
+    assert listed["format"] == guest.format, listed["config"]
     assert [{key: e.get(key) for key in want} for e, want in zip(entries, guest.entries)] == guest.entries
     assert len(entries) == len(guest.entries), [e["title"] for e in entries]
     marked = [i for i, e in enumerate(entries) if e["default"]]
@@ -437,6 +440,8 @@ def test_default_boots_in_qemu(guest, tmp_path):
     result = json.loads(guestboot("extract", "--json", str(guest.disk.path), "-o", str(out)))
     theirs = truth(guest)
     assert result["cmdline"] == theirs.cmdline
+    # every Linux kernel here is the Debian kernel: the file (or the UKI's .linux section) whole
+    assert (out / "kernel").read_bytes() == debian_kernel().read_bytes()
     report = direct_boot(out / "kernel", out / "initrd" if result["initrd"] else None, result["cmdline"])
     assert Answer(report.cmdline, tuple(report.initrds)) == theirs, report.console[-2000:]
 

@@ -2,8 +2,9 @@
 stub config, /boot on XFS with a grub2-mkconfig BLS config (blscfg), BLS entries and a
 grubenv with kernelopts and saved_entry. ``guestboot list`` shows the entries Fedora's
 GRUB makes (rhboot/grub2 grub-core/commands/blscfg.c: newest first, ids from the file
-names) and its default (saved_entry); the default's kernel boots in QEMU with the
-command line GRUB gives it. The ESP's stub, chosen with --config, gives the same menu.
+names) and its default (saved_entry). The ESP's stub, chosen with --config, gives the
+same menu. The default's kernel, extracted, boots in QEMU with the command line GRUB
+gives it in tests/test_acceptance_guests.py (fedora-bls), on this same image.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import pytest
 from prereq import unavailable
 
 from builders import bls_guest
-from builders.boot import boot, qemu_available
 from builders.initramfs import ToolMissing
 
 TIMEOUT = 120
@@ -61,17 +61,3 @@ def test_esp_stub_gives_the_same_menu(fedora) -> None:
     assert [e["id"] for e in data["entries"]] == fedora.entry_ids
     assert data["default"] == [1]
     assert data["entries"][1]["args"] == bls_guest.KERNELOPTS
-
-
-def test_default_boots_in_qemu(fedora, tmp_path) -> None:
-    missing = qemu_available()
-    if missing:
-        unavailable(missing)
-    out = tmp_path / "out"
-    cmdline = guestboot("extract", str(fedora.path), "-o", str(out)).rstrip("\n")
-    assert cmdline == f"BOOT_IMAGE=(hd0,gpt2)/vmlinuz-{R_OLD} {bls_guest.KERNELOPTS}"
-    assert (out / "kernel").read_bytes() == fedora.kernel(R_OLD).read_bytes()
-    assert (out / "initrd").read_bytes() == fedora.initrd(R_OLD).read_bytes()
-    report = boot(out / "kernel", out / "initrd", cmdline)
-    assert report.cmdline == cmdline
-    assert report.initrds == [f"initramfs-{R_OLD}.img"]

@@ -103,44 +103,6 @@ def test_type1_default_glob_and_what_it_loads(esp_build) -> None:
     assert spec.cmdline == f"initrd=\\{MID}\\6.1.0-9-amd64\\type1-9.img " + spec.args
 
 
-def test_uki_only_esp_lists_and_boots_in_qemu(esp_build, tmp_path: Path) -> None:
-    """An ESP holding only UKIs (and bootctl's layout): ``guestboot list`` shows them in
-    systemd-boot's order with loader.conf's default; ``guestboot extract`` writes the
-    default's .linux and .initrd sections, which boot with its .cmdline."""
-    import json
-    import shutil
-    import subprocess
-
-    if qemu.qemu_available():
-        pytest.skip(qemu.qemu_available())
-    work, esp_src = esp_build
-    tree = tmp_path / "esp"
-    shutil.copytree(esp_src, tree)
-    shutil.rmtree(tree / MID)
-    shutil.rmtree(tree / "loader" / "entries")
-    (tree / "loader" / "loader.conf").write_text("timeout 5\ndefault debian-uki-a*\n")
-    disk = fat.esp_disk(tmp_path / "uki-only.img", tree)
-
-    def guestboot(*argv: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "guestboot", *argv], capture_output=True, timeout=120)
-        assert done.returncode == 0, done.stderr.decode(errors="replace")
-        return done.stdout.decode()
-
-    listed = json.loads(guestboot("list", "--json", str(disk)))
-    assert (listed["config"], listed["format"]) == ("(hd0,gpt1)/EFI/Linux", "systemd-boot")
-    assert [(e["id"], e["title"]) for e in listed["entries"]] == [("debian-uki-b.efi", "UKI B"),
-                                                                   ("debian-uki-a.efi", "UKI A")]
-    assert listed["default"] == [1]
-    out = tmp_path / "out"
-    cmdline = guestboot("extract", str(disk), "-o", str(out)).rstrip("\n")
-    assert cmdline == "quiet from=uki-a"
-    assert (out / "kernel").read_bytes() == qemu.debian_kernel().read_bytes()
-    assert (out / "initrd").read_bytes() == (work / "uki-a.img").read_bytes()
-    report = qemu.boot(out / "kernel", out / "initrd", cmdline)
-    assert report.initrds == ["uki-a"]
-    assert report.cmdline == "quiet from=uki-a"
-
-
 # --- rules on small trees -------------------------------------------------------------------
 def _dir_menu(tmp: Path, files: dict[str, str]):
     for path, text in files.items():
