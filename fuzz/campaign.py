@@ -36,7 +36,6 @@ from fuzz.mutate import Layout, Mutation, PatchedSource, WorkingCopy, mutate  # 
 
 HANG_SECONDS = 5.0  # CPU seconds (see alarm)
 WALL_FACTOR = 6  # … or this many times that in wall time
-MEMORY = 256 << 20  # the sandbox's default address-space allowance (PYGRUB_MAX_RAM_USAGE_MB)
 PIPELINE = "pipeline"
 PIPELINE_TAGS = frozenset({"fs", "table", "lvm", "image"})
 PIPELINE_WEIGHT = 3  # turns the pipeline takes per round of the targets (about a tenth of the executions)
@@ -207,7 +206,10 @@ def _limit_memory() -> None:
             held = int(f.read().split()[0]) * resource.getpagesize()
     except (OSError, ValueError, IndexError):
         pass
-    resource.setrlimit(resource.RLIMIT_AS, (held + MEMORY, held + MEMORY))
+    from guestboot.limits import LIMITS
+
+    memory = LIMITS.sandbox_memory  # what the sandboxed child may add to what it holds (RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (held + memory, held + memory))
 
 
 def target_names(selected: list[str] | None = None) -> list[str]:
