@@ -230,15 +230,19 @@ def worker(index: int, args: dict, queue) -> None:
     out = Path(args["out"])
     stats = {"executions": 0, "typed": 0, "untyped": 0, "hangs": 0, "crashes": {}, "by_target": {}, "cpu_by_target": {}}
     last = time.monotonic()
-    k = 0
+    k = empty = 0
     try:
-        while stats["executions"] < args["executions"] and time.monotonic() < args["deadline"]:
+        while names and stats["executions"] < args["executions"] and time.monotonic() < args["deadline"]:
             name = names[k % len(names)]
             rng = random.Random(f"{args['seed']}:{index}:{k}")
             k += 1
             case = executor.draw(name, rng)
-            if not case:
+            if not case:  # a target without seeds here; none at all: nothing to run
+                empty += 1
+                if empty > len(names):
+                    break
                 continue
+            empty = 0
             start, cpu = time.monotonic(), time.process_time()
             finding = None
             try:

@@ -167,3 +167,10 @@ def test_atheris_smoke(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     runs = [line for line in done.stderr.splitlines() if line.startswith("stat::number_of_executed_units")]
     assert runs and int(runs[0].split(":")[-1]) > 50, done.stderr[-2000:]
+
+
+def test_campaign_without_seeds_ends(tmp_path, monkeypatch):
+    """Targets that have no seed here (or no target selected) end the run instead of spinning."""
+    monkeypatch.setattr(campaign.Executor, "draw", lambda self, name, rng: {})
+    assert campaign.campaign(50, 1, 1, str(tmp_path))["executions"] == 0
+    assert campaign.campaign(50, 1, 1, str(tmp_path), targets=["no-such-target"])["executions"] == 0
