@@ -414,6 +414,9 @@ def locate(devices: DeviceMap, target: str) -> tuple[str, Any, str]:
         return devices.canonical(device) or device, fs, path
     found = devices.filesystems()
     if not found:
+        broken = [d.problem for d in devices if isinstance(d.problem, GuestbootError)]
+        if broken:  # a file system we could not read: its error, not "nothing there"
+            raise type(broken[0])(f"no readable file system in the image; {broken[0]}")
         raise NotFound("no readable file system in the image")
     for name, fs in found:
         if exists(fs, path) is not None:

@@ -32,6 +32,27 @@ class Dir:
     pass
 
 
+@dataclass(frozen=True)
+class Holey:
+    """A file of ``count`` chunks of ``chunk`` bytes, one every ``stride`` bytes, holes
+    between: one extent each, so the file system needs a tree to map it."""
+    count: int
+    chunk: int = 4096
+    stride: int = 3 * 4096
+
+    def write(self, path: Path) -> None:
+        with open(path, "wb") as f:
+            for n in range(self.count):
+                f.seek(n * self.stride)
+                f.write(bytes([n % 251 + 1]) * self.chunk)
+
+    def data(self) -> bytes:
+        out = bytearray((self.count - 1) * self.stride + self.chunk)
+        for n in range(self.count):
+            out[n * self.stride : n * self.stride + self.chunk] = bytes([n % 251 + 1]) * self.chunk
+        return bytes(out)
+
+
 # Every file system a guest's boot files can be on that the tools here can make without
 # a loop mount; the ones that cannot hold a symlink say so.
 FILE_SYSTEMS = ("ext4", "xfs", "btrfs", "squashfs", "iso9660", "fat")
@@ -48,6 +69,8 @@ def write_tree(top: Path, tree: dict[str, object]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, Link):
             os.symlink(content.target, path)
+        elif isinstance(content, Holey):
+            content.write(path)
         elif isinstance(content, Sparse):
             with open(path, "wb") as f:
                 f.truncate(content.size)
