@@ -118,7 +118,7 @@ class Interp:
         index = 0
         while index < len(source):
             try:
-                unit = parse_unit(source, index, self._define_function)
+                unit = parse_unit(source, index, self._define_function, self.sh.budget, self.where)
             except ParseError as exc:
                 self.warn(f"syntax error near line {source.numbers[exc.last]}: {exc}; statement skipped")
                 if stop_on_error:
@@ -127,17 +127,27 @@ class Interp:
                 continue
             index = unit.last + 1
             self.sh.budget.charge(WORK_ITEM, self.where)  # the unit's parse
-            if unit.commands:
-                ret = self.exec_list(unit.commands)
-                self.set("?", str(ret))
-            elif not config_file:
-                ret = 0  # GRUB 2.06 lets an empty last line decide the result (eval, entries)
+            try:
+                if unit.commands:
+                    ret = self.exec_list(unit.commands)
+                    self.set("?", str(ret))
+                elif not config_file:
+                    ret = 0  # GRUB 2.06 lets an empty last line decide the result (eval, entries)
+            finally:
+                self.sh.budget.release(unit.held)  # its tree is dropped (a function keeps its own)
         return ret
 
-    def _define_function(self, name: str, body: list[AstNode]) -> None:
-        if name not in self.sh.functions and len(self.sh.functions) >= LIMITS.max_functions:
+    def _define_function(self, name: str, body: list[AstNode], held: int) -> None:
+        """A function's body stays held while it is defined here (replaced: its bytes
+        are free again, unless a menu snapshot still has it)."""
+        functions = self.sh.functions
+        if name not in functions and len(functions) >= LIMITS.max_functions:
             raise LimitExceeded(f"more than {LIMITS.max_functions} GRUB functions (max_functions)")
-        self.sh.functions[name] = body
+        if functions.own(name) is not None:
+            self.sh.budget.release(self.sh.function_held.get(name, 0))
+        self.sh.budget.hold(held + HELD_ITEM, self.where)
+        self.sh.function_held[name] = held + HELD_ITEM
+        functions[name] = body
 
     # --- execution -------------------------------------------------------------------
     def exec_list(self, cmds: list[AstNode]) -> int:

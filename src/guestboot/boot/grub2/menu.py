@@ -182,8 +182,8 @@ class _Snapshot:
 
 def _entry_interp(snap: _Snapshot, raw: RawEntry) -> Interp:
     """An interpreter about to run ``raw``'s body from the menu's final state. Entry runs
-    share LIMITS.max_script_steps with the config itself and with each other, so listing
-    a menu of many hostile entries stays bounded as a whole."""
+    share LIMITS.max_script_steps and the work budget with the config itself and with
+    each other, so listing a menu of many hostile entries stays bounded as a whole."""
     evaluation = snap.evaluation
     shared = Shared(
         evaluation.devices,
@@ -192,6 +192,7 @@ def _entry_interp(snap: _Snapshot, raw: RawEntry) -> Interp:
         steps=evaluation.steps,
         check_files=evaluation.check_files,
         dialect=evaluation.dialect,
+        budget=evaluation.budget,
     )
     r = Interp(shared, Context(snap.variables, snap.exported, []), where=f"{snap.where}: entry '{raw.title}'")
     r.loaded = snap.loaded.copy() if snap.loaded is not None else None
@@ -228,6 +229,7 @@ def _runner(snap: _Snapshot, raw: RawEntry):
     def run() -> BootSpec:
         r = _entry_interp(snap, raw)
         evaluation, shared = snap.evaluation, r.sh
+        held = evaluation.budget.held
         try:
             err = r.run_new_scope(raw.source, raw.args)
         except BootNow:
@@ -238,6 +240,7 @@ def _runner(snap: _Snapshot, raw: RawEntry):
             raise ConfigError(f"entry '{raw.title}' opens another menu (configfile) and loads no kernel") from None
         finally:
             evaluation.steps = shared.steps
+            evaluation.budget.release(evaluation.budget.held - held)  # what the run held is dropped with it
         why = "; ".join(shared.warnings)
         if r.loaded is None:
             raise NotFound(f"entry '{raw.title}' loads no kernel" + (f" ({why})" if why else ""))

@@ -4,6 +4,12 @@ One call parses one *unit*: what GRUB's grub_script_parse reads from one first l
 the further lines the lexer pulls while a construct is open. The tree mirrors GRUB's
 command kinds: command lines (with an optional ``{ block }`` argument), if, for,
 while/until. ``function`` definitions take effect while parsing, as in GRUB.
+
+A unit's tree is charged to the evaluation's budget (boot/budget.py) token by token while
+it is built: its work (WORK_ITEM a token) and what it holds (the token's text and
+TOKEN_HELD), so one line of a million ``;`` or words fails before it is a tree of hundreds
+of MiB. The caller releases ``Unit.held`` when it is done with the unit; a function keeps
+its body, and the bytes of its tokens are handed to ``on_function`` to stay held.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from typing import Callable, NamedTuple, Union
 
 from ...errors import LimitExceeded
 from ...limits import LIMITS
+from ..budget import TOKEN_HELD, WORK_ITEM, ConfigBudget
 from .lexer import Lexer, LexError, Part, Source, Token
 
 
@@ -88,11 +95,12 @@ Node = Union[Command, If, For, While]
 
 
 class Unit:
-    __slots__ = ("commands", "last")
+    __slots__ = ("commands", "last", "held")
 
     def __init__(self, commands: list[Node] | None = None, last: int = 0) -> None:
         self.commands: list[Node] = [] if commands is None else commands
         self.last = last  # index of the last line the unit read
+        self.held = 0  # bytes its tree holds in the budget (released by the caller)
 
     def __repr__(self) -> str:
         return f"Unit(commands={self.commands!r}, last={self.last!r})"
@@ -101,17 +109,27 @@ class Unit:
 _COMMAND_START_KW = ("if", "for", "while", "until")
 
 
+OnFunction = Callable[[str, "list[Node]", int], None]  # (name, body, bytes its tree holds)
+
+
 class Parser:
-    def __init__(self, lexer: Lexer, on_function: Callable[[str, list[Node]], None]):
+    def __init__(self, lexer: Lexer, on_function: OnFunction, budget: ConfigBudget, where: str = ""):
         self.lx = lexer
         self.on_function = on_function
         self._tok: Token | None = None
         self.depth = 0
+        self.budget = budget
+        self.where = where
+        self.held = 0  # bytes held for the tokens read so far
 
     # --- token helpers ---------------------------------------------------------------
     def peek(self) -> Token:
         if self._tok is None:
-            self._tok = self.lx.next()
+            tok = self._tok = self.lx.next()
+            size = len(tok.text) + TOKEN_HELD
+            self.budget.charge(WORK_ITEM, self.where)
+            self.budget.hold(size, self.where)
+            self.held += size
         return self._tok
 
     def take(self) -> Token:
@@ -226,6 +244,7 @@ class Parser:
         if name.kind != "name":
             raise self.error(f"a function name is needed after 'function', found {_show(name)}")
         self.lx.refs += 1
+        start = self.held
         self.newlines0()
         if self.take().kind != "{":
             raise self.error("expected '{' after the function name")
@@ -233,7 +252,7 @@ class Parser:
         if self.take().kind != "}":
             raise self.error("expected '}' to end the function")
         self.lx.refs -= 1
-        self.on_function(name.text, body)
+        self.on_function(name.text, body, self.held - start)
 
     def ifcmd(self) -> If:
         self.take()
@@ -292,17 +311,26 @@ def _show(tok: Token) -> str:
     return repr(tok.text)
 
 
-def parse_unit(source: Source, first: int, on_function: Callable[[str, list[Node]], None]) -> Unit:
+def parse_unit(source: Source, first: int, on_function: OnFunction, budget: ConfigBudget, where: str = "") -> Unit:
     """Parse what GRUB parses starting at line ``first`` of ``source`` (reading further
-    lines as GRUB's lexer would). Raises ParseError for a syntax error."""
+    lines as GRUB's lexer would), charged to ``budget``; the caller releases the unit's
+    ``held`` bytes when done with it. Raises ParseError for a syntax error (nothing left
+    held)."""
     lexer = Lexer(source, first)
-    parser = Parser(lexer, on_function)
+    parser = Parser(lexer, on_function, budget, f"{where}:{source.numbers[first]}" if where else "")
     try:
-        return parser.unit()
+        unit = parser.unit()
     except LexError as exc:
+        budget.release(parser.held)
         raise ParseError(str(exc), lexer.line) from None
     except RecursionError:
+        budget.release(parser.held)
         raise LimitExceeded("GRUB script nested too deeply") from None
+    except BaseException:
+        budget.release(parser.held)
+        raise
+    unit.held = parser.held
+    return unit
 
 
 class CheckResult(NamedTuple):
@@ -324,11 +352,13 @@ def check(text: str) -> CheckResult:
     source = Source(lines, list(range(1, len(lines) + 1)))
     found_cmd = False
     index = 0
+    budget = ConfigBudget()
     while index < len(source):
         try:
-            unit = parse_unit(source, index, lambda name, body: None)
+            unit = parse_unit(source, index, lambda name, body, held: None, budget)
         except ParseError as exc:
             return CheckResult(False, source.numbers[exc.last], found_cmd)
+        budget.release(unit.held)
         found_cmd = found_cmd or bool(unit.commands)
         index = unit.last + 1
     return CheckResult(found_cmd, None, found_cmd)

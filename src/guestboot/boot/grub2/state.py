@@ -223,7 +223,7 @@ class Shared:
     identity."""
 
     __slots__ = ("devices", "warnings", "output", "functions", "steps", "entries", "copies", "check_files", "dialect",
-                 "bls", "wildcards", "budget")
+                 "bls", "wildcards", "budget", "function_held")
 
     def __init__(
         self,
@@ -236,6 +236,7 @@ class Shared:
         check_files: bool = True,
         copies: int = 0,
         dialect: Dialect = DEBIAN,
+        budget: ConfigBudget | None = None,
     ) -> None:
         self.devices = devices
         self.dialect = dialect  # which GRUB build is emulated (dialect.py)
@@ -250,7 +251,10 @@ class Shared:
         self.copies = copies
         self.bls = None  # blscfg's session state (cmd_blscfg.BlsState), made on first use
         self.wildcards = False  # the regexp module is loaded: words are wildcard-expanded (wildcard.py)
-        self.budget = ConfigBudget()  # bytes processed and held by this evaluation (boot/budget.py)
+        # bytes processed and held by this evaluation (boot/budget.py); an entry's run
+        # shares its menu's evaluation's
+        self.budget = ConfigBudget() if budget is None else budget
+        self.function_held: dict[str, int] = {}  # bytes each function defined here holds
 
     def spend_copies(self, count: int) -> None:
         """Count ``count`` variables copied into a new context against the evaluation's
