@@ -453,3 +453,29 @@ def test_real_bootloader_boots_what_the_golden_says(guest):
     bootloader, case = guest.golden
     theirs, seconds = guest.real_boot(guest.disk)
     check_boot(bootloader, guest.real_version(), case, guest.note, guest.disk, theirs, seconds)
+
+
+@pytest.mark.parametrize("guest", ["uki-only-esp"], indirect=True)
+def test_uki_entry_is_inspected_as_the_sections_it_boots(guest, tmp_path):
+    """A UKI entry's kernel facts are its .linux section's (here the Debian bzImage, so
+    the same facts as that file), its initrd's the .initrd section's; so --guest-type
+    judges the kernel that boots, not the PE around it."""
+    import os
+
+    from guestboot.kernel.inspect import inspect
+    from guestboot.source import FileSource
+
+    fd = os.open(debian_kernel(), os.O_RDONLY)
+    try:
+        own = inspect(FileSource(fd, name="debian kernel"))
+    finally:
+        os.close(fd)
+    listed = json.loads(guestboot("list", "--json", str(guest.disk.path)))
+    for entry in listed["entries"]:
+        info = entry["kernel_info"]
+        assert (info["format"], info["release"], info["supports"]) == ("bzImage", own.release, list(own.supports()))
+        (initrd,) = entry["initrd_info"]
+        assert "error" not in initrd and initrd["parts"][0]["format"] == "gzip", initrd
+    out = tmp_path / "out"
+    result = json.loads(guestboot("extract", "--json", "--guest-type", "pvh", str(guest.disk.path), "-o", str(out)))
+    assert result["cmdline"] == truth(guest).cmdline and (out / "kernel").exists()

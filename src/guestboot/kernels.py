@@ -39,22 +39,22 @@ class Inspector:
                                 " (limit max_inspected_files)")
 
     def kernel(self, ref: FileRef) -> dict[str, Any]:
-        key = ("kernel", str(ref))
+        key = ("kernel", str(ref), ref.section)
         if key not in self.cache:
             self._count()
-            self.cache[key] = self.guarded(lambda: _kernel_data(self.devices.open(ref.device, ref.path), ref))
+            self.cache[key] = self.guarded(lambda: _kernel_data(open_ref(self.devices, ref), ref))
         return self.cache[key]
 
     def initrd(self, ref: FileRef) -> dict[str, Any]:
-        key = ("initrd", str(ref))
+        key = ("initrd", str(ref), ref.section)
         if key not in self.cache:
             self._count()
-            self.cache[key] = self.guarded(lambda: _initrd_data(self.devices.open(ref.device, ref.path), ref))
+            self.cache[key] = self.guarded(lambda: _initrd_data(open_ref(self.devices, ref), ref))
         return self.cache[key]
 
     def module(self, ref: FileRef) -> dict[str, Any]:
         """A multiboot module: inspected as a kernel or as an initrd, by its content."""
-        kind = self.guarded(lambda: kind_of(self.devices.open(ref.device, ref.path)))
+        kind = self.guarded(lambda: kind_of(open_ref(self.devices, ref)))
         if kind == "kernel":
             return {"kind": "kernel", **self.kernel(ref)}
         if kind == "initrd":
@@ -71,6 +71,18 @@ class Inspector:
                 return work()
         except GuestbootError as err:
             return {"error": str(err)}
+
+
+def open_ref(devices: DeviceMap, ref: FileRef) -> ByteSource:
+    """The bytes ``ref`` means: its file, or the window ``ref.section`` of it (a UKI's
+    .linux or .initrd; no copy, the window maps onto the file's own runs)."""
+    from .source.base import SliceSource
+
+    source = devices.open(ref.device, ref.path)
+    if ref.section is None:
+        return source
+    start, size = ref.section
+    return SliceSource(source, start, size, f"({ref.device}){ref.path}[{start:#x}+{size:#x}]")
 
 
 def _kernel_data(source: ByteSource, ref: FileRef) -> dict[str, Any]:

@@ -217,18 +217,10 @@ def configs_data(devices: DeviceMap) -> list[Result]:
 
 
 def open_refs(devices: DeviceMap, refs: tuple[FileRef, ...] | list[FileRef]) -> list[ByteSource]:
-    """The byte sources of ``refs``; a ref with a ``section`` is that window of its file
-    (no copy: the window maps onto the file's own runs)."""
-    from .source.base import SliceSource
+    """The byte sources of ``refs`` (kernels.open_ref: a UKI section is its window)."""
+    from .kernels import open_ref
 
-    sources = []
-    for ref in refs:
-        source = devices.open(ref.device, ref.path)
-        if ref.section is not None:
-            start, size = ref.section
-            source = SliceSource(source, start, size, f"({ref.device}){ref.path}[{start:#x}+{size:#x}]")
-        sources.append(source)
-    return sources
+    return [open_ref(devices, ref) for ref in refs]
 
 
 def _plan(request: Request, devices: DeviceMap, menu: Menu, warnings: list[str]) -> Result:
@@ -377,7 +369,9 @@ def _add_kernel_info(entries: list[Result], inspector: Any) -> None:
 
 
 def _ref(data: Result) -> FileRef:
-    return FileRef(data["device"], data["path"], data["written"])
+    section = data.get("section")
+    return FileRef(data["device"], data["path"], data["written"],
+                   (section["offset"], section["size"]) if section else None)
 
 
 # --- ls / cat --------------------------------------------------------------------------
