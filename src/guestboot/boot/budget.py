@@ -23,6 +23,9 @@ HELD_ITEM = 64
 # Command nodes). Measured with tracemalloc on GRUB 2 units of many short words
 # (``a a a …``: 60 bytes of tree per byte of source, 120 a token); a function keeps it.
 TOKEN_HELD = 128
+# One thread step of the regexp matcher (grub2/regex.py): about a microsecond, like an
+# interpreter trip (measured: (a|aa|aaa)*b over 20,000 characters).
+REGEX_STEP_WORK = WORK_ITEM
 
 
 class ConfigBudget:
@@ -38,6 +41,10 @@ class ConfigBudget:
             at = f"{where}: " if where else ""
             raise LimitExceeded(f"{at}the boot config made guestboot process more than "
                                 f"{LIMITS.max_config_work >> 20} MiB of text (max_config_work)")
+
+    def left(self) -> int:
+        """Work still allowed."""
+        return max(0, LIMITS.max_config_work - self.work)
 
     def hold(self, count: int, where: str = "") -> None:
         self.held += count

@@ -29,12 +29,14 @@ _SEARCH_OPTS = [
 
 
 def search(it: Interp, kind: str, key: str, var: str | None, hints: list[str], no_floppy: bool) -> int:
-    candidates: list[str] = []
+    # hinted devices first, then every device, each tried once (trying a device again
+    # gives the same answer: 90,000 copies of one hint probe one device)
+    candidates: dict[str, None] = {}
     for hint in hints:
         name = it.sh.devices.canonical(hint.rstrip(","))
         if name is not None:
-            candidates.append(name)
-    candidates.extend(it.sh.devices.names())
+            candidates[name] = None
+    candidates.update(dict.fromkeys(it.sh.devices.names()))
     found: list[str] = []
     for name in candidates:
         if no_floppy and name.startswith("fd"):

@@ -14,6 +14,9 @@ from .registry import command, signed_number, strtoul
 
 
 # --- test (commands/test.c) ----------------------------------------------------------
+_STRING_OPS = frozenset(("=", "==", "!=", "<", "<=", ">", ">="))
+
+
 @command("test", "[")
 def cmd_test(it: Interp, args: list[str], block: Block | None) -> int:
     if args and args[-1] == "]":
@@ -42,13 +45,10 @@ def _test_parse(it: Interp, args: list[str], pos: list[int], depth: list[int]) -
         i = pos[0]
         if i + 2 < n:
             a, op, b = args[i], args[i + 1], args[i + 2]
-            string_ops = {
-                "=": a == b, "==": a == b, "!=": a != b,
-                "<": _cmp(a, b) < 0, "<=": _cmp(a, b) <= 0,
-                ">": _cmp(a, b) > 0, ">=": _cmp(a, b) >= 0,
-            }
-            if op in string_ops:
-                update(string_ops[op])
+            if op in _STRING_OPS:  # compared only when asked: every word is a candidate operand
+                order = 0 if op in ("=", "==", "!=") else _cmp(a, b)
+                update({"=": a == b, "==": a == b, "!=": a != b,
+                        "<": order < 0, "<=": order <= 0, ">": order > 0, ">=": order >= 0}[op])
                 pos[0] += 3
                 continue
             number_ops = {"-eq": "==", "-ge": ">=", "-gt": ">", "-le": "<=", "-lt": "<", "-ne": "!="}

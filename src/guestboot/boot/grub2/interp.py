@@ -284,7 +284,9 @@ class Interp:
             else:
                 ret = self.call_function(name, func, args)
         except GrubError as exc:
-            err, ret = exc, exc.code
+            # without its traceback: kept past the except, it would make a cycle (its
+            # frames hold it) that keeps the command's arguments alive until a GC pass
+            err, ret = exc.with_traceback(None), exc.code
         if invert:
             if ret == E.TEST_FAILURE:
                 ret, err = 0, None

@@ -29,6 +29,7 @@ from typing import Callable, NamedTuple
 
 from ...errors import GuestbootError, LimitExceeded
 from ...limits import LIMITS
+from ..budget import REGEX_STEP_WORK, WORK_ITEM, ConfigBudget
 
 __all__ = ["Regex", "RegexError", "compile_ere"]
 
@@ -308,11 +309,20 @@ class Regex:
         self.prog = prog
         self.groups = groups
 
-    def search(self, text: str) -> list[tuple[int, int] | None] | None:
+    def search(self, text: str, budget: ConfigBudget | None = None, where: str = "") -> list[tuple[int, int] | None] | None:
         """None without a match; else [whole match, group 1, …], a group that took no
-        part being None."""
+        part being None. Its thread steps are charged to ``budget`` (REGEX_STEP_WORK
+        each), and a match stops as soon as they would overrun it."""
         if len(text) > LIMITS.max_word_bytes:
             raise LimitExceeded(f"regexp on {len(text)} characters (max_word_bytes)")
+        if budget is None:
+            return self._search(text, LIMITS.max_regex_steps)[0]
+        cap = min(LIMITS.max_regex_steps, budget.left() // REGEX_STEP_WORK + 1)
+        spans, steps = self._search(text, cap)
+        budget.charge(steps * REGEX_STEP_WORK, where)
+        return spans
+
+    def _search(self, text: str, cap: int) -> tuple[list[tuple[int, int] | None] | None, int]:
         prog, nslots = self.prog, 2 * (self.groups + 1)
         steps = 0
         best: list[int] | None = None
@@ -358,7 +368,9 @@ class Regex:
             ch = text[pos] if pos < len(text) else None
             for pc, caps in clist:
                 steps += 1
-                if steps > LIMITS.max_regex_steps:
+                if steps > cap:
+                    if cap < LIMITS.max_regex_steps:
+                        return None, steps  # the caller's budget is out: its charge says so
                     raise LimitExceeded(f"regexp ran more than {LIMITS.max_regex_steps} steps (max_regex_steps)")
                 if best is not None and caps[0] > best[0]:
                     continue  # started right of the leftmost match: can only lose
@@ -373,12 +385,12 @@ class Regex:
                     add(nlist, nseen, pc + 1, caps, pos + 1)
             clist = nlist
         if best is None:
-            return None
+            return None, steps
         spans: list[tuple[int, int] | None] = []
         for g in range(self.groups + 1):
             lo, hi = best[2 * g], best[2 * g + 1]
             spans.append((lo, hi) if lo >= 0 and hi >= 0 else None)
-        return spans
+        return spans, steps
 
 
 def _holds(what: str, text: str, pos: int) -> bool:
@@ -393,8 +405,9 @@ def _holds(what: str, text: str, pos: int) -> bool:
     }[what]
 
 
-def compile_ere(pattern: str) -> Regex:
-    """Compile ``pattern``; RegexError when regcomp would refuse it."""
+def compile_ere(pattern: str, budget: ConfigBudget | None = None, where: str = "") -> Regex:
+    """Compile ``pattern``; RegexError when regcomp would refuse it. Its instructions
+    are charged to ``budget`` (WORK_ITEM each: compiling one takes about a microsecond)."""
     if len(pattern) > LIMITS.max_regex_program:
         raise LimitExceeded(f"regexp of {len(pattern)} characters (max_regex_program)")
     parser = _Parser(pattern)
@@ -407,4 +420,6 @@ def compile_ere(pattern: str) -> Regex:
     compiler.node(tree)
     compiler.emit(Ins("save", x=1))
     compiler.emit(Ins("match"))
+    if budget is not None:
+        budget.charge(len(compiler.prog) * WORK_ITEM, where)
     return Regex(compiler.prog, parser.groups)

@@ -31,6 +31,7 @@ from ...fs.base import FileType
 from ...limits import LIMITS
 from . import files
 from .errors import GrubError
+from ..budget import WORK_ITEM
 from .regex import RegexError, compile_ere
 
 if TYPE_CHECKING:
@@ -128,7 +129,9 @@ def _listing(it: Interp, directory: str) -> list[str]:
         if node.type is not FileType.DIR:
             return []
         names = []
+        budget = it.sh.budget
         for raw, _child in fs.readdir(node):
+            budget.charge(len(raw) + WORK_ITEM, it.where)  # every listing, every expansion
             name = raw.decode("utf-8", "surrogateescape")
             if name not in (".", ".."):
                 names.append(name)
@@ -185,19 +188,21 @@ def expand(it: Interp, raw: str) -> list[str] | None:
             start = run_end
             continue
         try:
-            regex = compile_ere(_to_regex(raw[plain_end:run_end]))
+            regex = compile_ere(_to_regex(raw[plain_end:run_end]), it.sh.budget, it.where)
         except RegexError:
             return None
         had_regex = True
         if paths is None and plain_end == start:  # the device part has the wildcard
-            found = [lister.made_path(f"({n})") for n in _device_names(it, raw[start] != "(") if regex.search(f"({n})")]
+            budget = it.sh.budget
+            found = [lister.made_path(f"({n})") for n in _device_names(it, raw[start] != "(")
+                     if regex.search(f"({n})", budget, it.where)]
         else:
             found = []
             prefix = _unescape(raw[start:plain_end])
             for base in paths if paths is not None else [""]:
                 directory = base + prefix
                 for name in lister.names(directory):
-                    if regex.search(name) is not None:
+                    if regex.search(name, it.sh.budget, it.where) is not None:
                         found.append(lister.made_path(directory + name))
         if not found:
             return None
