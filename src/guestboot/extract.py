@@ -13,8 +13,11 @@ never steer a write elsewhere:
   an open descriptor, which may have been opened by someone else (pygrub's --output is
   created by libxl and opened O_WRONLY without O_CREAT/O_TRUNC) or be a pipe. File runs go
   through copy_file_range, then os.sendfile, then pread/write when the kernel refuses the
-  faster way (another file system, a pipe); holes are written as zeros, or left to
-  ftruncate when they end a regular file; in-memory runs are written. The size caps of
+  faster way (another file system, a pipe); in-memory runs are written. Holes (sparse
+  files, unwritten extents, qcow2 zero clusters) are left as holes: skipped with the
+  write position and made by ftruncate at the end, when the output is a regular file
+  with nothing at or after its position; zeros are written only into a pipe or over
+  bytes a given file holds already. The size caps of
   LIMITS are checked on the sum of the sizes before the first byte is written.
 - ``extract_to_dir`` / ``extract_unique`` do both and remove the partial file on any
   failure, including KeyboardInterrupt.
@@ -155,14 +158,17 @@ class _Output:
         self.fd = fd
         self.name = name
         self.method = method
-        mode = os.fstat(fd).st_mode
-        self.regular = stat.S_ISREG(mode)
+        info = os.fstat(fd)
+        self.regular = stat.S_ISREG(info.st_mode)
         try:
             self.pos: int | None = os.lseek(fd, 0, os.SEEK_CUR)
         except OSError as err:
             if err.errno != errno.ESPIPE:
                 raise
             self.pos = None
+        # a hole may be left unwritten only where the file holds nothing yet (a new file,
+        # or a given one at its end): skipped bytes then read as zeros
+        self.sparse = self.regular and self.pos is not None and info.st_size <= self.pos
 
     def _advance(self, count: int) -> None:
         if self.pos is not None:
@@ -180,10 +186,11 @@ class _Output:
             view = view[count:]
             self._advance(count)
 
-    def zeros(self, length: int, last: bool) -> None:
-        """``length`` zero bytes; a hole that ends a regular file is made by ftruncate."""
-        if last and self.regular and self.pos is not None and os.fstat(self.fd).st_size <= self.pos:
-            os.ftruncate(self.fd, self.pos + length)
+    def zeros(self, length: int) -> None:
+        """``length`` zero bytes: a hole (the position moves on; finish() sets the size)
+        where the output allows one, else zeros written."""
+        if self.sparse:
+            assert self.pos is not None
             self.pos += length
             return
         chunk = bytes(min(length, USER_COPY_CHUNK))
@@ -230,13 +237,14 @@ class _Output:
 
     def finish(self) -> None:
         if self.pos is not None:
+            if self.sparse and os.fstat(self.fd).st_size < self.pos:
+                os.ftruncate(self.fd, self.pos)  # the holes at the end
             os.lseek(self.fd, self.pos, os.SEEK_SET)
 
 
-def _runs(sources: Sequence[ByteSource]) -> Iterator[tuple[ByteSource, Run, bool]]:
-    """(source, run, is_last) over all sources in order, checking each source's runs cover
-    exactly its size (so no more is written than was reserved)."""
-    pending: tuple[ByteSource, Run] | None = None
+def _runs(sources: Sequence[ByteSource]) -> Iterator[Run]:
+    """The runs of all sources in order, checking each source's runs cover exactly its
+    size (so no more is written than was reserved)."""
     for source in sources:
         covered = 0
         for run in source.runs(0, source.size):
@@ -244,13 +252,9 @@ def _runs(sources: Sequence[ByteSource]) -> Iterator[tuple[ByteSource, Run, bool
             wrong_data = run.data is not None and len(run.data) != run.length
             if run.length < 0 or covered > source.size or wrong_data:
                 raise CorruptImage(f"{source.name}: runs do not match its size ({source.size} bytes)")
-            if pending is not None:
-                yield pending[0], pending[1], False
-            pending = (source, run)
+            yield run
         if covered != source.size:
             raise CorruptImage(f"{source.name}: runs cover {covered} of its {source.size} bytes")
-    if pending is not None:
-        yield pending[0], pending[1], True
 
 
 def copy_sources(
@@ -279,11 +283,11 @@ def copy_sources(
     (budget or OutputBudget()).reserve(total, name)
     try:
         out = _Output(out_fd, name, method)
-        for _source, run, last in _runs(sources):
+        for run in _runs(sources):
             if run.data is not None:
                 out.write(run.data)
             elif run.fd is None:
-                out.zeros(run.length, last)
+                out.zeros(run.length)
             else:
                 out.copy(run.fd, run.offset, run.length)
         out.finish()

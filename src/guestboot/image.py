@@ -109,7 +109,16 @@ def open_disks(
 
     ``offset`` (pygrub's --offset) says the first disk has a file system at that byte and
     no partition table is read there. A format that needs another file asks ``opener``
-    (the default refuses)."""
+    (the default refuses). The file systems found share one scan budget (fs/budget.py:
+    the run's when pipeline.run opened a scope, else one for these disks)."""
+    from .fs.budget import image_scope
+
+    with image_scope():
+        return _open_disks(disks, offset, image_format, opener)
+
+
+def _open_disks(disks: Sequence[tuple[int, str]], offset: int | None, image_format: str | None,
+                opener: "Opener | None") -> GuestImage:
     from .source.formats import open_format
     from .volume import STACKS
     from .volume.stack import discover

@@ -55,7 +55,12 @@ class Limits:
     max_bmap_depth: int = 10  # XFS bmap B+tree levels (2^48 extents in 1 KiB blocks need fewer)
     max_dir_entries: int = 100_000  # entries read from one directory
     max_dir_bytes: int = 64 * MiB  # bytes of directory data scanned in one directory
-    max_dir_bytes_total: int = 512 * MiB  # … in all directories of one file system, one run
+    # … in all directories of all file systems of one image, one run (partitions that alias one
+    # hostile file system share it; ~2 s of scanning at ~35 MiB/s), deleted slots included
+    max_dir_bytes_total: int = 64 * MiB
+    # metadata read to find things in one image, one run: extent/B-tree blocks, btrfs tree
+    # blocks (cache hits too), FAT entries of cluster chains; each walk is also bounded alone
+    max_meta_bytes_total: int = 256 * MiB
     max_dir_entries_total: int = 1_000_000  # directory entries parsed in one file system, one run (ISO 9660)
     max_symlink_hops: int = 40  # symlinks followed while resolving one path (Linux: 40)
     max_symlink_size: int = 4096  # bytes of one symlink target (PATH_MAX)

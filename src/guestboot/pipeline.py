@@ -98,6 +98,13 @@ def run(request: Request) -> Result:
         raise ValueError(f"unknown pipeline action {request.action!r}")
     if not request.disks:
         raise NotFound("no image given")
+    from .fs.budget import image_scope
+
+    with image_scope():  # one scan budget for every file system the run reads
+        return _run(request)
+
+
+def _run(request: Request) -> Result:
     warnings: list[str] = []
     try:
         if request.action == "isconfig":

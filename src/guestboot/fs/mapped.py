@@ -8,6 +8,13 @@ pulls each piece of the map once. ``runs`` points into the volume through the vo
 own source (copy_file_range friendly); holes are zero runs.
 
 A block size of 1 makes runs byte-granular (file systems whose extents are in bytes).
+
+Work is bounded by the file's size, not by what its map claims: runs go strictly up, so
+reading the file pulls at most one run per block of it (and one past its end). A map may
+point several runs at the same blocks (reflinks, or a hostile map that aliases one block
+a million times); the data runs of one file may add up to at most the volume's size, so
+a small image cannot make a huge output out of one block (CorruptImage; a file as large as
+a big volume is still capped by LIMITS.max_output_file before anything is written).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ class MappedFile(ByteSource):
     """``size`` bytes of a file whose blocks of ``block_size`` bytes live in ``volume`` at
     the places ``mapper`` says. ``name`` is used in error messages."""
 
-    __slots__ = ("volume", "size", "name", "block_size", "_mapper", "_starts", "_runs", "_known")
+    __slots__ = ("volume", "size", "name", "block_size", "_mapper", "_starts", "_runs", "_known", "_data")
 
     def __init__(self, volume: ByteSource, size: int, block_size: int, mapper: Iterator[MapRun], name: str):
         if block_size < 1 or size < 0:
@@ -38,6 +45,7 @@ class MappedFile(ByteSource):
         self._starts: list[int] = []  # logical start of each run, for bisect
         self._runs: list[MapRun] = []
         self._known = 0  # every logical block below this is mapped (or a hole)
+        self._data = 0  # bytes of the volume the runs pulled so far point at (aliases counted again)
 
     def __repr__(self) -> str:
         return f"MappedFile(name={self.name!r}, size={self.size}, block_size={self.block_size})"
@@ -59,13 +67,22 @@ class MappedFile(ByteSource):
                     f" (mapped up to block {self._known})",
                     where=self.volume.name,
                 )
-            if physical is not None and (physical < 0 or (physical + count) * bs > self.volume.size):
-                raise CorruptImage(
-                    f"{self.name}: blocks {physical}..{physical + count - 1} of {bs} bytes lie outside the"
-                    f" volume ({self.volume.size} bytes)",
-                    where=self.volume.name,
-                    offset=physical * bs if physical >= 0 else None,
-                )
+            if physical is not None:
+                if physical < 0 or (physical + count) * bs > self.volume.size:
+                    raise CorruptImage(
+                        f"{self.name}: blocks {physical}..{physical + count - 1} of {bs} bytes lie outside the"
+                        f" volume ({self.volume.size} bytes)",
+                        where=self.volume.name,
+                        offset=physical * bs if physical >= 0 else None,
+                    )
+                self._data += count * bs
+                if self._data > self.volume.size:
+                    raise CorruptImage(
+                        f"{self.name}: block map points at more data than the volume holds ({self.volume.size}"
+                        f" bytes; its runs alias the same blocks), at file block {logical}",
+                        where=self.volume.name,
+                        offset=physical * bs,
+                    )
             self._starts.append(logical)
             self._runs.append(run)
             self._known = logical + count

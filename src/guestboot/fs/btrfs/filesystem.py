@@ -19,7 +19,7 @@ from ...errors import CorruptImage, LimitExceeded, NotFound
 from ...limits import LIMITS
 from ...source import ByteSource
 from ..base import FileSystem, FileType, Node
-from ..budget import EntryBudget, ScanTotal
+from ..budget import EntryBudget, shared_total
 from ..cache import LRU
 from ..mapped import MappedFile
 from .chunks import ChunkMap
@@ -94,7 +94,7 @@ class BtrfsFileSystem(FileSystem):
         self._root_tree = root_tree
         self._roots: LRU[int, SubvolRoot] = LRU(_ROOT_CACHE)
         self._inodes: LRU[tuple[int, int], Inode] = LRU(_INODE_CACHE)
-        self._scanned = ScanTotal()
+        self._scanned = shared_total()  # the image's: partitions may alias
         self._default_root: tuple[str | None] | None = None  # default_root_path(), once found
 
     # --- logical reads --------------------------------------------------------------------------

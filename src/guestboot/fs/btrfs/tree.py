@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 from ...errors import CorruptImage, LimitExceeded
 from ...limits import LIMITS
+from ..budget import charge_metadata
 from ..cache import LRU
 from .layout import HEADER_SIZE, ITEM, KEY_PTR, MAX_LEVEL, Header
 
@@ -54,6 +55,7 @@ class Budget:
 
     def spend(self, size: int, offset: int) -> None:
         self.used += size
+        charge_metadata(size, self.what, offset)
         if self.used > LIMITS.max_tree_bytes:
             raise LimitExceeded(
                 f"{self.what}: visits more than {LIMITS.max_tree_bytes} bytes of tree blocks (max_tree_bytes)",

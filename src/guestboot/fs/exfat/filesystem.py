@@ -14,7 +14,7 @@ from typing import Iterator
 from ...errors import CorruptImage, NotFound
 from ...source import ByteSource, BytesSource
 from ..base import FileSystem, FileType, Node
-from ..budget import EntryBudget, ScanTotal
+from ..budget import EntryBudget, shared_total
 from ..cache import LRU
 from ..fat.dirent import fat_time
 from ..fat.table import Table
@@ -36,7 +36,7 @@ class ExfatFileSystem(FileSystem):
         self.table = Table(source, geometry)
         self.uuid = f"{geometry.volume_id >> 16:04X}-{geometry.volume_id & 0xFFFF:04X}"  # as GRUB prints it
         self.warnings = list(geometry.warnings)
-        self._scanned = ScanTotal()
+        self._scanned = shared_total()  # the image's: partitions may alias
         self._listings: LRU[int, list[dirent.Entry]] = LRU(_DIR_CACHE)
         self._root = Node(ROOT_INO, FileType.DIR, 0, 0o040755, 0, private=None)
         self.label = None

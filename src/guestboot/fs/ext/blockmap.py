@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from ...errors import CorruptImage, LimitExceeded
 from ...limits import LIMITS
+from ..budget import charge_metadata
 from ..mapped import MapRun
 from .layout import (
     DIRECT_BLOCKS,
@@ -51,6 +52,7 @@ class _Budget:
     def read_tree_block(self, size: int, offset: int) -> None:
         self.spend()
         self.map_bytes += size
+        charge_metadata(size, self.what, offset)
         if self.map_bytes > LIMITS.max_map_bytes:
             raise LimitExceeded(
                 f"{self.what}: block map spans more than {LIMITS.max_map_bytes} bytes of tree blocks (max_map_bytes)",

@@ -16,7 +16,7 @@ from ...errors import CorruptImage, LimitExceeded, NotFound, Unsupported
 from ...limits import LIMITS
 from ...source import ByteSource, BytesSource
 from ..base import FileSystem, FileType, Node
-from ..budget import EntryBudget, ScanTotal
+from ..budget import EntryBudget, shared_total
 from ..cache import LRU
 from ..mapped import MappedFile
 from . import dirent
@@ -63,6 +63,8 @@ _INODE_CACHE = 2048
 _GROUP_CACHE = 4096
 _BLOCK_CACHE = 64
 _DIR_CACHE = 32
+CACHED_BLOCK_COST = 512  # bytes charged for visiting a directory block whose names are cached (a dict lookup
+# and the walk around it cost about what parsing 512 bytes does)
 
 
 class ExtFileSystem(FileSystem):
@@ -79,7 +81,7 @@ class ExtFileSystem(FileSystem):
         self._tables: LRU[int, int] = LRU(_GROUP_CACHE)
         self._blocks: LRU[int, bytes] = LRU(_BLOCK_CACHE)
         self._dirs: LRU[int, MappedFile] = LRU(_DIR_CACHE)
-        self._scanned = ScanTotal()
+        self._scanned = shared_total()  # the image's: partitions may alias
         self._dir_blocks: LRU[int, bytes] = LRU(_BLOCK_CACHE)  # by byte offset in the volume
         self._dir_names: LRU[int, dict[bytes, int]] = LRU(_BLOCK_CACHE)
 
@@ -372,17 +374,19 @@ class ExtFileSystem(FileSystem):
             return None
         source = self.directory_source(inode)
         for index in range(inode.size // self.block_size):
-            budget.scan(self.block_size)
-            names = self._block_names(inode, source, index)
+            names = self._block_names(inode, source, index, budget)
             budget.entry(len(names))
             if name in names:
                 return self.node(names[name])
         return None
 
-    def _block_names(self, inode: Inode, source: MappedFile, index: int) -> dict[bytes, int]:
-        """name -> inode of one directory block, parsed once and kept (bounded cache)."""
+    def _block_names(self, inode: Inode, source: MappedFile, index: int, budget: EntryBudget) -> dict[bytes, int]:
+        """name -> inode of one directory block, parsed once and kept (bounded cache). The
+        scan is charged to ``budget``: the whole block (live and deleted slots) when it is
+        parsed, CACHED_BLOCK_COST when its names are already known."""
         data, offset = self._dir_block(inode, source, index)
         names = self._dir_names.get(offset)
+        budget.scan(self.block_size if names is None else CACHED_BLOCK_COST, offset)
         if names is None:
             names = {}
             filetype = bool(self.g.incompat & INCOMPAT_FILETYPE)
@@ -427,8 +431,7 @@ class ExtFileSystem(FileSystem):
         descend(0, False)
         budget = EntryBudget(where, self._scanned)  # equal hashes can repeat one leaf; bound the walk
         for _step in range(nblocks):
-            budget.scan(bs)
-            names = self._block_names(inode, source, child_block(root.levels))
+            names = self._block_names(inode, source, child_block(root.levels), budget)
             if name in names:
                 return names[name]
             # a run of equal hashes may continue in the next leaf (its hash has the low bit set)

@@ -12,7 +12,7 @@ from typing import Iterator
 from ...errors import NotFound
 from ...source import ByteSource, BytesSource
 from ..base import FileSystem, FileType, Node
-from ..budget import EntryBudget, ScanTotal
+from ..budget import EntryBudget, shared_total
 from ..cache import LRU
 from ..mapped import MappedFile
 from . import dirent
@@ -33,7 +33,7 @@ class FatFileSystem(FileSystem):
         self.table = Table(source, geometry)
         self.uuid = volume_uuid(geometry.volume_id)
         self.warnings = list(geometry.warnings)
-        self._scanned = ScanTotal()
+        self._scanned = shared_total()  # the image's: partitions may alias
         self._listings: LRU[int, list[dirent.Entry]] = LRU(_DIR_CACHE)
         self._root = Node(ROOT_INO, FileType.DIR, 0, 0o040755, 0, private=geometry.root_cluster)
         self.label = self._read_label()

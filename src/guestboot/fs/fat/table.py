@@ -17,6 +17,7 @@ from typing import Iterator
 from ...errors import CorruptImage, LimitExceeded
 from ...limits import LIMITS
 from ...source import ByteSource
+from ..budget import charge_metadata
 from ..cache import LRU
 from .bootsector import Geometry
 from .layout import FAT12, FIRST_CLUSTER
@@ -121,6 +122,7 @@ class Table:
         run_length = 1
         runs = 0
         done = 1
+        charged = 0  # entries charged to the image's metadata total (charged at each run)
         while clusters is None or done < clusters:
             if done > budget:
                 raise LimitExceeded(f"{what}: cluster chain needs more than {LIMITS.max_map_bytes} bytes of FAT"
@@ -158,10 +160,13 @@ class Table:
                 if runs >= LIMITS.max_file_runs:  # each run is kept by the MappedFile reading it
                     raise LimitExceeded(f"{what}: more than {LIMITS.max_file_runs} fragments (max_file_runs)",
                                         where=self.source.name)
+                charge_metadata((done - charged) * kind.bits // 8, f"{self.source.name}: {what}")
+                charged = done
                 yield run_start, run_length
                 run_start, run_length = value, 1
             current = value
             done += 1
+        charge_metadata((done - charged) * kind.bits // 8, f"{self.source.name}: {what}")
         yield run_start, run_length
 
 

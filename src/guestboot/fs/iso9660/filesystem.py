@@ -28,7 +28,7 @@ from ...errors import CorruptImage, LimitExceeded, NotFound, Unsupported
 from ...limits import LIMITS
 from ...source import ByteSource, SliceSource, ZeroSource
 from ..base import FileSystem, FileType, Node
-from ..budget import EntryBudget, ScanTotal
+from ..budget import EntryBudget, shared_total
 from ..cache import LRU
 from ..mapped import MappedFile
 from . import descriptors, susp
@@ -114,7 +114,7 @@ class IsoFileSystem(FileSystem):
         self.source = source
         self.descriptors = found
         self.warnings = []
-        self._scanned = ScanTotal()
+        self._scanned = shared_total()  # the image's: partitions may alias
         self._listings: LRU[int, Listing] = LRU(LISTING_CACHE)
         self._big: tuple[int, Listing] | None = None  # the last listing too large for the cache
         self._parsed = 0  # entries parsed in all directories (max_dir_entries_total)

@@ -14,7 +14,7 @@ from ...errors import CorruptImage, LimitExceeded, NotFound
 from ...limits import LIMITS
 from ...source import ByteSource, ZeroSource
 from ..base import FileSystem, FileType, Node
-from ..budget import EntryBudget, ScanTotal
+from ..budget import EntryBudget, shared_total
 from ..cache import LRU
 from .decode import decompress
 from .file import SquashFile, decode_block
@@ -101,7 +101,7 @@ class SquashFileSystem(FileSystem):
         self.meta = MetadataReader(source, sb.compression)
         self._inodes: LRU[int, Inode] = LRU(_INODE_CACHE)
         self._fragments: LRU[int, bytes] = LRU(_FRAGMENT_CACHE)
-        self._scanned = ScanTotal()
+        self._scanned = shared_total()  # the image's: partitions may alias
 
     # --- inodes ---------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from ...errors import CorruptImage, LimitExceeded
 from ...limits import LIMITS
+from ..budget import charge_metadata
 from .layout import (
     BMAP_CRC_MAGIC,
     BMAP_MAGIC,
@@ -56,6 +57,7 @@ class _Budget:
 
     def tree_block(self, size: int, offset: int) -> None:
         self.tree_bytes += size
+        charge_metadata(size, self.what, offset)
         if self.tree_bytes > LIMITS.max_map_bytes:
             raise LimitExceeded(
                 f"{self.what}: extent tree spans more than {LIMITS.max_map_bytes} bytes (max_map_bytes)", offset=offset

@@ -15,7 +15,7 @@ from ...errors import CorruptImage, LimitExceeded, NotFound, Unsupported
 from ...limits import LIMITS
 from ...source import ByteSource, BytesSource
 from ..base import FileSystem, FileType, Node
-from ..budget import EntryBudget, ScanTotal
+from ..budget import EntryBudget, shared_total
 from ..cache import LRU
 from ..mapped import MappedFile
 from . import directory, dirindex
@@ -79,7 +79,7 @@ class XfsFileSystem(FileSystem):
         block = geometry.dir_block_size
         self._dir_names: LRU[int, dict[bytes, int]] = LRU(  # by byte offset of the block
             _BLOCK_CACHE, weigh=lambda _names: block, max_weight=LIMITS.max_dir_cache_bytes)
-        self._scanned = ScanTotal()
+        self._scanned = shared_total()  # the image's: partitions may alias
         self.index_blocks: LRU[int, object] = LRU(  # parsed hash-index blocks, by byte offset
             _BLOCK_CACHE, weigh=lambda _block: block, max_weight=LIMITS.max_dir_cache_bytes)
 
