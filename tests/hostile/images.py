@@ -93,6 +93,18 @@ def make_fs(kind: str, tree_dir: Path, image: Path, options: tuple[str, ...] = (
         with open(image, "wb") as f:
             f.truncate(320 << 20)  # mkfs.xfs's smallest; sparse, a few MiB on disk
         _run(["mkfs.xfs", "-q", "-f", *options, "-p", str(proto), str(image)])
+    elif kind == "xfs-mounted":  # holes kept (a protofile writes every byte): needs root and loop mounts
+        with open(image, "wb") as f:
+            f.truncate(320 << 20)
+        _run(["mkfs.xfs", "-q", "-f", *options, str(image)])
+        mnt = image.parent / "mnt"
+        mnt.mkdir()
+        _run(["mount", "-o", "loop,nouuid", str(image), str(mnt)])
+        try:
+            _run(["cp", "-a", "--sparse=always", f"{tree_dir}/.", str(mnt)])
+        finally:
+            _run(["umount", str(mnt)])
+            mnt.rmdir()
     elif kind == "btrfs":
         with open(image, "wb") as f:
             f.truncate(128 << 20)

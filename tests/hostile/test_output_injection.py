@@ -44,14 +44,19 @@ def _image(images, language, name, title, args):
     return images.fs(f"inject-{language}-{name}", "ext4", {**GUEST_FILES, **configs.entry(language, title=title, args=args)})
 
 
+_JSON_ARGS: dict[str, str | None] = {}  # per image: the images are built once per session
+
+
 def _json_args(arena, image) -> str | None:
     """The entry's args as ``list --json`` gives them; None when the config has no entry
     (GRUB reads a line only up to a NUL: a NUL inside quotes leaves them open)."""
-    result = guestboot(arena, "list", "--json", str(image))
-    assert result.rc == 0, result
-    entries = json.loads(result.stdout)["entries"]
-    assert len(entries) <= 1, entries
-    return entries[0]["args"] if entries else None
+    if str(image) not in _JSON_ARGS:
+        result = guestboot(arena, "list", "--json", str(image))
+        assert result.rc == 0, result
+        entries = json.loads(result.stdout)["entries"]
+        assert len(entries) <= 1, entries
+        _JSON_ARGS[str(image)] = entries[0]["args"] if entries else None
+    return _JSON_ARGS[str(image)]
 
 
 def _unquote_sxp(data: str) -> dict[str, str]:

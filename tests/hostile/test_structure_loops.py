@@ -60,6 +60,41 @@ def test_ext4_extent_tree_control(images, arena):
     assert result.rc == 0 and (arena.out / "kernel").read_bytes() == HOLEY.data(), result
 
 
+# --- XFS bmap B+tree -------------------------------------------------------------------------
+
+def _xfs_bmbt_cycle(kind, base, work):
+    """``self``: the first bmbt block below the inode's root made a node (level 1) whose
+    first pointer is itself; ``alias``: the root's second pointer made the first (one
+    leaf reached twice, its keys out of order). xfs_db writes the fields, fixing CRCs."""
+    out = altered(base, work / "x.img", [])
+    listing = subprocess.run(["xfs_db", "-r", "-c", "path /boot", "-c", "ls", str(out)], check=True, capture_output=True,
+                             text=True).stdout
+    ino = next(line.split()[1] for line in listing.splitlines() if line.split()[-2:-1] == ["vmlinuz"])
+    root = subprocess.run(["xfs_db", "-r", "-c", f"inode {ino}", "-c", "print core.format u3.bmbt.ptrs", str(out)],
+                          check=True, capture_output=True, text=True).stdout
+    assert "btree" in root, root
+    child = root.split("= ", 2)[-1].split()[0].split(":")[1]  # "u3.bmbt.ptrs[1-5] = 1:15 2:70 …"
+    if kind == "alias":
+        subprocess.run(["xfs_db", "-x", "-c", f"inode {ino}", "-c", f"write u3.bmbt.ptrs[2] {child}", str(out)],
+                       check=True, capture_output=True)
+        return out
+    for request in ("write level 1", f"write ptrs[1] {child}"):
+        subprocess.run(["xfs_db", "-x", "-c", f"fsblock {child}", "-c", "type bmapbtd", "-c", request, str(out)],
+                       check=True, capture_output=True)
+    return out
+
+
+@pytest.mark.parametrize("kind,sandbox", [("self", True), ("self", False), ("alias", True)],
+                         ids=["self-sandbox", "self-no-sandbox", "alias-sandbox"])
+def test_xfs_bmap_btree_cycle(images, arena, kind, sandbox):
+    try:
+        base = images.fs("bmbt", "xfs-mounted", {**GUEST_FILES, "/boot/vmlinuz": Holey(600), **configs.entry("grub2")})
+    except subprocess.CalledProcessError as err:
+        pytest.skip(f"no loop mount of XFS here: {err.stderr!r}")
+    image = images.derived(f"xfs-bmbt-{kind}", lambda work: _xfs_bmbt_cycle(kind, base, work))
+    expect_error(extract(arena, image, sandbox=sandbox), {3, 5})
+
+
 # --- FAT cluster chains -------------------------------------------------------------------
 
 def _fat_geometry(data: bytes) -> tuple[int, int, int, int, int]:
