@@ -95,6 +95,54 @@ def test_xfs_bmap_btree_cycle(images, arena, kind, sandbox):
     expect_error(extract(arena, image, sandbox=sandbox), {3, 5})
 
 
+# --- btrfs tree -------------------------------------------------------------------------------
+
+NODESIZE = 16384  # mkfs.btrfs's default
+
+
+def _btrfs_cycle(kind, base, work):
+    """The FS tree's level-1 node (btrfs-progs' dump-tree names it): ``self``, its first
+    child pointer made the node itself; ``alias``, its second child made the first. Both
+    DUP copies, their crc32c made right again (btrfs on-disk format: the checksum covers
+    the block from byte 0x20; a key pointer is a 17-byte key, u64 blockptr, u64 generation
+    after the 101-byte header)."""
+    from guestboot.crc32c import crc32c
+
+    dump = subprocess.run(["btrfs", "inspect-internal", "dump-tree", "-t", "5", str(base)], check=True,
+                          capture_output=True, text=True).stdout
+    node = next(int(line.split()[1]) for line in dump.splitlines() if line.startswith("node ") and " level 1 " in line)
+    data = base.read_bytes()
+    patches = []
+    for at in range(0, len(data) - NODESIZE, 4096):
+        if struct.unpack_from("<Q", data, at + 0x30)[0] != node or data[at + 100] != 1:
+            continue
+        block = bytearray(data[at : at + NODESIZE])
+        assert struct.unpack_from("<I", block, 0)[0] == crc32c(bytes(block[0x20:])), "not a checksummed copy"
+        first = struct.unpack_from("<Q", block, 101 + 17)[0]
+        target, slot = (node, 0) if kind == "self" else (first, 1)
+        struct.pack_into("<Q", block, 101 + 33 * slot + 17, target)
+        struct.pack_into("<I", block, 0, crc32c(bytes(block[0x20:])))
+        patches.append((at, bytes(block)))
+    assert patches, "the node was not found in the image"
+    return altered(base, work / "x.img", patches)
+
+
+BTRFS_TREE = {**GUEST_FILES, **configs.entry("grub2"),
+              **{f"/boot/modules/a-long-module-file-name-{n:04d}.ko": b"m" * 100 for n in range(600)}}
+
+
+@pytest.mark.parametrize("kind,sandbox", [("self", True), ("self", False), ("alias", True)],
+                         ids=["self-sandbox", "self-no-sandbox", "alias-sandbox"])
+def test_btrfs_tree_cycle(images, arena, kind, sandbox):
+    base = images.fs("btrfs-tree", "btrfs", BTRFS_TREE)
+    image = images.derived(f"btrfs-{kind}", lambda work: _btrfs_cycle(kind, base, work))
+    result = extract(arena, image, sandbox=sandbox)
+    if result.rc != 0:
+        expect_error(result, {3, 5, 6})
+    expect_safe(result, GUEST_KERNEL)
+    assert kind == "alias" or result.rc != 0, result  # a node that contains itself is never a tree
+
+
 # --- FAT cluster chains -------------------------------------------------------------------
 
 def _fat_geometry(data: bytes) -> tuple[int, int, int, int, int]:
