@@ -6,7 +6,8 @@ Each process takes the targets in turn (fuzz/targets.py, plus ``pipeline``: pipe
 what the sandboxed child runs, on a mutated working copy of a whole seed image), draws a
 seed and a mutation from a random generator seeded by (seed, process, execution number),
 so every execution replays on its own, and runs it under the sandbox's memory limit
-(RLIMIT_AS: what the process holds + 256 MiB) with a 5 s alarm. It prints executions,
+(RLIMIT_AS: what the process holds + 256 MiB) with an alarm at 5 s of CPU time (or 120 s
+of wall time). It prints executions,
 unique crashes (by exception type and innermost guestboot frame), hangs (> 5 s), untyped
 exceptions and peak RSS. Every finding is saved in ``--out`` as a reproducer (JSON: the
 target, the seed, the mutation or text) that ``python -m fuzz.replay FILE`` runs again.
@@ -35,7 +36,7 @@ from fuzz import targets as registry  # noqa: E402
 from fuzz.mutate import Layout, Mutation, PatchedSource, WorkingCopy, mutate  # noqa: E402
 
 HANG_SECONDS = 5.0  # CPU seconds (see alarm)
-WALL_FACTOR = 6  # … or this many times that in wall time
+WALL_FACTOR = 24  # … or this many times that in wall time: 120 s, when libxl kills a restricted bootloader
 PIPELINE = "pipeline"
 PIPELINE_TAGS = frozenset({"fs", "table", "lvm", "image"})
 PIPELINE_WEIGHT = 3  # turns the pipeline takes per round of the targets (about a tenth of the executions)
@@ -46,6 +47,11 @@ TEXT_TOKENS = (b"{", b"}", b'"', b"'", b"\\", b"$", b"${", b"$@", b"(", b")", b"
                b"configfile /boot/grub/grub.cfg\n", b"set default=", b"\0", b"\xff", b"${a}${a}${a}",
                b"LABEL x\n", b"INCLUDE extlinux.conf\n", b"title x\n", b"kernel /boot/vmlinuz-6.1.0-13-amd64\n",
                b"linux /boot/vmlinuz-6.1.0-13-amd64\n", b"initrd ", b"=", b"#", b"\t", b"saved_entry=")
+
+
+class HarnessError(Exception):
+    """The campaign's own I/O failed (a working copy, a reproducer: the host's disk is full):
+    not a finding of the code under test; the campaign stops and says so."""
 
 
 class Hang(BaseException):
@@ -183,7 +189,10 @@ class Executor:
         for fd in self.outputs:
             os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)
-        copy.apply(mutation)
+        try:
+            copy.apply(mutation)
+        except OSError as err:
+            raise HarnessError(f"writing the working copy of {seed.name}: {err}") from err
         try:
             request = pipeline.Request(action=action, disks=((copy.fd, seed.name),),
                                        kernel_fd=self.outputs[0], initrd_fd=self.outputs[1])
@@ -191,7 +200,10 @@ class Executor:
         except GuestbootError as err:
             return type(err).__name__
         finally:
-            copy.undo(mutation)
+            try:
+                copy.undo(mutation)
+            except OSError as err:
+                raise HarnessError(f"restoring the working copy of {seed.name}: {err}") from err
         return None
 
     def close(self) -> None:
@@ -251,6 +263,9 @@ def worker(index: int, args: dict, queue) -> None:
                         stats["typed"] += 1
             except Hang:
                 finding = ("hang", "Hang", f"> {HANG_SECONDS:g} s")
+            except HarnessError as err:
+                stats["harness_error"] = str(err)
+                break
             except Exception as err:  # the contract: nothing but GuestbootError escapes
                 finding = ("untyped", type(err).__name__, innermost_frame(err))
                 case["error"] = f"{type(err).__name__}: {err}"[:500]
@@ -266,17 +281,23 @@ def worker(index: int, args: dict, queue) -> None:
                 key = f"{name} {error} {frame}"
                 if key not in stats["crashes"]:
                     stats["crashes"][key] = 0
-                    out.mkdir(parents=True, exist_ok=True)
                     case.update(kind=kind, frame=frame, seconds=round(elapsed, 2), cpu_seconds=round(used, 2), replay=f"{args['seed']}:{index}:{k - 1}")
-                    (out / f"{kind}-{len(stats['crashes']):03d}-{index}-{k - 1}.json").write_text(json.dumps(case, indent=1))
+                    try:
+                        out.mkdir(parents=True, exist_ok=True)
+                        (out / f"{kind}-{len(stats['crashes']):03d}-{index}-{k - 1}.json").write_text(
+                            json.dumps(case, indent=1))
+                    except OSError as err:
+                        stats["harness_error"] = f"saving a reproducer: {err}"
+                        break
                 stats["crashes"][key] += 1
             if time.monotonic() - last > 10:
                 last = time.monotonic()
                 queue.put((index, dict(stats, rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss), False))
     finally:
-        executor.close()
-        os.rmdir(scratch)
         queue.put((index, dict(stats, rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss), True))
+        with contextlib.suppress(OSError):
+            executor.close()
+            os.rmdir(scratch)
 
 
 def _merge(parts: dict[int, dict]) -> dict:
@@ -291,6 +312,8 @@ def _merge(parts: dict[int, dict]) -> dict:
             for key, count in part.get(field, {}).items():
                 total[field][key] = total[field].get(key, 0) + count
         total["rss"] = max(total["rss"], part["rss"])
+        if part.get("harness_error"):
+            total["harness_error"] = part["harness_error"]
     return total
 
 
@@ -357,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     for key, count in sorted(total["crashes"].items()):
         print(f"finding: {key}  x{count}")
     print("final: " + total["line"])
+    if total.get("harness_error"):
+        print(f"stopped early, not a finding: {total['harness_error']}")
+        return 2
     return 1 if total["crashes"] else 0
 
 

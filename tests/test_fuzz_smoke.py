@@ -174,3 +174,17 @@ def test_campaign_without_seeds_ends(tmp_path, monkeypatch):
     monkeypatch.setattr(campaign.Executor, "draw", lambda self, name, rng: {})
     assert campaign.campaign(50, 1, 1, str(tmp_path))["executions"] == 0
     assert campaign.campaign(50, 1, 1, str(tmp_path), targets=["no-such-target"])["executions"] == 0
+
+
+def test_campaign_stops_on_its_own_io_error(tmp_path, monkeypatch):
+    """A full host disk while writing a working copy stops the campaign as a harness
+    error: it is not counted as an untyped exception of the code under test."""
+
+    def full(self, mutation):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(campaign, "PIPELINE_WEIGHT", 1)
+    monkeypatch.setattr(WorkingCopy, "apply", full)
+    total = campaign.campaign(200, 1, 4, str(tmp_path), targets=[campaign.PIPELINE])
+    assert total["untyped"] == 0 and total["executions"] == 0
+    assert "No space left" in total["harness_error"]
