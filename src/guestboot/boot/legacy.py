@@ -48,7 +48,7 @@ from ..errors import ConfigError, GuestbootError, LimitExceeded, NotFound, Unsup
 from ..fs.base import FileType
 from ..fs.path import open_file, read_bytes, resolve
 from ..limits import LIMITS
-from .budget import check_lines
+from .budget import WORK_ITEM, ChargedMessages, ConfigBudget, check_lines
 from .grubnum import legacy_number
 from .grubpath import MissingParen, split_device
 from .model import BootSpec, DefaultRule, FileRef, Menu, MenuEntry, Pick
@@ -190,8 +190,10 @@ class _Entry:
     """The commands of one title, run when the entry is booted (``run``)."""
 
     def __init__(
-        self, devices: DeviceMap, device: str, title: str, lines: list[tuple[int, str]], warn, check_files: bool = True
+        self, devices: DeviceMap, device: str, title: str, lines: list[tuple[int, str]], warn, check_files: bool = True,
+        budget: ConfigBudget | None = None,
     ):
+        self.budget = ConfigBudget() if budget is None else budget  # the evaluation's: every run spends from it
         self.devices = devices
         self.check_files = check_files
         self.config_device = device
@@ -270,6 +272,7 @@ class _Entry:
         modules: list[tuple[int, str, FileRef]] = []
         bootfs: str | None = None
         for number, line in self.lines:
+            self.budget.charge(len(line) + WORK_ITEM, f"{self.title!r}: line {number}")
             command, arg = _split(line)
             if command in ("kernel$", "module$"):
                 command, arg = command[:-1], self._solaris_expand(number, arg, bootfs)
@@ -350,7 +353,10 @@ def parse_text(text: str, devices: DeviceMap, device: str, path: str, *, check_f
     ``check_files`` off (pygrub's --isconfig) kernel and initrd paths are not looked up."""
     check_lines(text, f"({device}){path}")  # GRUB legacy has no loops: the work is linear in the lines
     menu = Menu(origin=f"{device}:{path}", format=FORMAT, rule=RULE)
-    warnings = menu.warnings
+    budget = ConfigBudget()  # one per evaluation: the config's lines, its entries' runs, the warnings
+    where = f"({device}){path}"
+    budget.charge(len(text) + WORK_ITEM * text.count("\n"), where)
+    warnings = menu.warnings = ChargedMessages(budget, where)
     title: str | None = None
     body: list[tuple[int, str]] = []
 
@@ -362,7 +368,7 @@ def parse_text(text: str, devices: DeviceMap, device: str, path: str, *, check_f
             return
         if len(menu.entries) >= LIMITS.max_menu_entries:
             raise LimitExceeded(f"({device}){path}: more than {LIMITS.max_menu_entries} menu entries")
-        entry = _Entry(devices, device, title, list(body), warnings.append, check_files)
+        entry = _Entry(devices, device, title, list(body), warnings.append, check_files, budget)
         menu.entries.append(MenuEntry(title=title, run=entry.run))
 
     for number, line in _lines(text):

@@ -35,6 +35,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import posixpath
+import re
 
 from ..devices import DeviceMap
 from ..errors import GuestbootError, LimitExceeded, NotFound, Unsupported
@@ -43,6 +44,7 @@ from ..fs.base import FileType
 from ..limits import LIMITS
 from ..volume.base import ESP_TYPE, MBR_ESP_TYPE, MBR_XBOOTLDR_TYPE, XBOOTLDR_TYPE
 from .model import BootSpec, DefaultRule, FileRef, Menu, MenuEntry, Pick
+from .budget import WORK_ITEM, ConfigBudget, check_lines
 from .vercmp import strverscmp_improved
 
 ARCHITECTURE = "x64"  # EFI_MACHINE_TYPE_NAME of the x86-64 build
@@ -53,6 +55,9 @@ OSREL_BYTES = 64 * 1024  # .osrel is a few hundred bytes
 CMDLINE_BYTES = 64 * 1024  # .cmdline: the kernel's own limit is far below
 
 
+_BLANK = re.compile("[ \t]")
+
+
 def parse_lines(text: str) -> list[tuple[str, str]]:
     """line_get_key_value with separators " \\t": (key, value) pairs in order."""
     pairs: list[tuple[str, str]] = []
@@ -60,11 +65,10 @@ def parse_lines(text: str) -> list[tuple[str, str]]:
         line = raw.strip(" \t")
         if not line or line.startswith("#"):
             continue
-        cut = 0
-        while cut < len(line) and line[cut] not in " \t":
-            cut += 1
-        if cut == len(line):
+        blank = _BLANK.search(line)
+        if blank is None:
             continue
+        cut = blank.start()
         key, value = line[:cut], line[cut:].lstrip(" \t")
         if value.startswith('"') and line.endswith('"') and len(value) >= 2:
             value = value[1:-1]
@@ -181,13 +185,23 @@ def _strcmp(a: str | None, b: str | None) -> int:
 
 
 class _Budget:
+    """The bytes of entry files and UKI sections one evaluation reads (and keeps:
+    LIMITS.max_entries_bytes), and the work of their lines (boot/budget.py: every line
+    of every file is a trip through the parser)."""
+
     def __init__(self) -> None:
         self.bytes = 0
+        self.work = ConfigBudget()
 
     def spend(self, count: int, where: str) -> None:
         self.bytes += count
         if self.bytes > LIMITS.max_entries_bytes:
             raise LimitExceeded(f"{where}: boot entries hold more than {LIMITS.max_entries_bytes} bytes (max_entries_bytes)")
+
+    def lines(self, text: str, where: str) -> None:
+        """Charge ``text`` (a file about to be parsed line by line) for its lines."""
+        check_lines(text, where)
+        self.work.charge(len(text) + WORK_ITEM * (text.count("\n") + text.count("\r") + 1), where)
 
 
 def _names(fs, directory: str, suffix: str, device: str) -> list[str]:
@@ -231,7 +245,10 @@ def load_type1(fs, device: str, budget: _Budget, warnings: list[str], top: str =
         budget.spend(len(data), f"({device}){ENTRIES_DIR}")
         entry = SdEntry(name.lower(), "", device)
         dropped = False
-        for key, value in parse_lines(data.decode("utf-8", "surrogateescape")):
+        options: list[str] = []
+        text = data.decode("utf-8", "surrogateescape")
+        budget.lines(text, f"({device}){path}")
+        for key, value in parse_lines(text):
             if key == "title":
                 entry.title = value
             elif key == "sort-key":
@@ -253,7 +270,9 @@ def load_type1(fs, device: str, budget: _Budget, warnings: list[str], top: str =
                     raise LimitExceeded(f"({device}){path}: more than {LIMITS.max_initrds} initrd lines")
                 entry.initrds.append(value)
             elif key == "options":
-                entry.options = value if entry.options is None else f"{entry.options} {value}"
+                options.append(value)  # joined once: appending to a string each time is quadratic
+        if options:
+            entry.options = " ".join(options)
         if dropped or not entry.kind or entry.loader is None:
             warnings.append(f"({device}){path}: not an entry for this machine (no linux line, or another architecture)")
             continue
@@ -430,7 +449,9 @@ def evaluate(devices: DeviceMap, device: str, path: str, *, env=None, check_file
         except NotFound:
             conf = None
         if conf is not None:
-            for key, value in parse_lines(conf.decode("utf-8", "surrogateescape")):
+            conf_text = conf.decode("utf-8", "surrogateescape")
+            budget.lines(conf_text, f"({esp}){top}{LOADER_CONF}")
+            for key, value in parse_lines(conf_text):
                 if key == "default":
                     if value.startswith("@") and value.lower() != "@saved":
                         warnings.append(f"loader.conf: unsupported special entry identifier {value!r} (ignored)")

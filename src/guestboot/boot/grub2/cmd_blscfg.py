@@ -38,7 +38,7 @@ from ...errors import ConfigError, GuestbootError, LimitExceeded, NotFound
 from ...fs import path as fspath
 from ...fs.base import FileType
 from ...limits import LIMITS
-from ..budget import HELD_ITEM
+from ..budget import CHAR_LOOP_WORK, HELD_ITEM, WORK_ITEM, check_lines
 from .. import grubnum
 from ..vercmp import nvr_cmp
 from . import errors as E
@@ -99,9 +99,15 @@ class BlsState:
 _newest_first = functools.cmp_to_key(lambda a, b: -nvr_cmp(a, b))
 
 
-def parse_entry(data: bytes) -> list[tuple[str, str]]:
-    """read_entry's loop: the key/value pairs of an entry file, in order."""
+def parse_entry(data: bytes, it: Interp | None = None, where: str = "") -> list[tuple[str, str]]:
+    """read_entry's loop: the key/value pairs of an entry file, in order; with ``it``,
+    its lines are charged to the evaluation's budget and its bytes held (kept until the
+    session ends)."""
     text = data.decode("utf-8", "surrogateescape").replace("\r", "")
+    if it is not None:
+        check_lines(text, where)
+        it.sh.budget.charge(len(text) + WORK_ITEM * (text.count("\n") + 1), where)
+        it.sh.budget.hold(len(text) + HELD_ITEM, where)
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # grub_file_getline returns nothing after the last newline
@@ -126,6 +132,7 @@ def expand_val(it: Interp, value: str | None) -> str | None:
     very end is lost (the C code compares start and end pointers of an inclusive range)."""
     if value is None:
         return None
+    it.sh.budget.charge(len(value) * CHAR_LOOP_WORK + WORK_ITEM, it.where)  # a loop over its characters
     out: list[str] = []
     size = 0
     allocated = False  # the C buffer: NULL until a piece (even an empty one) is added
@@ -200,7 +207,7 @@ def _read(it: Interp, state: BlsState, name: str, path: str) -> None:
     state.bytes_read += len(data)
     if state.bytes_read > LIMITS.max_entries_bytes:
         raise LimitExceeded(f"blscfg: BLS entry files hold more than {LIMITS.max_entries_bytes} bytes (max_entries_bytes)")
-    state.add(BlsFile(name, parse_entry(data)))
+    state.add(BlsFile(name, parse_entry(data, it, path)))
 
 
 def _list(it: Interp, devid: str, directory: str) -> list[str] | None:
@@ -260,7 +267,7 @@ def _read_single(it: Interp, state: BlsState, path: str, name: str) -> None:
     state.bytes_read += len(data)
     if state.bytes_read > LIMITS.max_entries_bytes:
         raise LimitExceeded(f"blscfg: BLS entry files hold more than {LIMITS.max_entries_bytes} bytes (max_entries_bytes)")
-    state.add(BlsFile(name, parse_entry(data)))
+    state.add(BlsFile(name, parse_entry(data, it, path)))
 
 
 def _entry_id(name: str) -> str:

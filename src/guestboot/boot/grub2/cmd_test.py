@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ...fs.base import FileType
 from ...limits import LIMITS
 from . import errors as E
@@ -58,10 +60,7 @@ def _test_parse(it: Interp, args: list[str], pos: list[int], depth: list[int]) -
                 pos[0] += 3
                 continue
             if op in ("-pgt", "-plt"):
-                k = 0
-                while k < len(a) and k < len(b) and a[k] == b[k]:
-                    k += 1
-                k -= 1
+                k = len(os.path.commonprefix((a, b))) - 1  # the first difference, found in C
                 while k > 0 and k < len(a) and a[k].isdigit():
                     k -= 1
                 k += 1

@@ -24,7 +24,7 @@ import re
 
 from ...errors import LimitExceeded
 from ...limits import LIMITS
-from ..budget import HELD_ITEM, WORK_ITEM, check_lines
+from ..budget import CHAR_LOOP_WORK, HELD_ITEM, WORK_ITEM, check_lines
 from ..grubnum import BLANKS
 from . import errors as E
 from .errors import GrubError
@@ -414,6 +414,7 @@ class Interp:
     def gettext(self, template: str) -> str:
         """$"..." strings: no translation catalogue, so the text itself, with the
         variables it names replaced (execute.c parse_string/gettext_putvar)."""
+        self.sh.budget.charge(len(template) * CHAR_LOOP_WORK, self.where)  # a loop over its characters
         out: list[str] = []
         i, n = 0, len(template)
         escaped = False
