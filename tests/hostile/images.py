@@ -105,6 +105,18 @@ def make_fs(kind: str, tree_dir: Path, image: Path, options: tuple[str, ...] = (
         finally:
             _run(["umount", str(mnt)])
             mnt.rmdir()
+    elif kind == "btrfs-zstd":  # written through the kernel's btrfs with compress-force=zstd (root, loop mounts)
+        with open(image, "wb") as f:
+            f.truncate(128 << 20)
+        _run(["mkfs.btrfs", "-q", "-f", *options, str(image)])
+        mnt = image.parent / "mnt"
+        mnt.mkdir()
+        _run(["mount", "-o", "loop,compress-force=zstd", str(image), str(mnt)])
+        try:
+            _run(["cp", "-a", f"{tree_dir}/.", str(mnt)])
+        finally:
+            _run(["umount", str(mnt)])
+            mnt.rmdir()
     elif kind == "btrfs":
         with open(image, "wb") as f:
             f.truncate(128 << 20)
