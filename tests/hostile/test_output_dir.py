@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 
 import pytest
 
@@ -90,3 +91,35 @@ def test_output_directory_is_a_file(arena, image):
     arena.out.write_bytes(b"not a directory")
     expect_error(extract(arena, image), {2, 8})
     assert arena.out.read_bytes() == b"not a directory"
+
+
+@pytest.fixture
+def small_mount(arena):
+    """The output directory on a tmpfs of its own (root: a mount), unmounted afterwards."""
+    mounted = []
+
+    def mount(options: str):
+        arena.out.mkdir(exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "hostile-out", str(arena.out)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(arena.out)
+
+    yield mount
+    for path in mounted:
+        subprocess.run(["umount", str(path)], capture_output=True, check=False)
+
+
+@pytest.mark.parametrize("front", ["extract", "pygrub"])
+@pytest.mark.parametrize("options", ["size=8k", "ro"], ids=["full", "read-only"])
+def test_output_directory_full_or_read_only(arena, image, small_mount, front, options):
+    """Writing fails part-way (an 8 KiB file system: the 16 KiB kernel does not fit) or at once
+    (read-only): an output error, one line, nothing left there."""
+    small_mount(options)
+    if front == "extract":
+        result = extract(arena, image)
+    else:
+        result = pygrub(arena, "-q", "--output-format=simple0", f"--output-directory={arena.out}", str(image))
+    expect_error(result, {5, 8, 9})
+    assert os.listdir(arena.out) == []
