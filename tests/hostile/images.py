@@ -83,6 +83,19 @@ def _run(argv: list[str], **kwargs) -> None:
     subprocess.run(argv, check=True, capture_output=True, **kwargs)
 
 
+def _copy_mounted(tree_dir: Path, image: Path, mount_options: str) -> None:
+    """Copy ``tree_dir`` (holes kept) into the file system in ``image`` through the kernel
+    (a loop mount: root only)."""
+    mnt = image.parent / "mnt"
+    mnt.mkdir()
+    _run(["mount", "-o", mount_options, str(image), str(mnt)])
+    try:
+        _run(["cp", "-a", "--sparse=always", f"{tree_dir}/.", str(mnt)])
+    finally:
+        _run(["umount", str(mnt)])
+        mnt.rmdir()
+
+
 def make_fs(kind: str, tree_dir: Path, image: Path, options: tuple[str, ...] = ()) -> Path:
     """``tree_dir`` as a ``kind`` file system in ``image`` (sparse where the tool allows)."""
     if kind == "ext4":
@@ -97,26 +110,12 @@ def make_fs(kind: str, tree_dir: Path, image: Path, options: tuple[str, ...] = (
         with open(image, "wb") as f:
             f.truncate(320 << 20)
         _run(["mkfs.xfs", "-q", "-f", *options, str(image)])
-        mnt = image.parent / "mnt"
-        mnt.mkdir()
-        _run(["mount", "-o", "loop,nouuid", str(image), str(mnt)])
-        try:
-            _run(["cp", "-a", "--sparse=always", f"{tree_dir}/.", str(mnt)])
-        finally:
-            _run(["umount", str(mnt)])
-            mnt.rmdir()
+        _copy_mounted(tree_dir, image, "loop,nouuid")
     elif kind == "btrfs-zstd":  # written through the kernel's btrfs with compress-force=zstd (root, loop mounts)
         with open(image, "wb") as f:
             f.truncate(128 << 20)
         _run(["mkfs.btrfs", "-q", "-f", *options, str(image)])
-        mnt = image.parent / "mnt"
-        mnt.mkdir()
-        _run(["mount", "-o", "loop,compress-force=zstd", str(image), str(mnt)])
-        try:
-            _run(["cp", "-a", f"{tree_dir}/.", str(mnt)])
-        finally:
-            _run(["umount", str(mnt)])
-            mnt.rmdir()
+        _copy_mounted(tree_dir, image, "loop,compress-force=zstd")
     elif kind == "btrfs":
         with open(image, "wb") as f:
             f.truncate(128 << 20)
