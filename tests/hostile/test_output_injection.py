@@ -163,9 +163,12 @@ def test_extract_json_carries_exact_text(images, arena, name, title, args):
     assert json.loads(result.stdout)["args"] == expected
 
 
-def test_non_utf8_title_and_args(images, arena):
-    """Bytes that are not UTF-8 in a title and the args: shown escaped, carried exactly."""
-    image = _image(images, "grub2", "non-utf8", b"caf\xe9 \xff\xfe", b"'ro x=\xc3\x28 y=\xa0'")
+@pytest.mark.parametrize("language", ["grub2", "legacy", "syslinux", "bls"])
+def test_non_utf8_title_and_args(images, arena, language):
+    """Bytes that are not UTF-8 in a title and the args: shown escaped, carried exactly
+    by simple0 (or refused with exit 7)."""
+    args = b"ro x=\xc3\x28 y=\xa0"
+    image = _image(images, language, "non-utf8", b"caf\xe9 \xff\xfe", b"'" + args + b"'" if language == "grub2" else args)
     _check_human(arena, image, "list")
     result = pygrub(arena, "-q", "--output-format=simple0", f"--output-directory={arena.out}", str(image))
     if result.rc == 0:
