@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from builders.debian_files import vmlinux_of
+from builders.debian_files import vmlinux_of, xen_pv_by_peer
 from builders.initramfs import ToolMissing
 from prereq import unavailable
 
@@ -52,7 +52,7 @@ def test_inspect_json_names_every_kernel_in_boot(guest):
     notes = subprocess.run(["readelf", "-nW", str(vmlinux)], capture_output=True, text=True, check=True).stdout
     assert debian["release"] == guest.release and debian["payload"]["codec"] == codec
     assert (debian["pvh_entry"] is not None) == ("Unknown note type: (0x00000012)" in notes)
-    assert (debian["pv"] == "xen-3.0-x86_64") == grub_file("--is-x86_64-xen-domu", boot / f"vmlinuz-{guest.release}")
+    assert (debian["pv"] == "xen-3.0-x86_64") == xen_pv_by_peer(boot / f"vmlinuz-{guest.release}", vmlinux, codec)
     memtest = kernels["(hd0,gpt1)/boot/memtest86+x64.bin"]
     assert memtest["supports"] == ["hvm"] and grub_file("--is-x86-linux", boot / "memtest86+x64.bin")
     assert not grub_file("--is-x86_64-xen-domu", boot / "memtest86+x64.bin")
@@ -71,12 +71,13 @@ def test_inspect_json_names_every_kernel_in_boot(guest):
 def test_inspect_text_one_line_per_kernel(guest):
     out = guestboot("inspect", str(guest.image)).stdout
     line = next(l for l in out.splitlines() if l.startswith(f"  kernel (hd0,gpt1)/boot/vmlinuz-{guest.release}:"))
-    assert re.search(rf"bzImage \(xz payload\) {re.escape(guest.release)}: PV, PVH, HVM", line)
+    _, codec = vmlinux_of(guest.tree / "boot" / f"vmlinuz-{guest.release}")
+    assert re.search(rf"bzImage \({codec} payload\) {re.escape(guest.release)}: PV, PVH, HVM", line)
     assert "kernel (hd0,gpt1)/boot/memtest86+x64.bin: bzImage Memtest86+: HVM;" in out
     assert "initrd (hd0,gpt1)/boot/initrd.img" in out and "microcode GenuineIntel.bin" in out
     # the Xen entry: the hypervisor, then each module as what it is
     module = next(l for l in out.splitlines() if l.strip().startswith(f"module (hd0,gpt1)/boot/vmlinuz-{guest.release} ["))
-    assert "guestboot.entry=xen-dom0]: bzImage (xz payload)" in module and "PV as xen-3.0-x86_64" in module
+    assert f"guestboot.entry=xen-dom0]: bzImage ({codec} payload)" in module and "PV as xen-3.0-x86_64" in module
     assert re.search(r"module \(hd0,gpt1\)/boot/initrd\.img-\S+: cpio \(4 members\) \+ gzip-compressed cpio", out)
 
 

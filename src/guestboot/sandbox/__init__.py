@@ -113,7 +113,8 @@ def check_target(uid: int, gid: int) -> None:
 # such import in the library.
 PRELOAD_MODULES = ("json", "signal", "errno", "fnmatch", "zlib", "lzma", "bz2", "hashlib", "lz4.block",
                    "backports.zstd", "compression.zstd", "ctypes", "select", "array", "bisect",
-                   "struct", "resource", "importlib.util", "importlib.machinery")
+                   "struct", "resource", "importlib.util", "importlib.machinery",
+                   "contextlib")  # Python 3.13 no longer imports contextlib at start-up
 ENCODINGS = ("ascii", "latin-1", "cp437", "utf-16-le", "utf-16-be", "utf-8")
 
 
