@@ -13,6 +13,7 @@ this checkout's), sandboxed and with --no-sandbox, and prints one row per run:
                     worth on an 8 MiB volume
   sparse-100M       `guestboot cat` of a 100 MiB `truncate -s` file of ext4 (and the space
                     the output takes: du)
+  holey-100M        the same for a file with 4 KiB of data on each side of a 100 MiB hole
   sparse-1T         `guestboot cat` of a 1 TiB `truncate -s` file of ext4
 
 Columns: wall seconds, peak RSS of the run (wait4's ru_maxrss: the largest of the
@@ -54,6 +55,7 @@ def build(work: Path) -> dict[str, tuple[Path, str]]:
         "deleted-slots-x4": (disk, ""),
         "alias-ext2": (alias_image, "/boot/alias"),
         "sparse-100M": (sparse_image, "/boot/sparse-initrd"),
+        "holey-100M": (sparse_image, "/boot/holey"),
         "sparse-1T": (sparse_image, "/boot/huge"),
     }
 
@@ -90,6 +92,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--src", action="append", help="a guestboot source tree (repeat to compare)")
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("-k", dest="only", action="append", help="run only this attack (repeatable)")
     args = parser.parse_args()
     sources = args.src or [str(HERE.parent / "src")]
     if attacks.can_build() is not None:
@@ -101,6 +104,8 @@ def main() -> int:
         print(f"{'attack':18} {'mode':11} {'src':28} {'seconds':>8} {'peak KiB':>9} {'exit':>4}"
               f" {'out bytes':>13} {'out du':>10}")
         for name, (image, path) in cases.items():
+            if args.only and name not in args.only:
+                continue
             for src in sources:
                 for sandbox in (True, False):
                     out = work / "out"
