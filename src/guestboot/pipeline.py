@@ -100,8 +100,13 @@ def run(request: Request) -> Result:
         raise NotFound("no image given")
     from .fs.budget import image_scope
 
-    with image_scope():  # one scan budget for every file system the run reads
-        return _run(request)
+    with image_scope() as scanned:  # one scan budget for every file system the run reads
+        result = _run(request)
+    if scanned.exhausted() and isinstance(result.get("warnings"), list):
+        # a GRUB search or a probe that met the limit goes on as GRUB would after a read error
+        result["warnings"].insert(0, f"file-system scan budget of this image used up ({scanned.exhausted()}):"
+                                  " lookups after that failed, so the menu may lack what they would have found")
+    return result
 
 
 def _run(request: Request) -> Result:

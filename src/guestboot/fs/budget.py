@@ -40,6 +40,14 @@ class ScanTotal:
                 f"{where}: more than {LIMITS.max_dir_bytes_total} bytes of directories scanned in this image"
                 " (max_dir_bytes_total)", offset=offset)
 
+    def exhausted(self) -> str | None:
+        """The limit this total went past (a lookup failed on it), or None."""
+        if self.bytes > LIMITS.max_dir_bytes_total:
+            return "max_dir_bytes_total"
+        if self.meta > LIMITS.max_meta_bytes_total:
+            return "max_meta_bytes_total"
+        return None
+
     def metadata(self, size: int, where: str, offset: int | None = None) -> None:
         """``size`` more bytes of metadata (tree blocks, block maps, FAT entries) are read."""
         self.meta += size
