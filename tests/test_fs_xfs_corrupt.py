@@ -101,6 +101,16 @@ class Pristine:
             block[crc_offset : crc_offset + 4] = crc32c(bytes(block)).to_bytes(4, "little")
         return self.patched({start: bytes(block)})
 
+    def nextents_patch(self, path: str, count: int) -> dict[int, bytes]:
+        """The patch that makes the data fork of ``path`` declare ``count`` extents: the
+        32-bit di_nextents at 76, or on an nrext64 inode (XFS_DIFLAG2_NREXT64 in the v3
+        di_flags2 at 120; mkfs.xfs 6.5 and later by default) the 64-bit di_big_nextents at
+        24, where 76 is the attribute fork's count (xfs_format.h, struct xfs_dinode)."""
+        start = self.inode_offset(path)
+        if self.crc and int.from_bytes(self.source.pread(start + 120, 8), "big") & 0x10:
+            return {24: count.to_bytes(8, "big")}
+        return {76: count.to_bytes(4, "big")}
+
     def forged_inode(self, path: str, patches: dict[int, bytes]) -> Patched:
         """Patches at offsets relative to the inode of ``path``, its CRC recomputed."""
         start = self.inode_offset(path)
@@ -248,11 +258,13 @@ def test_inode_flip_is_caught_by_its_checksum(v5, rel, byte):
     ({5: b"\x09"}, "format"),  # data fork format 9 on a regular file
     ({82: b"\xff"}, "attribute fork offset"),  # forkoff past the inode
     ({56: b"\xff" * 8}, "negative size"),
-    ({76: b"\x7f\xff\xff\xff"}, "extents"),  # more extents than the fork holds
+    ("nextents", "extents"),  # more extents than the fork holds
 ])
 def test_forged_inode_of_a_file(request, image_name, patch, match):
     image = request.getfixturevalue(image_name)
     rel = "big.bin"
+    if patch == "nextents":
+        patch = image.nextents_patch(rel, 0x7FFFFFFF)
     damaged(image.forged_inode(rel, patch), match=match)
 
 
@@ -366,7 +378,8 @@ def test_forged_bmap_root(v5):
         # the root pointing at the inode's own block: wrong magic, not a loop
         ({ptr_at: ((start // v5.fs.block_size)).to_bytes(8, "big")}, "magic"),
         ({fork: b"\x00\x02"}, "level"),  # the child is a leaf, not level 1
-        ({start + 76: (1).to_bytes(4, "big")}, "declares"),  # fewer extents than the tree holds
+        ({start + k: v for k, v in v5.nextents_patch("sparse-many", 1).items()},
+         "declares"),  # fewer extents than the tree holds
     ]
     for patch, match in cases:
         damaged(v5.forged(start, size, INODE_CRC_OFFSET, patch), match=match)
