@@ -24,7 +24,8 @@ from guestboot.limits import LIMITS
 KiB = 1024
 MiB = 1024 * KiB
 
-CONFIG_PATH = {"grub": "/grub/grub.cfg", "legacy": "/grub/menu.lst", "syslinux": "/syslinux/syslinux.cfg"}
+CONFIG_PATH = {"grub": "/grub/grub.cfg", "legacy": "/grub/menu.lst", "syslinux": "/syslinux/syslinux.cfg",
+               "sdboot": "/loader/loader.conf"}
 ENTRY = "menuentry 'ok' {\n  linux /vmlinuz root=/dev/sda1\n}\n"
 
 
@@ -44,6 +45,46 @@ def _loop(body: str) -> str:
 
 def _numbers(count: int) -> str:
     return " ".join(str(n) for n in range(count))
+
+
+def _fill(unit: str, size: int = 4 * MiB - 4 * KiB, head: str = "", tail: str = ENTRY) -> str:
+    """``head``, ``unit`` repeated to about ``size`` bytes in all, ``tail``: a config at
+    the edge of LIMITS.max_config_bytes whatever the unit."""
+    return head + unit * max(1, (size - len(head) - len(tail)) // len(unit)) + tail
+
+
+def parse_attacks() -> dict[str, str]:
+    """One unit whose parse tree, not its text, is large: many tokens on one line (or
+    in one construct), each a few bytes of text and a hundred of tree."""
+    return {
+        "semicolons-one-line": _fill("true;", head="", tail="\n" + ENTRY),
+        "words-one-line": _fill(" a", head="true", tail="\n" + ENTRY),
+        "one-if-many-commands": _fill("true;", head="if true; then ", tail=" fi\n" + ENTRY),
+        "one-block-many-words": _fill(" a", head="menuentry x {", tail=" }\n" + ENTRY),
+        # bodies kept after their unit: functions of large bodies, and one redefined
+        "function-bodies": _fill("function f{n} { " + "true a b c; " * 300 + "}\n"),
+        "function-redefined": _fill("function f { " + "true a b c; " * 300 + "}\n"),
+    }
+
+
+def command_attacks() -> dict[str, str]:
+    """Commands whose own work is not the bytes of their arguments: run in a loop until
+    a budget stops them."""
+    half = doubled("a", 256 * KiB)  # two of it on a command line stay under max_word_bytes
+    return {
+        "regexp-blowup-loop": doubled("t", 4 * KiB, "aaaaaaaa") + _loop('regexp "(a|aa|aaa|aaaa)*b" "$t"'),
+        "regexp-compile-loop": _loop('regexp "' + "(a|b)" * (LIMITS.max_regex_program // 8) + '" x'),
+        "test-failing-big-args": doubled("n", 256 * KiB, "99999999") + _loop('test "$n" -lt "$n"'),
+        "test-pgt-big-args": half + _loop('test "$a" -pgt "$a"'),
+        "test-string-ops": half + _loop('test "$a" "<" "$a" -o "$a" ">=" "$a"'),
+        "gettext-loop": doubled("g", 4 * KiB) + _loop('echo $"' + "x$g" * 200 + '"'),
+        "unknown-command-big-word": half + _loop('"$a"'),
+        "search-file-hints": _loop("search --no-floppy --file --set=root "
+                                   + " ".join(["--hint=hd0,msdos1"] * 60_000) + " /nonexistent"),
+        "exported-many-submenus": f"for i in {_numbers(LIMITS.max_variables - 100)}; do export v$i; done\n"
+                                  + f"for j in {_numbers(2000)}; do submenu \"s$j\" {{ menuentry a {{ true; }} }}; done\n"
+                                  + ENTRY,
+    }
 
 
 def grub_attacks() -> dict[str, dict[str, bytes]]:
@@ -74,10 +115,29 @@ def grub_attacks() -> dict[str, dict[str, bytes]]:
         "source-comments-x100": f"for i in {_numbers(100)}; do source /grub/comments.cfg; done\n" + ENTRY,
         "source-lines-x100": f"for i in {_numbers(100)}; do source /grub/lines.cfg; done\n" + ENTRY,
     }
+    cases.update(parse_attacks())
+    cases.update(command_attacks())
+    cases["function-bodies"] = _numbered(cases["function-bodies"])
     out = {name: {CONFIG_PATH["grub"]: text.encode()} for name, text in cases.items()}
+    out["wildcard-big-directory-loop"] = {
+        CONFIG_PATH["grub"]: ("regexp x x\n" + _loop("for f in /many/*x*; do true; done")).encode(),
+        **{f"/many/{'f' * 200}{n:05}": b"" for n in range(2000)},
+    }
+    out["blscfg-many-large-entries"] = {
+        CONFIG_PATH["grub"]: (doubled("a", 4 * KiB) + "blscfg\n" + _loop("blscfg")).encode(),
+        **{f"/loader/entries/e{n:04}.conf": (f"title e{n}\nlinux /vmlinuz\n" + f"options $a {'o' * 200}\n" * 60).encode()
+           for n in range(LIMITS.max_config_files)},
+        "/vmlinuz": b"kernel",
+    }
     out["source-comments-x100"]["/grub/comments.cfg"] = ("#" * 79 + "\n").encode() * (4 * MiB // 80)
     out["source-lines-x100"]["/grub/lines.cfg"] = ("true" + " " * 75 + "\n").encode() * (lines - 10)
     return out
+
+
+def _numbered(text: str) -> str:
+    """``{n}`` in ``text`` replaced by 0, 1, 2 … in order (distinct names per line)."""
+    pieces = text.split("{n}")
+    return "".join(p + (str(i) if i + 1 < len(pieces) else "") for i, p in enumerate(pieces))
 
 
 def legacy_attacks() -> dict[str, dict[str, bytes]]:
@@ -87,6 +147,11 @@ def legacy_attacks() -> dict[str, dict[str, bytes]]:
         "legacy-unknown-at-limit": b"x\n" * (LIMITS.max_config_lines - 10) + entry,
         "legacy-titles-at-limit": b"title t\nroot (hd0,0)\n" * (LIMITS.max_menu_entries - 1),
         "legacy-long-lines": (b"title " + b"t" * MiB + b"\nkernel /vmlinuz\n") * 3,
+        # warnings: every unknown line of the limit's count, each as long as the bytes allow
+        "legacy-long-unknown-lines": (b"x" * (4 * MiB // LIMITS.max_config_lines - 12) + b" y\n")
+        * (LIMITS.max_config_lines - 10) + entry,
+        # one entry of every line the limit allows, run (the runs spend from the config's budget)
+        "legacy-one-long-entry": b"title t\n" + b"root (hd9,0)\n" * (LIMITS.max_config_lines - 10) + b"kernel /vmlinuz\n",
     }
     return {name: {CONFIG_PATH["legacy"]: data} for name, data in cases.items()}
 
@@ -103,11 +168,32 @@ def syslinux_attacks() -> dict[str, dict[str, bytes]]:
     }
 
 
+def sdboot_attacks() -> dict[str, dict[str, bytes]]:
+    """systemd-boot: entry files at the edges of LIMITS (count, bytes, lines)."""
+    entries = "/loader/entries"
+    kernel = {"/vmlinuz": b"kernel"}
+    lines = LIMITS.max_config_lines - 10
+    per_file = LIMITS.max_entries_bytes // LIMITS.max_config_files - 64
+    return {
+        "sdboot-options-lines-at-limit": {f"{entries}/a.conf": b"title a\nlinux /vmlinuz\n"
+                                          + (b"options " + b"o" * (4 * MiB // lines - 10) + b"\n") * lines, **kernel},
+        "sdboot-options-lines-over": {f"{entries}/a.conf": b"linux /vmlinuz\n" + b"options o\n" * (4 * MiB // 10 - 8), **kernel},
+        "sdboot-carriage-returns": {f"{entries}/a.conf": b"linux /vmlinuz\n" + b"\r" * (4 * MiB - 64), **kernel},
+        "sdboot-many-large-entries": {**{f"{entries}/e{n:04}.conf": b"linux /vmlinuz\noptions " + b"o" * per_file + b"\n"
+                                         for n in range(LIMITS.max_config_files)}, **kernel},
+        "sdboot-many-line-entries": {**{f"{entries}/e{n:04}.conf": b"linux /vmlinuz\n" + b"title t\n" * (per_file // 8)
+                                        for n in range(LIMITS.max_config_files)}, **kernel},
+        "sdboot-one-line-4MiB": {f"{entries}/a.conf": b"linux /vmlinuz\noptions " + b"o" * (4 * MiB - 64) + b"\n",
+                                 CONFIG_PATH["sdboot"]: b"x" * (4 * MiB - 64), **kernel},
+    }
+
+
 def all_attacks() -> list[tuple[str, str, dict[str, bytes]]]:
     """(kind, name, files) for every case."""
     return ([("grub", n, f) for n, f in grub_attacks().items()]
             + [("legacy", n, f) for n, f in legacy_attacks().items()]
-            + [("syslinux", n, f) for n, f in syslinux_attacks().items()])
+            + [("syslinux", n, f) for n, f in syslinux_attacks().items()]
+            + [("sdboot", n, f) for n, f in sdboot_attacks().items()])
 
 
 def write_tree(top: Path, files: dict[str, bytes]) -> None:
@@ -127,13 +213,22 @@ if kind == "grub":
     from guestboot.boot.grub2 import evaluate
 elif kind == "legacy":
     from guestboot.boot.legacy import evaluate
+elif kind == "sdboot":
+    from guestboot.boot.sdboot import evaluate
 else:
     from guestboot.boot.syslinux import evaluate
-paths = {"grub": "/grub/grub.cfg", "legacy": "/grub/menu.lst", "syslinux": "/syslinux/syslinux.cfg"}
+paths = json.loads(sys.argv[4])
 start = time.perf_counter()
 try:
     menu = evaluate(device_map(**{"hd0,msdos1": DirFileSystem(top)}), "hd0,msdos1", paths[kind])
     result = {"entries": len(menu.entries)}
+    for entry in menu.entries:  # each entry run, as listing them does: they share the budgets
+        try:
+            if entry.run is not None:
+                entry.run()
+        except GuestbootError as err:
+            if "max_config" in str(err) or "max_script" in str(err):
+                raise
 except GuestbootError as err:
     result = {"error": type(err).__name__, "typed": True, "message": str(err)[:300]}
 except BaseException as err:
@@ -157,7 +252,7 @@ def run_in_child(kind: str, top: Path, *, as_mib: int = 512, timeout: float = 60
 
     tests = str(Path(__file__).resolve().parent)
     start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-c", CHILD, kind, str(top), tests], stdout=subprocess.PIPE,
+    child = subprocess.Popen([sys.executable, "-c", CHILD, kind, str(top), tests, json.dumps(CONFIG_PATH)], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, preexec_fn=limit, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     try:
         out, err = child.communicate(timeout=timeout)

@@ -6,8 +6,9 @@ loose for a busy CI machine; bench/config_budget_bench.py prints the real times 
 under 2 s on the 2-core build machine).
 
 The accounting is what is held, not what was ever set: a value replaced frees its bytes.
-And the budgets leave real configs a tenfold margin: every golden GRUB case evaluates
-with the budgets cut to a tenth.
+And the budgets leave real configs a tenfold margin: every golden case of every config
+format (GRUB 2 and its corpora, blscfg, systemd-boot, SYSLINUX) evaluates with the
+budgets cut to a tenth.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from pathlib import Path
 import pytest
 
 import config_attacks
+import test_grub2_blscfg as blscfg_golden
+import test_grub2_corpus as grub2_corpus
+import test_sdboot_golden as sdboot_golden
+import test_syslinux as syslinux_golden
 from config_attacks import CONFIG_PATH, all_attacks, doubled, run_in_child, write_tree
 from dirfs import DirFileSystem, device_map
 from guestboot.boot import budget
@@ -84,12 +89,16 @@ def test_work_is_charged_by_bytes_not_commands(tmp_path):
 GOLDEN = Path(__file__).parent / "data" / "own" / "grub2"
 
 
-@pytest.mark.parametrize("case", sorted(p.name for p in GOLDEN.iterdir() if (p / "expected.json").exists()))
-def test_real_configs_fit_a_tenth_of_the_budgets(monkeypatch, case):
+def _tenth_of_the_budgets(monkeypatch) -> None:
     tenth = budget.LIMITS._replace(max_config_work=budget.LIMITS.max_config_work // 10,
                                    max_config_held=budget.LIMITS.max_config_held // 10,
                                    max_config_lines=budget.LIMITS.max_config_lines // 10)
     monkeypatch.setattr(budget, "LIMITS", tenth)
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in GOLDEN.iterdir() if (p / "expected.json").exists()))
+def test_real_configs_fit_a_tenth_of_the_budgets(monkeypatch, case):
+    _tenth_of_the_budgets(monkeypatch)
     devices = device_map(**{"hd0": None, "hd0,msdos1": DirFileSystem(GOLDEN / case / "tree")})
     try:
         menu = evaluate(devices, "hd0,msdos1", "/boot/grub/grub.cfg")
@@ -106,3 +115,21 @@ def test_real_configs_fit_a_tenth_of_the_budgets(monkeypatch, case):
             assert "max_config" not in str(err), err
         except GuestbootError:
             pass
+
+
+# The other formats' real configs, each golden case run again as its own test runs it
+# (same expectations) with the budgets cut to a tenth: SYSLINUX and extlinux configs,
+# systemd-boot ESP trees, GRUB's blscfg and the GRUB 2 corpora (petitboot's, pygrub's).
+REAL = (
+    [("syslinux", syslinux_golden.test_corpus_golden, case) for case in sorted(syslinux_golden.CASES)]
+    + [("sdboot", sdboot_golden.test_golden, case) for case in sdboot_golden.CASES]
+    + [("blscfg", blscfg_golden.test_petitboot_blscfg, case) for case in blscfg_golden.PETITBOOT_BLSCFG]
+    + [("grub2-petitboot", grub2_corpus.test_petitboot_case, case) for case in grub2_corpus.petitboot_cases()]
+    + [("grub2-pygrub", grub2_corpus.test_pygrub_example, case) for case in sorted(grub2_corpus.PYGRUB_PARTITION)]
+)
+
+
+@pytest.mark.parametrize("kind,check,case", REAL, ids=[f"{k}-{getattr(c, 'stem', c)}" for k, _f, c in REAL])
+def test_real_configs_of_every_format_fit_a_tenth_of_the_budgets(monkeypatch, tmp_path, kind, check, case):
+    _tenth_of_the_budgets(monkeypatch)
+    check(case, tmp_path)

@@ -20,12 +20,16 @@ from ..limits import LIMITS
 WORK_ITEM = 256
 HELD_ITEM = 64
 # What a parsed token holds beyond its text: the tree's objects (Part tuples, word lists,
-# Command nodes). Measured with tracemalloc on GRUB 2 units of many short words
-# (``a a a …``: 60 bytes of tree per byte of source, 120 a token); a function keeps it.
-TOKEN_HELD = 128
+# Command nodes). Measured with tracemalloc on GRUB 2 units of many short words or
+# commands (``a a a …``, ``true;true;…``: 120 to 145 bytes a token), plus the slack of
+# growing lists and the tokens alive while parsing; a function keeps its body's.
+TOKEN_HELD = 192
 # One thread step of the regexp matcher (grub2/regex.py): about a microsecond, like an
 # interpreter trip (measured: (a|aa|aaa)*b over 20,000 characters).
 REGEX_STEP_WORK = WORK_ITEM
+# One instruction of a compiled regexp: parsing and compiling it takes a few microseconds
+# (measured: ``(a|b)`` repeated, 1,200 times, 7,200 instructions).
+REGEX_COMPILE_WORK = 2 * WORK_ITEM
 # One character of a loop that Python runs character by character (blscfg's expand_val,
 # $"..." strings): about 60 ns, against a few ns a byte for the work done in C.
 CHAR_LOOP_WORK = 16

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-
 from ...fs.base import FileType
 from ...limits import LIMITS
 from . import errors as E
@@ -60,7 +58,7 @@ def _test_parse(it: Interp, args: list[str], pos: list[int], depth: list[int]) -
                 pos[0] += 3
                 continue
             if op in ("-pgt", "-plt"):
-                k = len(os.path.commonprefix((a, b))) - 1  # the first difference, found in C
+                k = _common_prefix(a, b) - 1
                 while k > 0 and k < len(a) and a[k].isdigit():
                     k -= 1
                 k += 1
@@ -130,6 +128,19 @@ def _test_parse(it: Interp, args: list[str], pos: list[int], depth: list[int]) -
         update(word != "")
         pos[0] += 1
     return state["or"] or state["and"]
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """The length of the longest common prefix of ``a`` and ``b``: a binary search of
+    slice comparisons (each in C), not a loop over characters."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 def _number_plain(text: str) -> int:

@@ -29,7 +29,7 @@ from typing import Callable, NamedTuple
 
 from ...errors import GuestbootError, LimitExceeded
 from ...limits import LIMITS
-from ..budget import REGEX_STEP_WORK, WORK_ITEM, ConfigBudget
+from ..budget import REGEX_COMPILE_WORK, REGEX_STEP_WORK, ConfigBudget
 
 __all__ = ["Regex", "RegexError", "compile_ere"]
 
@@ -407,7 +407,7 @@ def _holds(what: str, text: str, pos: int) -> bool:
 
 def compile_ere(pattern: str, budget: ConfigBudget | None = None, where: str = "") -> Regex:
     """Compile ``pattern``; RegexError when regcomp would refuse it. Its instructions
-    are charged to ``budget`` (WORK_ITEM each: compiling one takes about a microsecond)."""
+    are charged to ``budget`` (REGEX_COMPILE_WORK each)."""
     if len(pattern) > LIMITS.max_regex_program:
         raise LimitExceeded(f"regexp of {len(pattern)} characters (max_regex_program)")
     parser = _Parser(pattern)
@@ -421,5 +421,5 @@ def compile_ere(pattern: str, budget: ConfigBudget | None = None, where: str = "
     compiler.emit(Ins("save", x=1))
     compiler.emit(Ins("match"))
     if budget is not None:
-        budget.charge(len(compiler.prog) * WORK_ITEM, where)
+        budget.charge(len(compiler.prog) * REGEX_COMPILE_WORK, where)
     return Regex(compiler.prog, parser.groups)
