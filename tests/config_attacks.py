@@ -77,7 +77,7 @@ def command_attacks() -> dict[str, str]:
         "test-failing-big-args": doubled("n", 256 * KiB, "99999999") + _loop('test "$n" -lt "$n"'),
         "test-pgt-big-args": half + _loop('test "$a" -pgt "$a"'),
         "test-string-ops": half + _loop('test "$a" "<" "$a" -o "$a" ">=" "$a"'),
-        "gettext-loop": doubled("g", 4 * KiB) + _loop('echo $"' + "x$g" * 200 + '"'),
+        "gettext-loop": _loop('echo -n $"' + "y\\x" * (64 * KiB) + '"'),  # read character by character
         "unknown-command-big-word": half + _loop('"$a"'),
         "search-file-hints": _loop("search --no-floppy --file --set=root "
                                    + " ".join(["--hint=hd0,msdos1"] * 60_000) + " /nonexistent"),

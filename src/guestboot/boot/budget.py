@@ -24,6 +24,9 @@ HELD_ITEM = 64
 # commands (``a a a …``, ``true;true;…``: 120 to 145 bytes a token), plus the slack of
 # growing lists and the tokens alive while parsing; a function keeps its body's.
 TOKEN_HELD = 192
+# Lexing and parsing one token: about twice a short command's trip (measured against the
+# bench's line-per-command attacks: 30 us a token, 67 us a command, on a loaded machine).
+TOKEN_WORK = 2 * WORK_ITEM
 # One thread step of the regexp matcher (grub2/regex.py): about a microsecond, like an
 # interpreter trip (measured: (a|aa|aaa)*b over 20,000 characters).
 REGEX_STEP_WORK = WORK_ITEM
@@ -31,8 +34,9 @@ REGEX_STEP_WORK = WORK_ITEM
 # (measured: ``(a|b)`` repeated, 1,200 times, 7,200 instructions).
 REGEX_COMPILE_WORK = 2 * WORK_ITEM
 # One character of a loop that Python runs character by character (blscfg's expand_val,
-# $"..." strings): about 60 ns, against a few ns a byte for the work done in C.
-CHAR_LOOP_WORK = 16
+# $"..." strings): a few hundred ns (profiled: GRUB's $"..." reader), against a few ns a
+# byte for the work done in C.
+CHAR_LOOP_WORK = 64
 
 
 class ConfigBudget:

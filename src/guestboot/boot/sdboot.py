@@ -312,6 +312,15 @@ def _read_text(source, sec, limit: int, where: str) -> str:
     return source.pread(sec.offset, sec.size).decode("utf-8", "replace")
 
 
+def _section_osrel(source, sec, budget: _Budget, device: str, where: str) -> dict[str, str]:
+    """A UKI section of os-release lines (.osrel, .profile), read and parsed, its bytes
+    and lines charged (a section is read again for every profile that uses it)."""
+    budget.spend(sec.size, f"({device}){UKI_DIR}")
+    text = _read_text(source, sec, OSREL_BYTES, where)
+    budget.lines(text, where)
+    return parse_osrel(text)
+
+
 def _mangle_cmdline(text: str) -> str:
     """systemd 257's mangle_stub_cmdline: leading blanks and control characters dropped,
     inner ones made spaces, trailing ones dropped."""
@@ -340,8 +349,7 @@ def load_ukis(fs, device: str, budget: _Budget, warnings: list[str]) -> list[SdE
             if osrel is None or osrel.size == 0:
                 warnings.append(f"{where}: no .osrel section; systemd-boot skips it")
                 continue
-            budget.spend(osrel.size, f"({device}){UKI_DIR}")
-            rel = parse_osrel(_read_text(source, osrel, OSREL_BYTES, where))
+            rel = _section_osrel(source, osrel, budget, device, where)
             title = next((rel[k] for k in ("PRETTY_NAME", "IMAGE_ID", "NAME", "ID") if k in rel), None)
             if title is None:
                 warnings.append(f"{where}: its .osrel names no OS; systemd-boot skips it")
@@ -349,8 +357,7 @@ def load_ukis(fs, device: str, budget: _Budget, warnings: list[str]) -> list[SdE
             entry = SdEntry(name.lower(), "uki", device)
             prof = found.get(".profile")
             if prof is not None and prof.size:
-                budget.spend(prof.size, f"({device}){UKI_DIR}")
-                info = parse_osrel(_read_text(source, prof, OSREL_BYTES, where))
+                info = _section_osrel(source, prof, budget, device, where)
                 profile_id, profile_title = info.get("ID"), info.get("TITLE")
             else:
                 profile_id = profile_title = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...errors import GuestbootError
+from ..budget import WORK_ITEM
 from . import errors as E
 from . import files
 from .errors import GrubError
@@ -31,6 +32,7 @@ _SEARCH_OPTS = [
 def search(it: Interp, kind: str, key: str, var: str | None, hints: list[str], no_floppy: bool) -> int:
     # hinted devices first, then every device, each tried once (trying a device again
     # gives the same answer: 90,000 copies of one hint probe one device)
+    it.sh.budget.charge(WORK_ITEM * len(hints), it.where)  # each hint is looked up
     candidates: dict[str, None] = {}
     for hint in hints:
         name = it.sh.devices.canonical(hint.rstrip(","))

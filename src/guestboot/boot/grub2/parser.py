@@ -6,7 +6,7 @@ command kinds: command lines (with an optional ``{ block }`` argument), if, for,
 while/until. ``function`` definitions take effect while parsing, as in GRUB.
 
 A unit's tree is charged to the evaluation's budget (boot/budget.py) token by token while
-it is built: its work (WORK_ITEM a token) and what it holds (the token's text and
+it is built: its work (TOKEN_WORK a token) and what it holds (the token's text and
 TOKEN_HELD), so one line of a million ``;`` or words fails before it is a tree of hundreds
 of MiB. The caller releases ``Unit.held`` when it is done with the unit; a function keeps
 its body, and the bytes of its tokens are handed to ``on_function`` to stay held.
@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple, Union
 
 from ...errors import LimitExceeded
 from ...limits import LIMITS
-from ..budget import TOKEN_HELD, WORK_ITEM, ConfigBudget
+from ..budget import TOKEN_HELD, TOKEN_WORK, ConfigBudget
 from .lexer import Lexer, LexError, Part, Source, Token
 
 
@@ -127,7 +127,7 @@ class Parser:
         if self._tok is None:
             tok = self._tok = self.lx.next()
             size = len(tok.text) + TOKEN_HELD
-            self.budget.charge(WORK_ITEM, self.where)
+            self.budget.charge(TOKEN_WORK, self.where)
             self.budget.hold(size, self.where)
             self.held += size
         return self._tok
