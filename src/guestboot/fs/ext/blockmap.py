@@ -60,10 +60,14 @@ class _Budget:
             )
 
 
-def _coalesce(runs: Iterator[MapRun], budget: _Budget) -> Iterator[MapRun]:
-    """Merge runs that continue each other logically and physically."""
+def _coalesce(runs: Iterator[MapRun], budget: _Budget, end: int) -> Iterator[MapRun]:
+    """Merge runs that continue each other logically and physically, up to logical block
+    ``end`` (the file's last block + 1): what a map holds past the file's end is never
+    read, so a map of a million extents behind a one-block file costs nothing more."""
     pending: list | None = None
     for logical, count, physical in runs:
+        if logical >= end:
+            break
         if pending is not None and pending[0] + pending[1] == logical and (
             (physical is None and pending[2] is None)
             or (physical is not None and pending[2] is not None and pending[2] + pending[1] == physical)
@@ -80,9 +84,10 @@ def _coalesce(runs: Iterator[MapRun], budget: _Budget) -> Iterator[MapRun]:
 
 def map_inode(fs: "ExtFileSystem", inode: Inode, extents: bool) -> Iterator[MapRun]:
     budget = _Budget(f"inode {inode.ino}")
+    end = -(-inode.size // fs.block_size)
     if extents:
-        return _coalesce(_extent_runs(fs, inode, budget), budget)
-    return _coalesce(_indirect_runs(fs, inode, budget), budget)
+        return _coalesce(_extent_runs(fs, inode, budget), budget, end)
+    return _coalesce(_indirect_runs(fs, inode, budget), budget, end)
 
 
 # --- extent trees ---------------------------------------------------------------------------
