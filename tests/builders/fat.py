@@ -116,10 +116,13 @@ def mtools_target(image: Path, offset: int = 0) -> str:
     return f"{image}@@{offset}" if offset else str(image)
 
 
-def format_at(image: Path, variant: str, offset: int = 0, label: str = LABEL, volume_id: str = VOLUME_ID) -> None:
+def format_at(image: Path, variant: str, offset: int = 0, label: str = LABEL, volume_id: str = VOLUME_ID,
+              size_kib: int | None = None) -> None:
     """mkfs.fat into ``image`` (created when absent; at byte ``offset`` of an existing
-    disk image, whose bytes around the volume stay as they were)."""
-    args, size_kib, _cluster = VARIANTS[variant]
+    disk image, whose bytes around the volume stay as they were); ``size_kib`` in place
+    of the variant's size."""
+    args, variant_kib, _cluster = VARIANTS[variant]
+    size_kib = size_kib or variant_kib
     if offset:
         # mkfs.fat writes at the start of the file it is given: format a scratch file,
         # then copy it into the disk at the partition's offset
@@ -203,7 +206,11 @@ def esp_disk(path: Path, tree: Path, sector_size: int = 512) -> Path:
     from . import disk
 
     variant = "fat32" if sector_size == 512 else "fat32-4k-sector"
-    esp_bytes = VARIANTS[variant][1] * 1024
+    # the variant's size, or more where the tree needs it (its kernels are the release's:
+    # Debian 13's are half as big again as Debian 12's)
+    cluster = VARIANTS[variant][2]
+    used = sum(-(-p.stat().st_size // cluster) * cluster for p in tree.rglob("*") if p.is_file())
+    esp_bytes = max(VARIANTS[variant][1] * 1024, -(-(used * 5 // 4 + (8 << 20)) >> 20) << 20)
     size = ESP_START + esp_bytes + 8 * 1024 * 1024 + 64 * 1024
     if sector_size == 512:
         first = ESP_START // 512
@@ -214,7 +221,7 @@ def esp_disk(path: Path, tree: Path, sector_size: int = 512) -> Path:
         script = (f"label: gpt\nstart={start}, size={esp_bytes // sector_size}, type={ESP_TYPE}\n"
                   f"size={4 * 1024 * 1024 // sector_size}, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n")
         disk.fdisk_image(path, size, script, sector_size)
-    format_at(path, variant, ESP_START)
+    format_at(path, variant, ESP_START, size_kib=esp_bytes // 1024)
     fill(path, tree, variant, ESP_START)
     return path
 
