@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """What hostile boot configs cost: time, peak memory and outcome of each attack class.
 
-The attacks are tests/config_attacks.py's (GRUB 2, GRUB legacy, SYSLINUX): each config
+The attacks are tests/config_attacks.py's (GRUB 2, GRUB legacy, SYSLINUX, systemd-boot): each config
 and the files it reads are written into a temporary directory that stands for the guest's
 partition (tests/dirfs.py) and evaluated by guestboot's own evaluator in a fresh
 interpreter with an address-space limit (--as-mib, default 1024) and a wall-clock limit
 (--timeout, default 60 s). Printed per attack: the evaluation's seconds (interpreter
 start-up left out), the child's peak RSS (start-up included: about 25 MiB of it is Python
 and guestboot's modules), and the outcome (the typed error, or the number of menu
-entries). The issue's target: any config of a few MiB finishes or fails within 2 s and
-64 MiB.
+entries; every entry is also run, as listing a menu does). The issue's target: any config
+of a few MiB finishes or fails within 2 s and 64 MiB.
 
 Not a test: run it by hand (bench/README.md):  python3 bench/config_budget_bench.py [-k NAME]
 """

@@ -133,3 +133,31 @@ REAL = (
 def test_real_configs_of_every_format_fit_a_tenth_of_the_budgets(monkeypatch, tmp_path, kind, check, case):
     _tenth_of_the_budgets(monkeypatch)
     check(case, tmp_path)
+
+
+# A function keeps its body's tree held while it is defined: redefining it frees the old
+# one, distinct functions add up.
+BODY_TOKENS = 5000
+
+
+def _function_rounds() -> int:
+    per_body = BODY_TOKENS * (budget.TOKEN_HELD + 2)  # each token: "a" and a blank
+    rounds = budget.LIMITS.max_config_held // per_body + 2
+    assert rounds * per_body > budget.LIMITS.max_config_held
+    assert rounds * BODY_TOKENS * budget.TOKEN_WORK < 0.9 * budget.LIMITS.max_config_work  # the parse fits
+    return rounds
+
+
+def _definitions(names: list[str]) -> str:
+    return "".join(f"function {name} {{ true{' a' * BODY_TOKENS}; }}\n" for name in names)
+
+
+def test_a_redefined_function_frees_its_body(tmp_path):
+    menu = _grub(tmp_path, _definitions(["f"] * _function_rounds()) + ENTRY)
+    assert [e.title for e in menu.entries] == ["ok"]
+
+
+def test_function_bodies_are_held_together(tmp_path):
+    names = [f"f{n}" for n in range(_function_rounds())]
+    with pytest.raises(LimitExceeded, match="max_config_held"):
+        _grub(tmp_path, _definitions(names) + ENTRY)
