@@ -50,31 +50,57 @@ def assert_same_disk(disk, raw: Path, *, seed: int = 1, ranges: int = 64) -> Non
         assert b"".join(run_bytes(r) for r in disk.runs(at, length)) == expected[at : at + length], (at, length)
 
 
-def libvhdi_sha256(image: Path, mount_point: Path) -> str:
-    """SHA-256 of the disk libvhdi (the peer: vhdimount from libvhdi-utils, over FUSE)
-    reads from the VHD/VHDX ``image``: of the last vhdiN file it shows, the top of a
-    differencing chain (it opens parents itself, from the image's directory)."""
-    import shutil
+# libvhdi read through its Python binding (python3-libvhdi): Debian 13 builds vhdimount
+# without FUSE ("No sub system to mount VHDI format"); the binding is the same library on
+# both releases and needs neither FUSE nor root. A differencing image's parents are opened
+# from the image's directory, by the file name the child records (any directory part,
+# Windows or POSIX, dropped), as vhdimount does.
+_PYVHDI_SHA256 = """
+import hashlib, os, sys
+import pyvhdi
+
+kept = []  # the binding does not hold a parent alive: freed, the child's reads fail
+
+def opened(path, depth):
+    if depth > 16:
+        raise SystemExit("libvhdi: parent chain deeper than 16")
+    f = pyvhdi.file()
+    kept.append(f)
+    f.open(path)
+    parent = f.get_parent_filename()
+    if parent:
+        name = parent.replace("\\\\", "/").rsplit("/", 1)[-1]
+        f.set_parent(opened(os.path.join(os.path.dirname(path), name), depth + 1))
+    return f
+
+f = opened(sys.argv[1], 0)
+digest = hashlib.sha256()
+size, at = f.get_media_size(), 0
+while at < size:
+    chunk = f.read_buffer_at_offset(min(int(sys.argv[2]), size - at), at)
+    if not chunk:
+        raise SystemExit(f"libvhdi: short read at {at}")
+    digest.update(chunk)
+    at += len(chunk)
+print(digest.hexdigest())
+"""
+
+
+def libvhdi_sha256(image: Path, scratch: Path | None = None) -> str:
+    """SHA-256 of the disk libvhdi (the peer, from python3-libvhdi) reads from the
+    VHD/VHDX ``image``: the top of a differencing chain when it is a child. ``scratch``
+    is unused (the FUSE mount point of an earlier peer)."""
     import subprocess
 
     from prereq import unavailable
 
-    if shutil.which("vhdimount") is None:
-        unavailable("vhdimount not found (apt-get install libvhdi-utils)")
-    if not os.path.exists("/dev/fuse") or os.geteuid() != 0:
-        unavailable("vhdimount needs /dev/fuse and root")
-    mount_point.mkdir()
-    done = subprocess.run(["vhdimount", str(image), str(mount_point)], capture_output=True, timeout=60)
+    python = "/usr/bin/python3"
+    if subprocess.run([python, "-c", "import pyvhdi"], capture_output=True).returncode:
+        unavailable("libvhdi's Python binding not found (apt-get install python3-libvhdi)")
+    done = subprocess.run([python, "-c", _PYVHDI_SHA256, str(image), str(CHUNK)], capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    try:
-        top = sorted(mount_point.iterdir(), key=lambda p: int(p.name.removeprefix("vhdi")))[-1]
-        digest = hashlib.sha256()
-        with open(top, "rb") as f:
-            while chunk := f.read(CHUNK):
-                digest.update(chunk)
-        return digest.hexdigest()
-    finally:
-        subprocess.run(["umount", str(mount_point)], capture_output=True, timeout=60)
+    return done.stdout.strip()
 
 
 def disk_sha256(disk) -> str:
