@@ -346,6 +346,32 @@ def test_block_map_tree_bytes_are_bounded(ext2, plain, monkeypatch):
 
 
 @pytest.mark.timeout(5)
+def test_extents_past_the_end_of_a_file_are_not_walked(plain, monkeypatch):
+    """/sparse-many (an extent tree of depth 2) altered: its first leaf rewritten to hold
+    contiguous one-block extents (which the mapper merges), and its size cut to one
+    block. Reading the file needs the index block and the first leaf only: the merging
+    stops at the file's end instead of running on through the leaf and into the next
+    one. Shown with max_map_bytes set to those two blocks."""
+    from guestboot.fs.ext import blockmap
+
+    index_offset, _ = _index_block(plain)
+    lo, hi = struct.unpack_from("<IH", plain.source.pread(index_offset + 12 + 4, 6))
+    leaf = ((hi << 32) | lo) * plain.bs
+    magic, entries = struct.unpack_from("<HH", plain.source.pread(leaf, 4))
+    assert magic == 0xF30A and entries >= 8
+    start_hi, start_lo = struct.unpack_from("<HI", plain.source.pread(leaf + 12 + 6, 6))
+    first = (start_hi << 32) | start_lo
+    extents = b"".join(struct.pack("<IHHI", i, 1, 0, first + i) for i in range(entries))
+    inode = plain.inode_offset("/sparse-many")
+    source = plain.patched({leaf + 12: extents, inode + 0x4: struct.pack("<I", plain.bs),
+                            inode + 0x6C: struct.pack("<I", 0)})
+    monkeypatch.setattr(blockmap, "LIMITS", blockmap.LIMITS._replace(max_map_bytes=2 * plain.bs))
+    data = fspath.open_file(ext.probe(source), "/sparse-many")
+    assert data.size == plain.bs
+    assert data.pread(0, plain.bs) == plain.source.pread(first * plain.bs, plain.bs)
+
+
+@pytest.mark.timeout(5)
 def test_htree_walk_over_equal_hashes_is_bounded(plain):
     """Every index entry of a three-level hash tree (large_dir) carries the looked-up hash
     with the continuation bit: the leaf walk would visit 124 * 127 * 127 leaves of a
