@@ -259,3 +259,25 @@ def test_a_block_map_that_aliases_one_block_cannot_outgrow_its_volume(tmp_path):
             for _run in source.runs(0, source.size):
                 pass
         assert time.monotonic() - started < 10
+
+
+def test_holes_through_a_qcow2_image_stay_holes(sparse_tree, tmp_path_factory, tmp_path):
+    """The ext4 image of the sparse tree converted by qemu-img to qcow2 (its empty
+    clusters unallocated): the file with data around a 100 MiB hole comes out the same
+    and sparse through the qcow2 reader too."""
+    import shutil
+
+    if shutil.which("qemu-img") is None:
+        pytest.skip("qemu-img (qemu-utils) is not installed")
+    image = sparse_fs("ext4", sparse_tree, tmp_path_factory)
+    qcow2 = tmp_path / "fs.qcow2"
+    subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(image), str(qcow2)], check=True, capture_output=True)
+    out = tmp_path / "holey"
+    with open(out, "wb") as f:
+        done = guestboot("cat", str(qcow2), "/boot/holey", stdout=f)
+    assert done.returncode == 0, done.stderr.decode()
+    expected = sparse_tree / "boot" / "holey"
+    assert out.stat().st_size == expected.stat().st_size and _allocated(out) < 1 << 20
+    with open(out, "rb") as got, open(expected, "rb") as want:
+        for offset in (0, HOLE_MIB << 20):
+            assert os.pread(got.fileno(), 8192, offset) == os.pread(want.fileno(), 8192, offset)
