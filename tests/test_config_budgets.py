@@ -161,3 +161,11 @@ def test_function_bodies_are_held_together(tmp_path):
     names = [f"f{n}" for n in range(_function_rounds())]
     with pytest.raises(LimitExceeded, match="max_config_held"):
         _grub(tmp_path, _definitions(names) + ENTRY)
+
+
+def test_a_budget_error_names_the_file_and_line_of_the_work(tmp_path):
+    head = doubled("a", BIG)
+    line = head.count("\n") + 2  # the loop, after one blank line
+    loop = "\nwhile true; do set v=\"$a\"; done\n"
+    with pytest.raises(LimitExceeded, match=rf"^\(hd0,msdos1\)/grub/grub\.cfg:{line}: .*\(max_config_work\)$"):
+        _grub(tmp_path, head + loop + ENTRY)

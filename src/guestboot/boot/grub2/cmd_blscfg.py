@@ -132,7 +132,7 @@ def expand_val(it: Interp, value: str | None) -> str | None:
     very end is lost (the C code compares start and end pointers of an inclusive range)."""
     if value is None:
         return None
-    it.sh.budget.charge(len(value) * CHAR_LOOP_WORK + WORK_ITEM, it.where)  # a loop over its characters
+    it.sh.budget.charge(len(value) * CHAR_LOOP_WORK + WORK_ITEM, it.at)  # a loop over its characters
     out: list[str] = []
     size = 0
     allocated = False  # the C buffer: NULL until a piece (even an empty one) is added
@@ -331,7 +331,7 @@ def create_entry(it: Interp, entry: BlsFile) -> None:
     it.sh.entries += 1
     if it.sh.entries > LIMITS.max_menu_entries:
         raise LimitExceeded(f"more than {LIMITS.max_menu_entries} GRUB menu entries")
-    it.sh.budget.hold(len(source) + sum(len(a) for a in argv) + HELD_ITEM, it.where)
+    it.sh.budget.hold(len(source) + sum(len(a) for a in argv) + HELD_ITEM, it.at)
     it.ctx.menu.append(
         RawEntry(title=argv[0], id=entry_id, classes=classes, users=users, unrestricted=False,
                  args=argv, source=source, submenu=False)

@@ -59,7 +59,7 @@ def _menuentry(it: Interp, args: list[str], block: Block | None, submenu: bool) 
     it.sh.entries += 1
     if it.sh.entries > LIMITS.max_menu_entries:
         raise LimitExceeded(f"more than {LIMITS.max_menu_entries} GRUB menu entries")
-    it.sh.budget.hold(len(text) + sum(len(t) for t in titles) * 2 + HELD_ITEM, it.where)  # args, and title again
+    it.sh.budget.hold(len(text) + sum(len(t) for t in titles) * 2 + HELD_ITEM, it.at)  # args, and title again
     classes = state.get("class") or []
     assert isinstance(classes, list)
     entry_id = state.get("id")

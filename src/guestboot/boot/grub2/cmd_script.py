@@ -196,7 +196,7 @@ def cmd_regexp(it: Interp, args: list[str], block: Block | None) -> int:
     if len(positional) != 2:
         raise GrubError(E.BAD_ARGUMENT, "two arguments expected")
     try:
-        spans = compile_ere(positional[0], it.sh.budget, it.where).search(positional[1], it.sh.budget, it.where)
+        spans = compile_ere(positional[0], it.sh.budget, it.at).search(positional[1], it.sh.budget, it.at)
     except RegexError as err:
         it.warn(f"regexp {err.message}; taken as no match")
         raise GrubError(E.TEST_FAILURE, "false", silent=True) from None

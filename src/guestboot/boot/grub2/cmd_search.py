@@ -32,7 +32,7 @@ _SEARCH_OPTS = [
 def search(it: Interp, kind: str, key: str, var: str | None, hints: list[str], no_floppy: bool) -> int:
     # hinted devices first, then every device, each tried once (trying a device again
     # gives the same answer: 90,000 copies of one hint probe one device)
-    it.sh.budget.charge(WORK_ITEM * len(hints), it.where)  # each hint is looked up
+    it.sh.budget.charge(WORK_ITEM * len(hints), it.at)  # each hint is looked up
     candidates: dict[str, None] = {}
     for hint in hints:
         name = it.sh.devices.canonical(hint.rstrip(","))

@@ -43,6 +43,7 @@ class Interp:
         self.sh = shared
         self.ctx = ctx
         self.where = where
+        self.line = 0  # the line of ``where`` whose unit runs now (0: none)
         self.scope: list[str] | None = None
         self.active_loops = 0
         self.active_breaks = 0
@@ -52,6 +53,11 @@ class Interp:
         self.call_depth = 0
         self.source_depth = 0
         self.loaded: Loaded | None = None
+
+    @property
+    def at(self) -> str:
+        """Where the work happens, for budget errors: the file (or entry) and its line."""
+        return f"{self.where}:{self.line}" if self.where and self.line else self.where
 
     # --- variables -------------------------------------------------------------------
     def get(self, name: str) -> str | None:
@@ -68,7 +74,7 @@ class Interp:
         old = self.ctx.vars.own(name)
         if old is not None:  # replaced in this context: its bytes are free again
             budget.release(len(old) + HELD_ITEM)
-        budget.hold(len(value) + HELD_ITEM, self.where)
+        budget.hold(len(value) + HELD_ITEM, self.at)
         self.ctx.vars[name] = value
         if name == "default":
             self.ctx.default_written = True
@@ -91,13 +97,13 @@ class Interp:
     def warn(self, message: str) -> None:
         where = f"{self.where}: " if self.where else ""
         line = f"{where}{message}"
-        self.sh.budget.charge(len(line) + WORK_ITEM, self.where)
-        self.sh.budget.hold(len(line) + HELD_ITEM, self.where)
+        self.sh.budget.charge(len(line) + WORK_ITEM, self.at)
+        self.sh.budget.hold(len(line) + HELD_ITEM, self.at)
         self.sh.warnings.append(line)
 
     def echo(self, text: str) -> None:
-        self.sh.budget.charge(len(text) + WORK_ITEM, self.where)
-        self.sh.budget.hold(len(text) + HELD_ITEM, self.where)
+        self.sh.budget.charge(len(text) + WORK_ITEM, self.at)
+        self.sh.budget.hold(len(text) + HELD_ITEM, self.at)
         self.sh.output.append(text)
 
     # --- reading and running config text ---------------------------------------------
@@ -114,9 +120,17 @@ class Interp:
             # ending in a newline has a last, empty line (and carriage returns stay).
             numbered = list(enumerate(text.split("\n"), start=1))
         source = Source([line for _, line in numbered], [n for n, _ in numbered])
+        outer_line = self.line
+        try:
+            return self._run_units(source, config_file, stop_on_error)
+        finally:
+            self.line = outer_line
+
+    def _run_units(self, source: Source, config_file: bool, stop_on_error: bool) -> int:
         ret = 0
         index = 0
         while index < len(source):
+            self.line = source.numbers[index]
             try:
                 unit = parse_unit(source, index, self._define_function, self.sh.budget, self.where)
             except ParseError as exc:
@@ -126,7 +140,7 @@ class Interp:
                 index = exc.last + 1
                 continue
             index = unit.last + 1
-            self.sh.budget.charge(WORK_ITEM, self.where)  # the unit's parse
+            self.sh.budget.charge(WORK_ITEM, self.at)  # the unit's parse
             try:
                 if unit.commands:
                     ret = self.exec_list(unit.commands)
@@ -145,7 +159,7 @@ class Interp:
             raise LimitExceeded(f"more than {LIMITS.max_functions} GRUB functions (max_functions)")
         if functions.own(name) is not None:
             self.sh.budget.release(self.sh.function_held.get(name, 0))
-        self.sh.budget.hold(held + HELD_ITEM, self.where)
+        self.sh.budget.hold(held + HELD_ITEM, self.at)
         self.sh.function_held[name] = held + HELD_ITEM
         functions[name] = body
 
@@ -368,7 +382,7 @@ class Interp:
             append("{" + _escape(block.source) + "}")
         if slots and slots[-1] is None:
             slots.pop()
-        self.sh.budget.charge(total + WORK_ITEM * (len(slots) + 1), self.where)
+        self.sh.budget.charge(total + WORK_ITEM * (len(slots) + 1), self.at)
         joined = ["".join(s) if s else "" for s in slots]
         if not self.sh.wildcards:
             return [_unescape(s) for s in joined]
@@ -414,7 +428,7 @@ class Interp:
     def gettext(self, template: str) -> str:
         """$"..." strings: no translation catalogue, so the text itself, with the
         variables it names replaced (execute.c parse_string/gettext_putvar)."""
-        self.sh.budget.charge(len(template) * CHAR_LOOP_WORK, self.where)  # a loop over its characters
+        self.sh.budget.charge(len(template) * CHAR_LOOP_WORK, self.at)  # a loop over its characters
         out: list[str] = []
         i, n = 0, len(template)
         escaped = False

@@ -131,7 +131,7 @@ def _listing(it: Interp, directory: str) -> list[str]:
         names = []
         budget = it.sh.budget
         for raw, _child in fs.readdir(node):
-            budget.charge(len(raw) + WORK_ITEM, it.where)  # every listing, every expansion
+            budget.charge(len(raw) + WORK_ITEM, it.at)  # every listing, every expansion
             name = raw.decode("utf-8", "surrogateescape")
             if name not in (".", ".."):
                 names.append(name)
@@ -188,21 +188,21 @@ def expand(it: Interp, raw: str) -> list[str] | None:
             start = run_end
             continue
         try:
-            regex = compile_ere(_to_regex(raw[plain_end:run_end]), it.sh.budget, it.where)
+            regex = compile_ere(_to_regex(raw[plain_end:run_end]), it.sh.budget, it.at)
         except RegexError:
             return None
         had_regex = True
         if paths is None and plain_end == start:  # the device part has the wildcard
             budget = it.sh.budget
             found = [lister.made_path(f"({n})") for n in _device_names(it, raw[start] != "(")
-                     if regex.search(f"({n})", budget, it.where)]
+                     if regex.search(f"({n})", budget, it.at)]
         else:
             found = []
             prefix = _unescape(raw[start:plain_end])
             for base in paths if paths is not None else [""]:
                 directory = base + prefix
                 for name in lister.names(directory):
-                    if regex.search(name, it.sh.budget, it.where) is not None:
+                    if regex.search(name, it.sh.budget, it.at) is not None:
                         found.append(lister.made_path(directory + name))
         if not found:
             return None
