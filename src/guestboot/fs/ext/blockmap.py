@@ -83,7 +83,7 @@ def _coalesce(runs: Iterator[MapRun], budget: _Budget, end: int) -> Iterator[Map
 
 
 def map_inode(fs: "ExtFileSystem", inode: Inode, extents: bool) -> Iterator[MapRun]:
-    budget = _Budget(f"inode {inode.ino}")
+    budget = _Budget(f"{fs.source.name}:inode {inode.ino}")
     end = -(-inode.size // fs.block_size)
     if extents:
         return _coalesce(_extent_runs(fs, inode, budget), budget, end)
