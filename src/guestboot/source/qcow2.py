@@ -85,6 +85,8 @@ class Header(NamedTuple):
             raise CorruptImage("qcow2 header: no QFI\\xfb magic", where=image.name, offset=0)
         if version not in (2, 3):
             raise Unsupported(f"qcow2 image: version {version} (2 and 3 are read)", where=image.name)
+        if not MIN_CLUSTER_BITS <= cluster_bits <= MAX_CLUSTER_BITS:  # before 1 << cluster_bits below
+            raise CorruptImage(f"qcow2 header: cluster_bits {cluster_bits} (9 to 21)", where=image.name, offset=20)
         incompatible = autoclear = 0
         header_length = HEADER.size
         compression = 0
