@@ -62,7 +62,58 @@ def patch_program(data: bytes, layouts: list[Layout], atheris) -> tuple[int, Mut
     return index, Mutation(tuple(patches), truncate)
 
 
+def _own_rss_count() -> int | None:
+    """Fork, so that libFuzzer's memory limit counts this harness's memory only.
+
+    libFuzzer checks ``-rss_limit_mb`` against the peak RSS getrusage() reports, and Linux
+    carries the peak of the process that started us across exec: run from a pytest process
+    that had once held 2.4 GiB, the harness was stopped as "out of memory" within its first
+    second, blaming whatever input ran then. A forked child's count starts at this process's
+    present RSS (a few MiB here, before atheris and guestboot are imported). Returns None in
+    the child; in the parent, the child's exit status (128 + signal if it was killed)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        import ctypes
+        import signal
+
+        # ends with the parent (a test's timeout kills the parent only)
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:
+            os._exit(70)
+        return None
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except KeyboardInterrupt:  # the child got it too (same process group) and ends itself
+            continue
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
 def main(argv: list[str] | None = None) -> int:
+    status = _own_rss_count()
+    if status is not None:
+        return status
+    code = 70
+    try:
+        code = _fuzz(argv)
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:  # the forked child never returns into its caller
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _fuzz(argv: list[str] | None) -> int:
     import atheris
 
     argv = list(sys.argv if argv is None else argv)
@@ -78,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     with atheris.instrument_imports(include=["guestboot"]):
         _import_guestboot()
     corpus = dirs[0] if dirs else tempfile.mkdtemp(prefix=f"atheris-{argv[1]}-")
+    Path(corpus).mkdir(parents=True, exist_ok=True)
     runners = [_runner(registry.BY_NAME[name], corpus, atheris, prefix=bytes([i]) if len(names) > 1 else b"")
                for i, name in enumerate(names)]
     if len(runners) == 1:

@@ -157,24 +157,44 @@ def test_patched_source_and_working_copy_agree(tmp_path):
         copy.close()
 
 
-@pytest.mark.benchmark  # out of the default run: see the docstring
 def test_atheris_smoke(tmp_path):
-    """Coverage-guided: every target in one atheris process for a few seconds.
-
-    Not in the default run since its first CI run from a clean clone (2026-12-04): after
-    about 8 s of fuzzing all targets in one process, libFuzzer stopped at 2,437 MiB RSS
-    (limit 1,024). The input it saved (a GRUB 2 config) runs alone in 0.1 s at 16 MiB and
-    does not grow when repeated, so the growth is across targets in one process, not yet
-    found. Run it with ``pytest -m benchmark tests/test_fuzz_smoke.py -k atheris``; the
-    mutation campaign's smoke (under the sandbox's RLIMIT_AS) stays in the default run."""
+    """Coverage-guided: every target in one atheris process for a few seconds, within
+    libFuzzer's memory limit (256 MiB, the sandbox's)."""
     pytest.importorskip("atheris")
     done = subprocess.run(
         [sys.executable, str(REPO / "fuzz" / "atheris_run.py"), "all", str(tmp_path),
-         "-max_total_time=8", "-timeout=5", "-rss_limit_mb=1024", "-print_final_stats=1"],
+         "-max_total_time=8", "-timeout=5", "-rss_limit_mb=256", "-print_final_stats=1"],
         capture_output=True, text=True, timeout=240, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     runs = [line for line in done.stderr.splitlines() if line.startswith("stat::number_of_executed_units")]
     assert runs and int(runs[0].split(":")[-1]) > 50, done.stderr[-2000:]
+    assert not list(tmp_path.glob("crash-*")) + list(tmp_path.glob("oom-*")) + list(tmp_path.glob("timeout-*"))
+
+
+HIGH_PEAK_PARENT = """
+import subprocess, sys
+held = bytearray(PEAK_MIB << 20)
+held[::4096] = b"\x01" * len(held[::4096])  # resident, so it is this process's peak RSS
+del held
+sys.exit(subprocess.run(sys.argv[1:]).returncode)
+"""
+
+
+def test_atheris_memory_limit_counts_the_harness_only(tmp_path):
+    """Regression (CI on 2026-12-04): libFuzzer compares -rss_limit_mb with getrusage's
+    peak RSS, which Linux carries across exec from the starting process. Started by a
+    process that had once held 2.4 GiB (the test session), the harness stopped as out of
+    memory in its first second. Here a parent that once held 600 MiB starts it with a
+    400 MiB limit: the harness (which forks first) runs to the end."""
+    pytest.importorskip("atheris")
+    parent = HIGH_PEAK_PARENT.replace("PEAK_MIB", "600")
+    done = subprocess.run(
+        [sys.executable, "-c", parent, sys.executable, str(REPO / "fuzz" / "atheris_run.py"), "config.grub-legacy",
+         str(tmp_path), "-runs=300", "-rss_limit_mb=400", "-print_final_stats=1"],
+        capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    peak = [line for line in done.stderr.splitlines() if line.startswith("stat::peak_rss_mb")]
+    assert peak and int(peak[0].split(":")[-1]) < 400, done.stderr[-2000:]
 
 
 def test_campaign_without_seeds_ends(tmp_path, monkeypatch):
