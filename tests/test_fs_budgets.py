@@ -115,6 +115,41 @@ def test_aliased_partitions_share_one_scan_budget(driver, many_tree, tmp_path_fa
     assert "\n" not in message and "disk.img" in message  # one line naming the device
 
 
+# drivers whose lookup in /many reads metadata besides the directory's own bytes: btrfs tree
+# blocks, the FAT's cluster chain, squashfs's decoded inode/directory metadata blocks (the
+# others keep this directory's map in its inode: xfs extents, an exFAT NoFatChain run, ext4
+# extents in i_block, ISO 9660 extents in the record)
+READS_METADATA = ("btrfs", "fat", "squashfs")
+
+
+@pytest.mark.parametrize("driver", READS_METADATA)
+def test_metadata_total_alone_bounds_lookups_over_aliased_partitions(driver, many_tree, tmp_path_factory,
+                                                                     monkeypatch):
+    """As above with the directory total out of the way: the metadata a lookup reads (C on a
+    fresh file system) is charged to the image, so with max_meta_bytes_total at 3.5 C the
+    fourth aliasing partition's lookup fails on it."""
+    from guestboot.fs import budget
+    from guestboot.image import open_disks
+    from guestboot.limits import LIMITS
+
+    disk = aliased(driver, many_tree, tmp_path_factory)
+    with open(disk, "rb") as f:
+        with budget.image_scope() as total:
+            image = open_disks([(f.fileno(), "disk.img")])
+            before = total.meta
+            _look_up(image, "hd0,gpt1")
+            cost = total.meta - before
+        assert cost > 0, f"{driver}: a lookup in a {attacks.MANY}-entry directory charges no metadata"
+        with budget.image_scope() as total:
+            image = open_disks([(f.fileno(), "disk.img")])
+            monkeypatch.setattr(budget, "LIMITS", LIMITS._replace(max_dir_bytes_total=1 << 62,
+                                                                  max_meta_bytes_total=total.meta + int(3.5 * cost)))
+            for device in ("hd0,gpt1", "hd0,gpt2", "hd0,gpt3"):
+                _look_up(image, device)
+            with pytest.raises(LimitExceeded, match="max_meta_bytes_total"):
+                _look_up(image, "hd0,gpt4")
+
+
 def test_outside_a_run_each_image_has_its_own_budget(many_tree, tmp_path_factory):
     """Two images opened one after the other (no run around them) do not share a total,
     and the file systems of one image do."""

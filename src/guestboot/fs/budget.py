@@ -1,7 +1,8 @@
 """Scan budgets every driver shares: bytes and entries scanned per directory
 (LIMITS.max_dir_entries, max_dir_bytes), and one total per IMAGE for the whole run
 (max_dir_bytes_total for directory data, max_meta_bytes_total for the metadata read to
-find things: extent and B-tree blocks, btrfs tree blocks, FAT entries of cluster chains).
+find things: extent and B-tree blocks, btrfs tree blocks, FAT entries of cluster chains,
+squashfs metadata blocks).
 
 Why per image and not per file system: the partitions of one image may all point at the
 same bytes (four GPT entries over one hostile file system), and a GRUB ``search`` probes

@@ -3,13 +3,16 @@
 The inode, directory and fragment tables are sequences of metadata blocks: a 2-byte
 header (bit 15: stored uncompressed; bits 0-14: bytes on disk) and at most 8 KiB of data
 once decoded. Blocks follow one another, so a walk through a table only moves forward: a
-chain cannot loop, and every block must lie inside the table's byte range.
+chain cannot loop, and every block must lie inside the table's byte range. Every block
+decoded (not those found in the cache) is charged to the image's metadata total
+(fs/budget.py, max_meta_bytes_total), as other drivers charge their tree blocks.
 """
 
 from __future__ import annotations
 
 from ...errors import CorruptImage
 from ...source import ByteSource
+from ..budget import charge_metadata
 from ..cache import LRU
 from .decode import decompress
 from .layout import METADATA_HEADER, METADATA_LENGTH_MASK, METADATA_SIZE, METADATA_UNCOMPRESSED
@@ -42,6 +45,7 @@ class MetadataReader:
         if length == 0 or length > METADATA_SIZE or start + length > end:
             raise CorruptImage(f"{what}: metadata block header says {length} bytes (at most {METADATA_SIZE},"
                                f" table ends at {end})", where=self.source.name, offset=pos)
+        charge_metadata(METADATA_SIZE, f"{self.source.name}: {what}", pos)  # what decoding may produce
         raw = self.source.pread(start, length)
         if header & METADATA_UNCOMPRESSED:
             data = raw
