@@ -180,6 +180,25 @@ def test_symlink_loop_is_bounded(tmp_path):
         find_config(device_map(hd0=fs))
 
 
+def test_a_config_directory_past_its_limit_is_a_limit_not_a_missing_config(tmp_path, monkeypatch):
+    """A guest whose only config is a BLS directory of more entry files than
+    max_config_files has a config we refused to read: exit 5 (limit), naming the
+    directory and the limit, not 6 (no config). With one file fewer it is read."""
+    from guestboot.errors import LimitExceeded
+    from guestboot.limits import LIMITS
+
+    monkeypatch.setattr(discover, "LIMITS", LIMITS._replace(max_config_files=8))
+    entries = tmp_path / "boot/loader/entries"
+    entries.mkdir(parents=True)
+    for i in range(9):
+        (entries / f"e{i}.conf").write_text(f"title e{i}\nlinux /vmlinuz\n")
+    with pytest.raises(LimitExceeded, match=r"/boot/loader/entries: more than 8 files .*max_config_files") as caught:
+        find_config(device_map(hd0=DirFileSystem(tmp_path)))
+    assert caught.value.exit_code == 5 and "\n" not in str(caught.value)
+    (entries / "e8.conf").unlink()
+    assert find_config(device_map(hd0=DirFileSystem(tmp_path)))[1:3] == ("/boot/loader/entries", "systemd-boot")
+
+
 def test_rhel_tree_prefers_grub2(tmp_path):
     """The real RHEL 7.8 tree holds /boot/grub2/grub.cfg and /boot/grub/grub.conf: GRUB 2
     comes first in pygrub's list."""

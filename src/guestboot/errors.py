@@ -58,6 +58,11 @@ class LimitExceeded(GuestbootError):
     kind = "limit exceeded"
 
 
+class SymlinkLoop(LimitExceeded):
+    """A path's symlinks go round (more hops, or more components, than the limits allow):
+    for finding a boot config this is a path that leads nowhere, as GRUB treats it."""
+
+
 class NotFound(GuestbootError):
     """A file, partition, config or menu entry that was asked for does not exist."""
 

@@ -63,7 +63,7 @@ import posixpath
 from typing import NamedTuple
 
 from ..devices import DeviceMap
-from ..errors import ConfigError, CorruptImage, GuestbootError, LimitExceeded, NotFound
+from ..errors import ConfigError, CorruptImage, GuestbootError, LimitExceeded, NotFound, SymlinkLoop
 from ..fs.base import FileType
 from ..fs.path import listdir, resolve
 from ..limits import LIMITS
@@ -393,10 +393,13 @@ def find_config(devices: DeviceMap) -> tuple[str, str, str, list[str]]:
     failures: list[GuestbootError] = []  # locations that could not be looked at
     for device, path, fmt, _location in _search(devices, warnings, searched, skipped, failures):
         return device, path, fmt, warnings
-    # a device we could not read, or a corrupt directory on the way to a location, is the
-    # likelier cause than a guest without a config (a symlink loop there stays "not found")
+    # a device we could not read, a corrupt directory on the way to a location, or a
+    # location we stopped looking at on a limit (a directory of more entry files than
+    # max_config_files, a directory scan past its budget) is the likelier cause than a guest
+    # without a config; a symlink loop there is a path that leads nowhere: "not found"
     broken = [d.problem for d in devices if isinstance(d.problem, GuestbootError)]
-    broken += [err for err in failures if isinstance(err, CorruptImage)][:1]
+    broken += [err for err in failures
+               if isinstance(err, (CorruptImage, LimitExceeded)) and not isinstance(err, SymlinkLoop)][:1]
     tried = ", ".join(
         str(location) + (f" (on partitions of type {', '.join(fmt.types)})" if fmt.types else "")
         for fmt in FORMATS + FALLBACKS

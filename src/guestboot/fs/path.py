@@ -7,7 +7,7 @@ the root. Names are bytes on disk; str paths are encoded as UTF-8 with surrogate
 
 from __future__ import annotations
 
-from ..errors import LimitExceeded, NotFound
+from ..errors import LimitExceeded, NotFound, SymlinkLoop
 from ..limits import LIMITS
 from ..source import ByteSource
 from .base import FileSystem, FileType, Node
@@ -49,13 +49,13 @@ def resolve(fs: FileSystem, path: str | bytes, *, follow: bool = True) -> Node:
         if node.type is FileType.LNK and (pending or follow):
             hops += 1
             if hops > LIMITS.max_symlink_hops:
-                raise LimitExceeded(f"{_show(raw)}: more than {LIMITS.max_symlink_hops} symlinks")
+                raise SymlinkLoop(f"{_show(raw)}: more than {LIMITS.max_symlink_hops} symlinks")
             target = fs.readlink(node)
             if target.startswith(b"/"):
                 stack = [root]
             parts = [c for c in target.split(b"/") if c and c != b"."]
             if len(pending) + len(parts) > LIMITS.max_path_components:
-                raise LimitExceeded(f"{_show(raw)}: symlinks expand past {LIMITS.max_path_components} components")
+                raise SymlinkLoop(f"{_show(raw)}: symlinks expand past {LIMITS.max_path_components} components")
             pending.extend(reversed(parts))
             continue
         stack.append(node)
