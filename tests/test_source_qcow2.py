@@ -291,6 +291,8 @@ def test_a_compressed_cluster_that_inflates_past_its_size(variants, tmp_path):
 @pytest.mark.parametrize("field, value, error, message", [
     (24, struct.pack(">Q", 1 << 61), LimitExceeded, "max_image_table"),  # a disk of 2 EiB: a 32 GiB L1 table
     (36, struct.pack(">I", 0), CorruptImage, "L1 table of 0 entries for a disk that needs 1"),
+    # declared beyond QEMU's 32 MiB cap although the disk needs one entry: refused as QEMU does
+    (36, struct.pack(">I", (32 << 20) // 8 + 1), LimitExceeded, "4194305 entries declared.*max_image_table"),
     (20, struct.pack(">I", 40), CorruptImage, "cluster_bits 40"),
     (16, struct.pack(">I", 5000), CorruptImage, "backing file name of 5000 bytes"),
     (72, struct.pack(">Q", 1 << 20), Unsupported, "incompatible features 0x100000"),
@@ -303,6 +305,21 @@ def test_absurd_header_fields(variants, tmp_path, field, value, error, message):
     image = _patched(base, tmp_path / "bad.qcow2", field, value)
     with pytest.raises(error, match=message):
         open_disk(image)
+
+
+def test_a_declared_l1_table_past_qemus_cap_is_refused_by_qemu_too(variants, tmp_path):
+    """The peer on the same bytes: qemu-img refuses an image whose header declares an L1
+    table of more than 32 MiB, as we do (test_absurd_header_fields)."""
+    image = _patched(variants["v3"], tmp_path / "big-l1.qcow2", 36, struct.pack(">I", (32 << 20) // 8 + 1))
+    done = subprocess.run(["qemu-img", "info", str(image)], capture_output=True, text=True)
+    assert done.returncode != 0 and "L1 table too large" in done.stderr, done.stderr
+    ok = _patched(variants["v3"], tmp_path / "max-l1.qcow2", 36, struct.pack(">I", (32 << 20) // 8))
+    assert subprocess.run(["qemu-img", "info", str(ok)], capture_output=True).returncode == 0
+    disk, fd = open_disk(ok)
+    try:
+        assert disk.size > 0
+    finally:
+        os.close(fd)
 
 
 def test_encrypted_images_are_unsupported(tmp_path, variants):

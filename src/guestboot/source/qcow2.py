@@ -217,6 +217,9 @@ class Qcow2Disk(MappedSource):
             raise CorruptImage(f"qcow2 header: a disk of {header.size} bytes", where=self.name, offset=24)
         if needed * 8 > LIMITS.max_image_table:
             raise LimitExceeded(f"qcow2 L1 table of {needed * 8} bytes (max_image_table)", where=self.name)
+        if header.l1_size * 8 > LIMITS.max_image_table:  # QEMU refuses these too ("Active L1 table too large")
+            raise LimitExceeded(f"qcow2 header: L1 table of {header.l1_size} entries declared, more than"
+                                f" {LIMITS.max_image_table} bytes (max_image_table)", where=self.name, offset=36)
         if header.l1_size < needed:
             raise CorruptImage(f"qcow2 header: L1 table of {header.l1_size} entries for a disk that needs {needed}",
                                where=self.name, offset=36)
