@@ -12,8 +12,9 @@ stubs). A seed a tool cannot make here is left out and named in ``missing``.
 Config seeds are the conformance corpus in tests/data (real configs of real
 distributions, from pygrub, petitboot and u-root), read in place.
 
-md RAID needs the md driver (mdadm --create), which this kernel lacks: the md target
-gets the other images, mutated.
+md RAID needs the md driver (mdadm --create), which this kernel may lack: the md seeds
+(one member of a two-disk RAID1 with superblock 1.2, one with 0.90, each holding the ext4
+seed) are made by mdadm in a QEMU guest (tests/builders/md_guest.py, one short boot).
 """
 
 from __future__ import annotations
@@ -255,6 +256,37 @@ def _lvm_seed(out: Path) -> None:
                   "conv=notrunc,sparse", "status=none"])
 
 
+def _md_seeds(cache: Path) -> dict[str, "callable"]:
+    """Member 0 of a RAID1 of two 8 MiB disks per superblock version, holding the ext4
+    seed; one guest boot makes both (the first seed asked for makes the other too)."""
+
+    def make(out: Path) -> None:
+        sys.path.insert(0, str(REPO / "tests"))
+        from builders.md_guest import run_guest
+
+        work = Path(tempfile.mkdtemp(prefix="md-", dir=cache / "work"))
+        try:
+            members = [_blank(work / f"m{i}.img", 8 * MiB) for i in range(4)]
+            payload = work / "payload.img"
+            shutil.copyfile(cache / "ext4.img", payload)
+            create = "mdadm --create --run --assume-clean --homehost=guestboot"
+            job = (f"{create} /dev/md0 --metadata=1.2 --level=1 --raid-devices=2 --name=fuzz /dev/vda /dev/vdb\n"
+                   f"{create} /dev/md1 --metadata=0.90 --level=1 --raid-devices=2 /dev/vdc /dev/vdd\n"
+                   "dd if=/dev/vde of=/dev/md0 bs=1M conv=fsync\n"
+                   "dd if=/dev/vde of=/dev/md1 bs=1M conv=fsync\n"
+                   "mdadm --stop /dev/md0 && mdadm --stop /dev/md1\n")
+            try:
+                run_guest([*members, payload], job, work, timeout=240)
+            except AssertionError as err:  # the guest's console, for the missing list
+                raise RuntimeError(str(err)[-2000:]) from None
+            for name, member in (("md-raid1-1.2.img", members[0]), ("md-raid1-0.90.img", members[2])):
+                os.replace(member, out if out.name == name + ".part" else cache / name)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    return {"md-raid1-1.2.img": make, "md-raid1-0.90.img": make}
+
+
 def _format_seeds(cache: Path) -> dict[str, "callable"]:
     raw = cache / "gpt.img"
 
@@ -312,7 +344,7 @@ TAGS = {
     "ext4.img": "fs", "ext2-1k.img": "fs", "xfs.img": "fs", "btrfs.img": "fs", "fat16.img": "fs",
     "fat12.img": "fs", "exfat.img": "fs", "iso9660.iso": "fs", "squashfs-gzip.img": "fs", "squashfs-xz.img": "fs",
     "mbr-logical.img": "table", "gpt.img": "table", "sun.img": "table", "bsd-nested.img": "table",
-    "lvm-pv.img": "lvm", "disk.qcow2": "image", "disk-compressed.qcow2": "image", "disk.vhd": "image",
+    "lvm-pv.img": "lvm", "md-raid1-1.2.img": "md", "md-raid1-0.90.img": "md", "disk.qcow2": "image", "disk-compressed.qcow2": "image", "disk.vhd": "image",
     "disk-fixed.vhd": "image", "disk.vhdx": "image", "disk.vmdk": "image", "disk-stream.vmdk": "image",
     "grubenv": "env", "initrd-cpio-gzip.img": "initrd",
 }
@@ -331,7 +363,7 @@ def build(cache: Path | None = None) -> tuple[list[Seed], dict[str, str]]:
     work.mkdir(exist_ok=True)
     tree = write_tree(work / "tree")
     stages = (lambda: {**_fs_seeds(work, tree), **_small_seeds(work, tree)},
-              lambda: {**_table_seeds(cache), "lvm-pv.img": _lvm_seed},  # place the ext4 seed
+              lambda: {**_table_seeds(cache), "lvm-pv.img": _lvm_seed, **_md_seeds(cache)},  # hold the ext4 seed
               lambda: _format_seeds(cache))  # convert the GPT seed
     for stage in stages:
         for name, make in stage().items():

@@ -230,7 +230,7 @@ TARGETS: tuple[Target, ...] = (
     _image("table.bsd", "table", _table("guestboot.volume.bsd")),
     _image("table.scan", "table lvm", _scan),
     _image("volume.lvm", "lvm", _stack(("lvm",))),
-    _image("volume.md", "lvm table", _stack(("md",))),
+    _image("volume.md", "md lvm table", _stack(("md",))),
     *(_image(f"fs.{name}", f"fs.{name}", _filesystem(f"guestboot.fs.{name}")) for name in FS_MODULES),
     _image("fs.probe", "fs", _filesystem(None)),
     _image("kernel.inspect", "kernel", _kernel),
