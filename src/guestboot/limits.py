@@ -116,6 +116,9 @@ class Limits:
     max_initrd_gap: int = 1 * MiB  # zero bytes skipped between two archives of one initrd
     max_inspected_files: int = 256  # files looked at by one "inspect" (menu entries and /boot)
 
+    # --- the interactive menu (cli/console_menu.py) ------------------------------------------
+    max_menu_wait_seconds: int = 60  # before the first key: a config's longer (or endless) countdown is cut to this
+
     # --- sandbox (sandbox/; see SECURITY.md) -----------------------------------------------
     sandbox_wall_seconds: int = 60  # the whole confined child, wall clock (libxl kills a bootloader at 120 s)
     sandbox_cpu_seconds: int = 50  # CPU time of the confined child (RLIMIT_CPU)

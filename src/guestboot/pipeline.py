@@ -257,6 +257,7 @@ def _plan(request: Request, devices: DeviceMap, menu: Menu, warnings: list[str])
         "format": menu.format,
         "dialect": dialect_data(menu),
         "rows": [_row_data(row) for row in _rows(menu)],
+        "menu_wait": _menu_wait(menu),
         "entry": {
             "title": choice.names[-1] if choice.names else "",
             "id": choice.entry.id,
@@ -518,6 +519,12 @@ def _ref_data(ref: FileRef) -> Result:
     if ref.section is not None:
         data["section"] = {"offset": ref.section[0], "size": ref.section[1]}
     return data
+
+
+def _menu_wait(menu: Menu) -> int | None:
+    from .boot.timeout import menu_wait
+
+    return menu_wait(menu)
 
 
 def _rows(menu: Menu) -> list[Any]:

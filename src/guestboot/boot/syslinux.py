@@ -670,7 +670,8 @@ def _chosen(cfg: Config) -> tuple[str | None, _SubMenu | None, str]:
 def _menu_of(
     devices: DeviceMap, cfg: Config, sub: _SubMenu, booter: _Booter, origin: str, top: bool
 ) -> Menu:
-    menu = Menu(origin=origin, format=FORMAT, warnings=cfg.warnings if top else [])
+    menu = Menu(origin=origin, format=FORMAT, warnings=cfg.warnings if top else [],
+                timeout=str(cfg.timeout) if top and cfg.timeout > 0 else None)  # tenths of a second
     for item in sub.items:
         menu.entries.append(_entry(devices, cfg, item, booter, origin))
     if top:

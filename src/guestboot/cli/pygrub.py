@@ -40,7 +40,8 @@ Read a guest disk image without trusting it, choose the entry its boot loader wo
 copy that kernel and ramdisk out and print where they are (a drop-in for Xen's pygrub).
 
   -q, --quiet              boot the default entry (no interactive menu)
-  -i, --interactive        show the menu (today: as text on stderr, then boot the default)
+  -i, --interactive        show the menu on the terminal and let a person choose (the default;
+                           without a terminal on stdin: the menu as text on stderr)
   -l, --list-entries       list the entries and what each boots; write nothing
   -n, --not-really         print what would boot; write nothing
       --entry=SPEC         boot this entry: index, title, id, or a>b submenu path
@@ -286,8 +287,12 @@ def run(o: Options) -> int:
             ramdisk_fd, ramdisk_name = create_unique_file(dir_fd, "boot_ramdisk.")
             made.append(ramdisk_name)
         out_fd = _open_output(o.output)
+        entry = o.entry
+        console = _console(o, action)
+        if console is not None:
+            entry = _menu_choice(o, tuple(disks), opener, console)
         request = Request(
-            action, tuple(disks), offset=o.offset, entry=o.entry,
+            action, tuple(disks), offset=o.offset, entry=entry,
             kernel=o.kernel, ramdisk=o.ramdisk, extra_args=o.args, kernel_fd=kernel_fd, initrd_fd=ramdisk_fd,
             opener=opener,
             grub_dialect=o.grub_dialect, guest_type=o.guest_type, prefer_capable=o.prefer_capable,
@@ -305,7 +310,7 @@ def run(o: Options) -> int:
         if action == "menu":
             say(_listing(result["entries"]))
             return 0
-        if o.interactive and result["rows"]:
+        if o.interactive and console is None and result["rows"]:
             _print_plain_menu(result["rows"])
         _name_entry(result)
         kernel = result["kernel"]["path"]
@@ -405,13 +410,45 @@ def _bootable(entries: list[dict], titles: tuple[str, ...]):
             yield titles + (entry["title"],), entry
 
 
+def _console(o: Options, action: str) -> int | None:
+    """The terminal for the interactive menu: pygrub's default mode (not -q, no --entry),
+    choosing a config entry (not --kernel), with a terminal on standard input."""
+    if not o.interactive or o.kernel is not None or action not in ("extract", "plan"):
+        return None
+    from .console_menu import terminal
+
+    return terminal()
+
+
+def _menu_choice(o: Options, disks: tuple, opener, console: int) -> str | None:
+    """Read the menu (a "plan" run, sandboxed like the real one), let the person at the
+    console choose; the entry path to boot, or None for the default (chosen or timed out:
+    the second run then picks it exactly as it would have)."""
+    from ..pipeline import Request
+    from .console_menu import choices, choose
+
+    try:
+        planned = run_request(PROG, Request(
+            "plan", disks, offset=o.offset, opener=opener, grub_dialect=o.grub_dialect,
+            guest_type=o.guest_type, prefer_capable=o.prefer_capable, chainload=o.chainload,
+        ), sandbox=o.sandbox, uid=o.uid, gid=o.gid, debug=o.debug)
+        items = choices(planned["rows"])
+        if not items:
+            return None
+        picked = choose(items, planned.get("menu_wait"), console)
+        return None if picked.default else picked.path
+    finally:
+        os.close(console)
+
+
 def _print_plain_menu(rows: list[dict]) -> None:
-    """Until the interactive menu lands: show the menu as text on stderr, boot the default."""
+    """pygrub's interactive mode with no terminal on standard input (nobody to ask): the
+    menu as text on stderr, then the default boots."""
     from .render import menu_lines
 
     for line in menu_lines(rows):
         sys.stderr.write(line + "\n")
-    sys.stderr.write(f"{PROG}: no interactive menu yet; booting the default entry (*)\n")
+    sys.stderr.write(f"{PROG}: no terminal for the interactive menu; booting the default entry (*)\n")
     sys.stderr.flush()
 
 

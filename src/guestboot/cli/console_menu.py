@@ -1,0 +1,147 @@
+"""The interactive boot menu on the console, as pygrub shows it when a person may be there.
+
+The bootable entries (submenus flattened to "Parent > Entry", as pygrub lists them) with
+the default highlighted and a countdown of the config's own timeout (boot/timeout.py, cut
+to LIMITS.max_menu_wait_seconds so that a guest cannot hold the host's toolstack). Any
+key stops the countdown; Up/Down (or k/j, Ctrl-P/Ctrl-N), Home/End and Page Up/Down move;
+Enter boots the highlighted entry. Ctrl-C interrupts (exit 130). pygrub's editing keys
+(e, a, c) are not offered: the entry boots as the guest's config says.
+
+Only the terminal is touched: the tty on standard input, opened again by its name for
+drawing, in cbreak mode (restored on every way out). Guest text is shown through
+render.shown (one line, controls escaped) and cut to the terminal's width.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import termios
+import time
+import tty
+from typing import Any, NamedTuple
+
+from ..limits import LIMITS
+from .render import shown
+
+UP = (b"\x1b[A", b"\x1bOA", b"k", b"\x10")
+DOWN = (b"\x1b[B", b"\x1bOB", b"j", b"\x0e")
+HOME = (b"\x1b[H", b"\x1bOH", b"\x1b[1~", b"\x1b[7~")
+END = (b"\x1b[F", b"\x1bOF", b"\x1b[4~", b"\x1b[8~")
+PAGE_UP = (b"\x1b[5~",)
+PAGE_DOWN = (b"\x1b[6~",)
+ENTER = (b"\r", b"\n")
+INTERRUPT = b"\x03"  # Ctrl-C
+HEADER = ("Use the \u2191 and \u2193 keys to select which entry is highlighted.",
+          "Press enter to boot the selected OS.")
+
+
+class Choice(NamedTuple):
+    """A bootable row: its index path ("1>0", what --entry takes) and its titles."""
+
+    path: str
+    title: str
+    default: bool
+
+
+def choices(rows: list[dict[str, Any]]) -> list[Choice]:
+    """The bootable rows of a result's menu rows, submenu titles joined with " > "."""
+    out: list[Choice] = []
+    parents: list[str] = []
+    for row in rows:
+        del parents[row["depth"]:]
+        if row["submenu"]:
+            parents.append(row["title"])
+            continue
+        out.append(Choice(row["path"], " > ".join([*parents, row["title"]]), bool(row["default"])))
+    return out
+
+
+def terminal() -> int | None:
+    """A descriptor to draw on and read keys from, or None when standard input is no terminal."""
+    if not os.isatty(0):
+        return None
+    try:
+        return os.open(os.ttyname(0), os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return None
+
+
+def choose(items: list[Choice], wait: int | None, fd: int, *, clock=time.monotonic) -> Choice:
+    """Show ``items`` on the terminal ``fd`` and return the one to boot: the one Enter was
+    pressed on, or the default when ``wait`` seconds pass with no key (None: the config
+    waits for a key; cut to LIMITS.max_menu_wait_seconds like any longer wait)."""
+    selected = next((i for i, c in enumerate(items) if c.default), 0)
+    limit = LIMITS.max_menu_wait_seconds if wait is None else min(wait, LIMITS.max_menu_wait_seconds)
+    if limit <= 0 or not items:
+        return items[selected] if items else Choice("", "", True)
+    deadline: float | None = clock() + limit
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd)
+        modes = termios.tcgetattr(fd)
+        modes[3] &= ~termios.ISIG  # Ctrl-C arrives as a byte whether or not this is our controlling tty
+        termios.tcsetattr(fd, termios.TCSANOW, modes)
+        _write(fd, b"\x1b[?25l")  # hide the cursor while the menu is up
+        while True:
+            left = None if deadline is None else max(0.0, deadline - clock())
+            _draw(fd, items, selected, None if left is None else int(-(-left // 1)))
+            if left == 0.0:
+                return items[selected]
+            ready, _, _ = select.select([fd], [], [], None if left is None else min(1.0, left))
+            if not ready:
+                continue
+            key = os.read(fd, 32)
+            if not key:  # the terminal hung up: boot what is highlighted
+                return items[selected]
+            if INTERRUPT in key:
+                raise KeyboardInterrupt
+            deadline = None  # a key stops the countdown, as in GRUB and pygrub
+            if key in ENTER:
+                return items[selected]
+            page = max(1, _size(fd)[1] - len(HEADER) - 4)
+            if key in UP:
+                selected = max(0, selected - 1)
+            elif key in DOWN:
+                selected = min(len(items) - 1, selected + 1)
+            elif key in HOME:
+                selected = 0
+            elif key in END:
+                selected = len(items) - 1
+            elif key in PAGE_UP:
+                selected = max(0, selected - page)
+            elif key in PAGE_DOWN:
+                selected = min(len(items) - 1, selected + page)
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        _write(fd, b"\x1b[?25h\r\n")
+
+
+def _size(fd: int) -> tuple[int, int]:
+    try:
+        size = os.get_terminal_size(fd)
+        return max(size.columns, 20), max(size.lines, 8)
+    except OSError:
+        return 80, 24
+
+
+def _draw(fd: int, items: list[Choice], selected: int, seconds: int | None) -> None:
+    columns, lines = _size(fd)
+    window = max(1, lines - len(HEADER) - 4)
+    top = min(max(0, selected - window // 2), max(0, len(items) - window))
+    out = ["\x1b[H\x1b[2J"]
+    for index in range(top, min(len(items), top + window)):
+        item = items[index]
+        text = f" {item.path:<6} {shown(item.title)}"[: columns - 2].ljust(columns - 2)
+        out.append(f"\x1b[7m{text}\x1b[0m\r\n" if index == selected else f"{text}\r\n")
+    out.append("\r\n")
+    out.extend(line[: columns - 1] + "\r\n" for line in HEADER)
+    if seconds is not None:
+        out.append(f"Will boot selected entry in {seconds:2d} seconds"[: columns - 1])
+    _write(fd, "".join(out).encode("utf-8", "replace"))
+
+
+def _write(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
