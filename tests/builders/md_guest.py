@@ -85,13 +85,19 @@ def kernel_modules(names: Sequence[str] = MODULES) -> tuple[Path, list[str]]:
         staged = Path(tmp) / "staged"
         staged.mkdir()
         with tarfile.open(payload) as tar:
-            members = {_stem(m.name).replace("-", "_"): m for m in tar.getmembers()
+            every = tar.getmembers()
+            members = {_stem(m.name).replace("-", "_"): m for m in every
                        if m.isfile() and re.search(r"/kernel/.*\.ko(\.xz|\.gz)?$", m.name)}
+            # modules.builtin names what this kernel has built in (Debian 13's 6.12 builds
+            # virtio_pci in; Debian 12's 6.1 ships it as a module)
+            listing = next((m for m in every if m.isfile() and m.name.endswith("/modules.builtin")), None)
+            builtin = {_stem(line).replace("-", "_") for line in
+                       (tar.extractfile(listing).read().decode().split() if listing is not None else [])}
             loaded: list[str] = []
 
             def add(name: str) -> None:
                 key = name.replace("-", "_")
-                if key in loaded:
+                if key in loaded or (key in builtin and key not in members):
                     return
                 if key not in members:
                     raise ToolMissing(f"{package} has no module {name}")
