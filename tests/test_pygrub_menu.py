@@ -201,3 +201,26 @@ def test_ctrl_c_at_the_menu_is_an_interruption(disk, tmp_path):
     console.type(b"\x03")
     assert console.finish() == 130
     assert not out.exists() or out.read_bytes() == b""
+
+
+def test_keys_that_arrive_together_each_count(disk, tmp_path):
+    """A paste (or a fast typist) gives several keys in one read: each one moves."""
+    out = tmp_path / "out"
+    console = Console(f"--output={out}", "--output-format=simple", "-n", str(disk))
+    console.wait_for(b"Will boot selected entry in")
+    os.write(console.master, b"\x1b[H\x1b[B\x1b[B\x1bOA\r")  # Home, Down, Down, Up, Enter: entry 1
+    assert console.finish() == 0
+    assert b"vmlinuz-2" in out.read_bytes()
+    out.unlink()
+    console = Console(f"--output={out}", "--output-format=simple", "-n", str(disk))
+    console.wait_for(b"Will boot selected entry in")
+    os.write(console.master, b"\x1b[Hj\x1b[F\r")  # Home, j, End, Enter: the last entry
+    assert console.finish() == 0
+    assert b"vmlinuz-3" in out.read_bytes()
+
+
+def test_keys_splits_control_sequences_whole():
+    from guestboot.cli.console_menu import keys
+
+    assert keys(b"jj\x1b[B\x1bOA\x1b[5~\r\x03\x1b") == [b"j", b"j", b"\x1b[B", b"\x1bOA", b"\x1b[5~", b"\r",
+                                                         b"\x03", b"\x1b"]

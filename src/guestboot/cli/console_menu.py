@@ -15,6 +15,7 @@ render.shown (one line, controls escaped) and cut to the terminal's width.
 from __future__ import annotations
 
 import os
+import re
 import select
 import termios
 import time
@@ -91,30 +92,40 @@ def choose(items: list[Choice], wait: int | None, fd: int, *, clock=time.monoton
             ready, _, _ = select.select([fd], [], [], None if left is None else min(1.0, left))
             if not ready:
                 continue
-            key = os.read(fd, 32)
-            if not key:  # the terminal hung up: boot what is highlighted
+            typed = os.read(fd, 64)
+            if not typed:  # the terminal hung up: boot what is highlighted
                 return items[selected]
-            if INTERRUPT in key:
-                raise KeyboardInterrupt
             deadline = None  # a key stops the countdown, as in GRUB and pygrub
-            if key in ENTER:
-                return items[selected]
             page = max(1, _size(fd)[1] - len(HEADER) - 4)
-            if key in UP:
-                selected = max(0, selected - 1)
-            elif key in DOWN:
-                selected = min(len(items) - 1, selected + 1)
-            elif key in HOME:
-                selected = 0
-            elif key in END:
-                selected = len(items) - 1
-            elif key in PAGE_UP:
-                selected = max(0, selected - page)
-            elif key in PAGE_DOWN:
-                selected = min(len(items) - 1, selected + page)
+            for key in keys(typed):
+                if key == INTERRUPT:
+                    raise KeyboardInterrupt
+                if key in ENTER:
+                    return items[selected]
+                if key in UP:
+                    selected = max(0, selected - 1)
+                elif key in DOWN:
+                    selected = min(len(items) - 1, selected + 1)
+                elif key in HOME:
+                    selected = 0
+                elif key in END:
+                    selected = len(items) - 1
+                elif key in PAGE_UP:
+                    selected = max(0, selected - page)
+                elif key in PAGE_DOWN:
+                    selected = min(len(items) - 1, selected + page)
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
         _write(fd, b"\x1b[?25h\r\n")
+
+
+_SEQUENCE = re.compile(rb"\x1b(?:\[[0-9;?]*[\x40-\x7e]|O[\x40-\x7e])|\x1b|[\x00-\x7f]|[\x80-\xff]+")
+
+
+def keys(typed: bytes) -> list[bytes]:
+    """The keys in what one read returned (a paste or fast typing gives several): ECMA-48
+    control sequences (ESC [ params final, ESC O final) whole, other bytes one by one."""
+    return _SEQUENCE.findall(typed)
 
 
 def _size(fd: int) -> tuple[int, int]:
