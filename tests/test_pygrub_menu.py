@@ -34,17 +34,17 @@ menuentry 'Second' --id second {{
 }}
 submenu 'More' {{
     menuentry 'Third {title}' {{
-        linux /boot/vmlinuz-3 third
+        linux /boot/vmlinuz-3 third{args}
     }}
 }}
 """
 EVIL = "\x1b[2J\x1b]0;owned\x07\n* 9 Injected"
 
 
-def make_disk(work: Path, timeout: str, title: str = "") -> Path:
+def make_disk(work: Path, timeout: str, title: str = "", args: str = "") -> Path:
     tree = work / "tree"
     (tree / "boot" / "grub").mkdir(parents=True)
-    (tree / "boot" / "grub" / "grub.cfg").write_text(CONFIG.format(timeout=timeout, title=title))
+    (tree / "boot" / "grub" / "grub.cfg").write_text(CONFIG.format(timeout=timeout, title=title, args=args))
     for name in ("vmlinuz-1", "vmlinuz-2", "vmlinuz-3", "initrd-2"):
         (tree / "boot" / name).write_bytes(name.encode() * 100)
     image = work / "disk.img"
@@ -224,3 +224,46 @@ def test_keys_splits_control_sequences_whole():
 
     assert keys(b"jj\x1b[B\x1bOA\x1b[5~\r\x03\x1b") == [b"j", b"j", b"\x1b[B", b"\x1bOA", b"\x1b[5~", b"\r",
                                                          b"\x03", b"\x1b"]
+
+
+def test_a_edits_the_kernel_arguments_of_the_highlighted_entry(disk, tmp_path):
+    """pygrub's 'a': the line editor starts with the entry's own arguments; End, a word
+    typed, Home and Delete; Enter boots with the line, --args still appended."""
+    out = tmp_path / "out"
+    console = Console("--output-format=simple", f"--output={out}", "-n", "--args=console=hvc0", str(disk))
+    console.wait_for(b"Will boot selected entry in")
+    console.type(b"k", b"a")  # entry 0, whose arguments come from a run of its own
+    console.wait_for(b"Kernel arguments of 0 First")
+    console.wait_for(b"root=/dev/sda1 first")
+    console.type(b" single", b"\x1b[H", b"\x1b[3~" * 5, b"\r")  # drop "root=" from the front
+    assert console.finish() == 0
+    assert out.read_bytes() == b"kernel <kernel:/boot/vmlinuz-1>\nargs /dev/sda1 first single console=hvc0\n\n"
+    assert b"kernel arguments typed at the console: /dev/sda1 first single console=hvc0" in console.screen
+
+
+def test_escape_leaves_the_editor_and_the_entry_boots_as_configured(disk, tmp_path):
+    out = tmp_path / "out"
+    console = Console("--output-format=simple", f"--output={out}", "-n", str(disk))
+    console.wait_for(b"Will boot selected entry in")
+    console.type(b"a")
+    console.wait_for(b"root=/dev/sda1 second")
+    console.type(b"\x15garbage", b"\x1b")  # Ctrl-U, typing, then Esc: nothing kept
+    console.wait_for(b"Press enter to boot the selected OS")
+    console.type(b"\r")
+    assert console.finish() == 0
+    assert out.read_bytes().endswith(b"args root=/dev/sda1 second\n\n")
+    assert b"typed at the console" not in console.screen
+
+
+def test_arguments_with_control_characters_are_not_edited(tmp_path):
+    """The editor shows what it edits; guest arguments with an escape character cannot be
+    shown as they are, so 'a' says so (escaped) and the entry can still boot unchanged."""
+    image = make_disk(tmp_path, "5", args=" x\x1b[2Jy")
+    out = tmp_path / "out"
+    console = Console("--output-format=simple", f"--output={out}", "-n", str(image))
+    console.wait_for(b"Will boot selected entry in")
+    console.type(b"j", b"a")
+    console.wait_for(b"entry 2>0: its arguments hold control characters; not editable here")
+    console.type(b"\r")
+    assert console.finish() == 0
+    assert out.read_bytes() == b"kernel <kernel:/boot/vmlinuz-3>\nargs third x\x1b[2Jy\n\n"

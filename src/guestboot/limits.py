@@ -118,6 +118,7 @@ class Limits:
 
     # --- the interactive menu (cli/console_menu.py) ------------------------------------------
     max_menu_wait_seconds: int = 60  # before the first key: a config's longer (or endless) countdown is cut to this
+    max_edited_args: int = 4096  # characters of kernel arguments typed at the menu (Linux x86: 2048 used)
 
     # --- sandbox (sandbox/; see SECURITY.md) -----------------------------------------------
     sandbox_wall_seconds: int = 60  # the whole confined child, wall clock (libxl kills a bootloader at 120 s)

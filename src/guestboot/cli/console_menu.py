@@ -4,8 +4,10 @@ The bootable entries (submenus flattened to "Parent > Entry", as pygrub lists th
 the default highlighted and a countdown of the config's own timeout (boot/timeout.py, cut
 to LIMITS.max_menu_wait_seconds so that a guest cannot hold the host's toolstack). Any
 key stops the countdown; Up/Down (or k/j, Ctrl-P/Ctrl-N), Home/End and Page Up/Down move;
-Enter boots the highlighted entry. Ctrl-C interrupts (exit 130). pygrub's editing keys
-(e, a, c) are not offered: the entry boots as the guest's config says.
+Enter boots the highlighted entry; ``a`` edits its kernel arguments first, as pygrub's
+``a`` does (a line editor: Left/Right, Home/End, Backspace/Delete, Ctrl-U/Ctrl-K; Enter
+boots with the line, Esc goes back). Ctrl-C interrupts (exit 130). pygrub's ``e`` (edit
+the whole entry) and ``c`` (a GRUB command line) are not offered.
 
 Only the terminal is touched: the tty on standard input, opened again by its name for
 drawing, in cbreak mode (restored on every way out). Guest text is shown through
@@ -20,7 +22,7 @@ import select
 import termios
 import time
 import tty
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from ..limits import LIMITS
 from .render import shown
@@ -31,10 +33,23 @@ HOME = (b"\x1b[H", b"\x1bOH", b"\x1b[1~", b"\x1b[7~")
 END = (b"\x1b[F", b"\x1bOF", b"\x1b[4~", b"\x1b[8~")
 PAGE_UP = (b"\x1b[5~",)
 PAGE_DOWN = (b"\x1b[6~",)
+LEFT = (b"\x1b[D", b"\x1bOD", b"\x02")
+RIGHT = (b"\x1b[C", b"\x1bOC", b"\x06")
+DELETE = (b"\x1b[3~", b"\x04")
+BACKSPACE = (b"\x7f", b"\x08")
+ESCAPE = b"\x1b"
 ENTER = (b"\r", b"\n")
 INTERRUPT = b"\x03"  # Ctrl-C
 HEADER = ("Use the \u2191 and \u2193 keys to select which entry is highlighted.",
-          "Press enter to boot the selected OS.")
+          "Press enter to boot the selected OS, 'a' to modify the kernel arguments before booting.")
+
+
+class Picked(NamedTuple):
+    """What the person chose: an entry, and the kernel arguments typed for it (None: the
+    entry's own)."""
+
+    choice: "Choice"
+    args: str | None = None
 
 
 class Choice(NamedTuple):
@@ -68,15 +83,18 @@ def terminal() -> int | None:
         return None
 
 
-def choose(items: list[Choice], wait: int | None, fd: int, *, clock=time.monotonic) -> Choice:
+def choose(items: list[Choice], wait: int | None, fd: int, *, args_of: Callable[[Choice], str] | None = None,
+           clock=time.monotonic) -> Picked:
     """Show ``items`` on the terminal ``fd`` and return the one to boot: the one Enter was
     pressed on, or the default when ``wait`` seconds pass with no key (None: the config
-    waits for a key; cut to LIMITS.max_menu_wait_seconds like any longer wait)."""
+    waits for a key; cut to LIMITS.max_menu_wait_seconds like any longer wait).
+    ``args_of`` gives an entry's kernel arguments for the ``a`` key (None: no editing)."""
     selected = next((i for i, c in enumerate(items) if c.default), 0)
     limit = LIMITS.max_menu_wait_seconds if wait is None else min(wait, LIMITS.max_menu_wait_seconds)
     if limit <= 0 or not items:
-        return items[selected] if items else Choice("", "", True)
+        return Picked(items[selected] if items else Choice("", "", True))
     deadline: float | None = clock() + limit
+    note = ""
     saved = termios.tcgetattr(fd)
     try:
         tty.setcbreak(fd)
@@ -86,22 +104,28 @@ def choose(items: list[Choice], wait: int | None, fd: int, *, clock=time.monoton
         _write(fd, b"\x1b[?25l")  # hide the cursor while the menu is up
         while True:
             left = None if deadline is None else max(0.0, deadline - clock())
-            _draw(fd, items, selected, None if left is None else int(-(-left // 1)))
+            _draw(fd, items, selected, None if left is None else int(-(-left // 1)), note)
             if left == 0.0:
-                return items[selected]
+                return Picked(items[selected])
             ready, _, _ = select.select([fd], [], [], None if left is None else min(1.0, left))
             if not ready:
                 continue
             typed = os.read(fd, 64)
             if not typed:  # the terminal hung up: boot what is highlighted
-                return items[selected]
+                return Picked(items[selected])
             deadline = None  # a key stops the countdown, as in GRUB and pygrub
             page = max(1, _size(fd)[1] - len(HEADER) - 4)
             for key in keys(typed):
                 if key == INTERRUPT:
                     raise KeyboardInterrupt
                 if key in ENTER:
-                    return items[selected]
+                    return Picked(items[selected])
+                if key == b"a" and args_of is not None:
+                    edited, note = _edit_args(fd, items[selected], args_of)
+                    if edited is not None:
+                        return Picked(items[selected], edited)
+                    _write(fd, b"\x1b[?25l")
+                    break  # what was typed after "a" went to the editor
                 if key in UP:
                     selected = max(0, selected - 1)
                 elif key in DOWN:
@@ -128,6 +152,69 @@ def keys(typed: bytes) -> list[bytes]:
     return _SEQUENCE.findall(typed)
 
 
+def _edit_args(fd: int, item: Choice, args_of: Callable[[Choice], str]) -> tuple[str | None, str]:
+    """The arguments typed for ``item`` (None: Esc, or nothing to edit) and a note for the
+    menu when editing was not possible."""
+    from ..errors import GuestbootError
+
+    try:
+        current = args_of(item)
+    except GuestbootError as err:
+        return None, f"cannot edit entry {item.path}: {shown(err)}"
+    if shown(current) != current:  # the editor shows what it edits: control characters cannot be shown as they are
+        return None, f"entry {item.path}: its arguments hold control characters; not editable here"
+    chars = list(current)[: LIMITS.max_edited_args]
+    at = len(chars)
+    _write(fd, b"\x1b[?25h")
+    while True:
+        _draw_editor(fd, item, chars, at)
+        typed = os.read(fd, 64)
+        if not typed:
+            return None, ""
+        for key in keys(typed):
+            if key == INTERRUPT:
+                raise KeyboardInterrupt
+            if key in ENTER:
+                return "".join(chars), ""
+            if key == ESCAPE:
+                return None, ""
+            if key in BACKSPACE:
+                if at:
+                    del chars[at - 1]
+                    at -= 1
+            elif key in DELETE:
+                del chars[at:at + 1]
+            elif key in LEFT:
+                at = max(0, at - 1)
+            elif key in RIGHT:
+                at = min(len(chars), at + 1)
+            elif key in HOME or key == b"\x01":
+                at = 0
+            elif key in END or key == b"\x05":
+                at = len(chars)
+            elif key == b"\x15":  # Ctrl-U: everything before the cursor
+                del chars[:at]
+                at = 0
+            elif key == b"\x0b":  # Ctrl-K: everything from the cursor
+                del chars[at:]
+            elif not key.startswith(ESCAPE):
+                for char in key.decode("utf-8", "replace"):
+                    if char.isprintable() and char != "\ufffd" and len(chars) < LIMITS.max_edited_args:
+                        chars.insert(at, char)
+                        at += 1
+
+
+def _draw_editor(fd: int, item: Choice, chars: list[str], at: int) -> None:
+    columns, _lines = _size(fd)
+    width = columns - 1
+    start = max(0, at - width + 1)  # scrolled so that the cursor stays on the screen
+    visible = "".join(chars[start:start + width])
+    out = ["\x1b[H\x1b[2J", f"Kernel arguments of {item.path} {shown(item.title)}"[:width], "\r\n\r\n",
+           visible, "\r\n\r\n", "Enter boots with these arguments; Esc goes back to the menu."[:width],
+           f"\x1b[3;{at - start + 1}H"]
+    _write(fd, "".join(out).encode("utf-8", "replace"))
+
+
 def _size(fd: int) -> tuple[int, int]:
     try:
         size = os.get_terminal_size(fd)
@@ -136,7 +223,7 @@ def _size(fd: int) -> tuple[int, int]:
         return 80, 24
 
 
-def _draw(fd: int, items: list[Choice], selected: int, seconds: int | None) -> None:
+def _draw(fd: int, items: list[Choice], selected: int, seconds: int | None, note: str = "") -> None:
     columns, lines = _size(fd)
     window = max(1, lines - len(HEADER) - 4)
     top = min(max(0, selected - window // 2), max(0, len(items) - window))
@@ -147,6 +234,8 @@ def _draw(fd: int, items: list[Choice], selected: int, seconds: int | None) -> N
         out.append(f"\x1b[7m{text}\x1b[0m\r\n" if index == selected else f"{text}\r\n")
     out.append("\r\n")
     out.extend(line[: columns - 1] + "\r\n" for line in HEADER)
+    if note:
+        out.append(note[: columns - 1] + "\r\n")
     if seconds is not None:
         out.append(f"Will boot selected entry in {seconds:2d} seconds"[: columns - 1])
     _write(fd, "".join(out).encode("utf-8", "replace"))

@@ -287,10 +287,10 @@ def run(o: Options) -> int:
             ramdisk_fd, ramdisk_name = create_unique_file(dir_fd, "boot_ramdisk.")
             made.append(ramdisk_name)
         out_fd = _open_output(o.output)
-        entry = o.entry
+        entry, edited = o.entry, None
         console = _console(o, action)
         if console is not None:
-            entry = _menu_choice(o, tuple(disks), opener, console)
+            entry, edited = _menu_choice(o, tuple(disks), opener, console)
         request = Request(
             action, tuple(disks), offset=o.offset, entry=entry,
             kernel=o.kernel, ramdisk=o.ramdisk, extra_args=o.args, kernel_fd=kernel_fd, initrd_fd=ramdisk_fd,
@@ -323,7 +323,14 @@ def run(o: Options) -> int:
         else:
             kernel_path = f"<kernel:{kernel}>"
             ramdisk_path = f"<ramdisk:{ramdisk}>" if ramdisk else None
-        data = format_output(o.output_format, kernel_path, ramdisk_path, result["args"] or None)
+        args = result["args"]
+        if edited is not None:  # typed at the console ('a'); --args still follows, as in pygrub
+            args = edited + (" " + o.args if o.args else "")
+            from .render import shown
+
+            sys.stderr.write(f"{PROG}: kernel arguments typed at the console: {shown(args)}\n")
+            sys.stderr.flush()
+        data = format_output(o.output_format, kernel_path, ramdisk_path, args or None)
         flush_stdout()
         _write_all(out_fd, data)
         made.clear()  # success: the files are the caller's now
@@ -420,23 +427,28 @@ def _console(o: Options, action: str) -> int | None:
     return terminal()
 
 
-def _menu_choice(o: Options, disks: tuple, opener, console: int) -> str | None:
+def _menu_choice(o: Options, disks: tuple, opener, console: int) -> tuple[str | None, str | None]:
     """Read the menu (a "plan" run, sandboxed like the real one), let the person at the
-    console choose; the entry path to boot, or None for the default (chosen or timed out:
-    the second run then picks it exactly as it would have)."""
+    console choose: the entry path to boot (None for the default, chosen or timed out: the
+    second run then picks it exactly as it would have) and the kernel arguments typed for
+    it (None: its own)."""
     from ..pipeline import Request
     from .console_menu import choices, choose
 
-    try:
-        planned = run_request(PROG, Request(
-            "plan", disks, offset=o.offset, opener=opener, grub_dialect=o.grub_dialect,
+    def plan(entry: str | None) -> dict:
+        return run_request(PROG, Request(
+            "plan", disks, offset=o.offset, entry=entry, opener=opener, grub_dialect=o.grub_dialect,
             guest_type=o.guest_type, prefer_capable=o.prefer_capable, chainload=o.chainload,
         ), sandbox=o.sandbox, uid=o.uid, gid=o.gid, debug=o.debug)
+
+    try:
+        planned = plan(None)
         items = choices(planned["rows"])
         if not items:
-            return None
-        picked = choose(items, planned.get("menu_wait"), console)
-        return None if picked.default else picked.path
+            return None, None
+        picked = choose(items, planned.get("menu_wait"), console,
+                        args_of=lambda item: planned["args"] if item.default else plan(item.path)["args"])
+        return (None if picked.choice.default else picked.choice.path), picked.args
     finally:
         os.close(console)
 
