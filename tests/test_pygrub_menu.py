@@ -267,3 +267,17 @@ def test_arguments_with_control_characters_are_not_edited(tmp_path):
     console.type(b"\r")
     assert console.finish() == 0
     assert out.read_bytes() == b"kernel <kernel:/boot/vmlinuz-3>\nargs third x\x1b[2Jy\n\n"
+
+
+def test_a_console_that_hangs_up_boots_the_highlighted_entry(disk, tmp_path):
+    """The person's side of the pty closes while the menu is up (a console client gone):
+    the highlighted entry boots, with no error and no wait for the countdown."""
+    out = tmp_path / "out"
+    console = Console("--output-format=simple", f"--output={out}", "-n", str(disk))
+    console.wait_for(b"Will boot selected entry in  2")
+    console.type(b"k")  # stop the countdown on entry 0
+    console.wait_for(b"\x1b[7m 0      First")
+    os.close(console.master)
+    assert console.proc.wait(timeout=30) == 0
+    assert out.read_bytes() == b"kernel <kernel:/boot/vmlinuz-1>\nargs root=/dev/sda1 first\n\n"
+    os.close(console.slave)

@@ -27,6 +27,91 @@ EXIT_INTERRUPTED = 130
 WARNINGS_SHOWN = 20  # a hostile config can cause thousands; the rest is counted
 
 
+class _LossyStream:
+    """Standard error that a closed or hung-up reader cannot turn into a failure: what is
+    written there is lost (fd 2 is pointed at /dev/null), the run's result and exit status
+    stand. A console that hangs up, or ``2>&-``, must not cost the guest its boot."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError):
+            self._lose()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except (OSError, ValueError):
+            self._lose()
+
+    def _lose(self) -> None:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+            self._stream = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+        except OSError:
+            pass
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+class _ClosedStdout:
+    """Standard output that was closed when we started (``>&-``): writing to it is an
+    OutputError (exit 8) like any output that cannot be written; fd 1 itself holds
+    /dev/null so that no file we open becomes it."""
+
+    closed_at_start = True
+
+    def write(self, text: str) -> int:
+        import errno
+
+        raise OSError(errno.EBADF, "standard output is closed")
+
+    def flush(self) -> None:  # nothing was written, so nothing is lost
+        pass
+
+    def fileno(self) -> int:
+        return 1
+
+
+def stdout_fd() -> int:
+    """The descriptor of standard output, to write to directly (cat, pygrub's result);
+    OutputError when it was closed when we started."""
+    if getattr(sys.stdout, "closed_at_start", False):
+        raise OutputError("cannot write standard output: standard output is closed")
+    return sys.stdout.fileno()
+
+
+def steady_std_streams() -> None:
+    """Before anything is opened: descriptors 0, 1 and 2 exist (a closed one is given
+    /dev/null, so that an image or an output file can never become "standard error" and
+    receive messages), and standard error is lossy rather than fatal (_LossyStream)."""
+    import fcntl
+
+    closed = []
+    for fd in (0, 1, 2):
+        try:
+            fcntl.fcntl(fd, fcntl.F_GETFD)
+        except OSError:
+            closed.append(fd)
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != fd:
+                os.dup2(opened, fd)
+                os.close(opened)
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+    if 1 in closed:
+        sys.stdout = _ClosedStdout()
+    if not isinstance(sys.stderr, _LossyStream):
+        sys.stderr = _LossyStream(sys.stderr)
+
+
 def fail(prog: str, message: str, code: int) -> int:
     """One line on stderr: ``message`` may carry guest text (a path, a title), so it is
     passed through ``shown`` like every human-readable output."""

@@ -110,7 +110,7 @@ def choose(items: list[Choice], wait: int | None, fd: int, *, args_of: Callable[
             ready, _, _ = select.select([fd], [], [], None if left is None else min(1.0, left))
             if not ready:
                 continue
-            typed = os.read(fd, 64)
+            typed = _read(fd)
             if not typed:  # the terminal hung up: boot what is highlighted
                 return Picked(items[selected])
             deadline = None  # a key stops the countdown, as in GRUB and pygrub
@@ -139,7 +139,10 @@ def choose(items: list[Choice], wait: int | None, fd: int, *, args_of: Callable[
                 elif key in PAGE_DOWN:
                     selected = min(len(items) - 1, selected + page)
     finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        try:
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        except (termios.error, OSError):  # the terminal is gone: nothing to give back
+            pass
         _write(fd, b"\x1b[?25h\r\n")
 
 
@@ -168,7 +171,7 @@ def _edit_args(fd: int, item: Choice, args_of: Callable[[Choice], str]) -> tuple
     _write(fd, b"\x1b[?25h")
     while True:
         _draw_editor(fd, item, chars, at)
-        typed = os.read(fd, 64)
+        typed = _read(fd)
         if not typed:
             return None, ""
         for key in keys(typed):
@@ -241,7 +244,19 @@ def _draw(fd: int, items: list[Choice], selected: int, seconds: int | None, note
     _write(fd, "".join(out).encode("utf-8", "replace"))
 
 
+def _read(fd: int) -> bytes:
+    """What was typed; b"" when the terminal hung up (a pty whose other side closed)."""
+    try:
+        return os.read(fd, 64)
+    except OSError:
+        return b""
+
+
 def _write(fd: int, data: bytes) -> None:
+    """Draw; a terminal that hung up takes nothing (the choice is then made without it)."""
     view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError:
+        pass

@@ -10,7 +10,7 @@ import os
 import sys
 
 from .common import (EXIT_USAGE, NO_SANDBOX_HELP, flush_stdout, guarded, open_image_fd, parse_offset, run_request,
-                     say, version_text, warn)
+                     say, steady_std_streams, stdout_fd, version_text, warn)
 from .render import shown
 
 PROG = "guestboot"
@@ -122,6 +122,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from .frontdoors import split_extra
+
+    steady_std_streams()
 
     argv, extra = split_extra(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
@@ -357,7 +359,7 @@ def cmd_ls(args) -> int:
 
 def cmd_cat(args) -> int:
     flush_stdout()
-    _run(args, "cat", path=args.path, out_fd=sys.stdout.fileno())
+    _run(args, "cat", path=args.path, out_fd=stdout_fd())
     return 0
 
 

@@ -20,7 +20,7 @@ import os
 import sys
 
 from .common import (EXIT_USAGE, fail, flush_stdout, guarded, open_image_fd, parse_offset, run_request, say,
-                     version_text, warn)
+                     steady_std_streams, stdout_fd, version_text, warn)
 
 PROG = "guestboot-pygrub"
 DEFAULT_OUTPUT_DIR = "/var/run/xen/pygrub/"
@@ -202,6 +202,7 @@ def parse(argv: list[str]) -> Options | int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    steady_std_streams()
     parsed = parse(sys.argv[1:] if argv is None else argv)
     if isinstance(parsed, int):
         return parsed
@@ -354,9 +355,10 @@ def run(o: Options) -> int:
 
 def _open_output(path: str | None) -> int:
     """libxl pre-creates --output: open it write-only, never create or truncate."""
-    if path is None:
-        return sys.stdout.fileno()
     from ..errors import OutputError
+
+    if path is None:
+        return stdout_fd()
 
     try:
         return os.open(path, os.O_WRONLY | os.O_CLOEXEC)
