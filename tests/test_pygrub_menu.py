@@ -61,14 +61,14 @@ def disk(tmp_path_factory) -> Path:
 class Console:
     """guestboot-pygrub on a fresh pty (24 x 80): read what it draws, type keys."""
 
-    def __init__(self, *argv: str):
+    def __init__(self, *argv: str, module: str = "guestboot.cli.pygrub"):
         for arg in argv:  # libxl makes the --output file before it starts the bootloader
             if arg.startswith("--output="):
                 Path(arg.split("=", 1)[1]).touch()
         self.master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
         self.modes = termios.tcgetattr(slave)
-        self.proc = subprocess.Popen([sys.executable, "-m", "guestboot.cli.pygrub", *argv], stdin=slave,
+        self.proc = subprocess.Popen([sys.executable, "-m", module, *argv], stdin=slave,
                                      stdout=slave, stderr=slave, start_new_session=True)
         self.slave = slave
         self.screen = b""
@@ -282,3 +282,32 @@ def test_a_console_that_hangs_up_boots_the_highlighted_entry(disk, tmp_path):
     assert console.proc.wait(timeout=30) == 0
     assert out.read_bytes() == b"kernel <kernel:/boot/vmlinuz-1>\nargs root=/dev/sda1 first\n\n"
     os.close(console.slave)
+
+
+@pytest.mark.parametrize("command", ["extract", "qemu"])
+def test_guestboot_interactive_chooses_the_entry(disk, tmp_path, command):
+    """guestboot's own commands take the same menu with -i (extract, and the front doors)."""
+    out = tmp_path / "out"
+    argv = ["extract", "-i", str(disk), "-o", str(out)] if command == "extract" else \
+        ["qemu", "-i", str(disk), "-o", str(tmp_path), "--no-drive"]
+    console = Console(*argv, module="guestboot")
+    console.wait_for(b"Will boot selected entry in")
+    console.type(b"k", b"\r")
+    assert console.finish() == 0
+    if command == "extract":
+        assert (out / "kernel").read_bytes() == b"vmlinuz-1" * 100 and not (out / "initrd").exists()
+        assert b"BOOT_IMAGE=/boot/vmlinuz-1 root=/dev/sda1 first" in console.screen
+    else:
+        [made] = tmp_path.glob("guestboot-*")
+        assert (made / "kernel").read_bytes() == b"vmlinuz-1" * 100
+        assert b"root=/dev/sda1 first" in console.screen
+
+
+def test_guestboot_interactive_needs_a_terminal_and_no_entry(disk, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "guestboot", "extract", "-i", str(disk), "-o", str(tmp_path / "o")],
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    assert done.returncode == 2 and b"needs a terminal on standard input" in done.stderr
+    assert not (tmp_path / "o").exists()
+    console = Console("extract", "-i", "--entry=0", str(disk), "-o", str(tmp_path / "o"), module="guestboot")
+    assert console.finish() == 2
+    assert b"--interactive and --entry both choose the entry" in console.screen

@@ -48,7 +48,7 @@ def split_extra(argv: list[str]) -> tuple[list[str], list[str]]:
     return argv, []
 
 
-def add_parsers(sub, common, dialect, guest_type_options, epilog: str) -> None:
+def add_parsers(sub, common, dialect, guest_type_options, epilog: str, interactive) -> None:
     helps = {
         "qemu": "print (or --exec run) the QEMU command that boots the guest's kernel directly",
         "libvirt": "print the <os> element (or --domain NAME: a domain) that boots the guest's kernel",
@@ -61,6 +61,7 @@ def add_parsers(sub, common, dialect, guest_type_options, epilog: str) -> None:
             " Arguments after -- are passed to QEMU as they are." if door in ("qemu", "boot") else ""))
         common(sp)
         sp.add_argument("-e", "--entry", metavar="SPEC", help="entry to boot (as extract's --entry)")
+        interactive(sp)
         if door != "boot":
             sp.add_argument("-o", "--output-base", default=".", metavar="BASE",
                             help="a new directory guestboot-* is made in BASE for the files (default: .)")

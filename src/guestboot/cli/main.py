@@ -36,6 +36,11 @@ def _runas(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def interactive(sp) -> None:
+    sp.add_argument("-i", "--interactive", action="store_true",
+                    help="choose the entry in a menu on this terminal (the config's countdown; Enter boots)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
@@ -94,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="directory for 'kernel' and 'initrd' (created if missing, removed again if the run fails)")
     sp.add_argument("-e", "--entry", metavar="SPEC",
                     help="entry to boot, as GRUB's 'default' takes it: index, id, title, or a>b submenu path")
+    interactive(sp)
     sp.add_argument("-f", "--force", action="store_true",
                     help="replace existing DIR/kernel and DIR/initrd (atomically: each new file is renamed over the old)")
     sp.add_argument("--json", action="store_true", help="print everything as JSON")
@@ -107,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     add_inspect(sub, common, dialect, EPILOG)
     from .frontdoors import add_parsers as add_front_doors
 
-    add_front_doors(sub, common, dialect, guest_type_options, EPILOG)
+    add_front_doors(sub, common, dialect, guest_type_options, EPILOG, interactive)
 
     sp = sub.add_parser("ls", help="list a directory of the guest, or the image's devices", epilog=EPILOG)
     common(sp)
@@ -165,8 +171,9 @@ def _close(disks: list[tuple[int, str]]) -> None:
         os.close(fd)
 
 
-def _run(args, action: str, disks: list[tuple[int, str]] | None = None, **fields):
-    """pipeline.run on the disks named in ``args``; warnings are shown before anything else."""
+def _run(args, action: str, disks: list[tuple[int, str]] | None = None, *, say_warnings: bool = True, **fields):
+    """pipeline.run on the disks named in ``args``; warnings are shown before anything else
+    (unless ``say_warnings`` is False: a run whose twin says them)."""
     from ..pipeline import Request
 
     opened = _open_disks(args) if disks is None else disks
@@ -185,7 +192,8 @@ def _run(args, action: str, disks: list[tuple[int, str]] | None = None, **fields
             opener.close()
         if disks is None:
             _close(opened)
-    warn(PROG, result["warnings"], " (guestboot list --json lists them all)")
+    if say_warnings:
+        warn(PROG, result["warnings"], " (guestboot list --json lists them all)")
     return result
 
 
@@ -225,7 +233,36 @@ def _dialect(args) -> str | None:
 def cmd_front_door(args) -> int:
     from .frontdoors import run_door
 
-    return run_door(args, lambda a, action, **fields: _run(a, action, grub_dialect=_dialect(a), **fields), _dump_json)
+    def run(a, action, **fields):
+        return _run(a, action, grub_dialect=_dialect(a), **fields)
+
+    _ask_entry(args, lambda: run(args, "plan", say_warnings=False, guest_type=args.guest_type,
+                                 prefer_capable=args.prefer_capable, chainload=args.chainload))
+    return run_door(args, run, _dump_json)
+
+
+def _ask_entry(args, plan) -> None:
+    """--interactive: the menu on this terminal (read by ``plan``, a sandboxed "plan" run);
+    ``args.entry`` becomes the entry chosen (left None for the default: the real run then
+    picks it exactly as it would have)."""
+    if not args.interactive:
+        return
+    from ..errors import UsageError
+    from .console_menu import choices, choose, terminal
+
+    if args.entry is not None:
+        raise UsageError("--interactive and --entry both choose the entry: give one")
+    console = terminal()
+    if console is None:
+        raise UsageError("--interactive needs a terminal on standard input")
+    try:
+        items = choices((planned := plan())["rows"])
+        if items:
+            picked = choose(items, planned.get("menu_wait"), console)
+            if not picked.choice.default:
+                args.entry = picked.choice.path
+    finally:
+        os.close(console)
 
 
 def cmd_inspect(args) -> int:
@@ -271,6 +308,9 @@ def cmd_extract(args) -> int:
 
     disks = _open_disks(args)  # before the directory: a wrong image creates nothing
     try:
+        _ask_entry(args, lambda: _run(args, "plan", disks, say_warnings=False, grub_dialect=_dialect(args),
+                                      config=args.config, guest_type=args.guest_type,
+                                      prefer_capable=args.prefer_capable, chainload=args.chainload))
         with OutputDir(args.output_dir) as out:
             if not args.force:
                 try:
