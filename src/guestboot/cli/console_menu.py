@@ -83,6 +83,24 @@ def terminal() -> int | None:
         return None
 
 
+def ask(console: int, plan: Callable[[str | None], dict[str, Any]], *, editable: bool) -> tuple[str | None, str | None]:
+    """The whole interactive choice: ``plan(None)`` reads the menu (a sandboxed "plan"
+    run), the person at ``console`` chooses (with ``a`` when ``editable``: an entry's own
+    arguments come from ``plan(path)``). Returns the entry path to boot (None for the
+    default, chosen or timed out: the real run then picks it exactly as it would have)
+    and the arguments typed for it (None: its own). ``console`` is closed."""
+    try:
+        planned = plan(None)
+        items = choices(planned["rows"])
+        if not items:
+            return None, None
+        args_of = (lambda item: planned["args"] if item.default else plan(item.path)["args"]) if editable else None
+        picked = choose(items, planned.get("menu_wait"), console, args_of=args_of)
+        return (None if picked.choice.default else picked.choice.path), picked.args
+    finally:
+        os.close(console)
+
+
 def choose(items: list[Choice], wait: int | None, fd: int, *, args_of: Callable[[Choice], str] | None = None,
            clock=time.monotonic) -> Picked:
     """Show ``items`` on the terminal ``fd`` and return the one to boot: the one Enter was

@@ -242,27 +242,19 @@ def cmd_front_door(args) -> int:
 
 
 def _ask_entry(args, plan) -> None:
-    """--interactive: the menu on this terminal (read by ``plan``, a sandboxed "plan" run);
-    ``args.entry`` becomes the entry chosen (left None for the default: the real run then
-    picks it exactly as it would have)."""
+    """--interactive: the menu on this terminal (console_menu.ask, read by ``plan``, a
+    sandboxed "plan" run); ``args.entry`` becomes the entry chosen (None: the default)."""
     if not args.interactive:
         return
     from ..errors import UsageError
-    from .console_menu import choices, choose, terminal
+    from .console_menu import ask, terminal
 
     if args.entry is not None:
         raise UsageError("--interactive and --entry both choose the entry: give one")
     console = terminal()
     if console is None:
         raise UsageError("--interactive needs a terminal on standard input")
-    try:
-        items = choices((planned := plan())["rows"])
-        if items:
-            picked = choose(items, planned.get("menu_wait"), console)
-            if not picked.choice.default:
-                args.entry = picked.choice.path
-    finally:
-        os.close(console)
+    args.entry, _typed = ask(console, lambda entry: plan(), editable=False)
 
 
 def cmd_inspect(args) -> int:

@@ -430,12 +430,10 @@ def _console(o: Options, action: str) -> int | None:
 
 
 def _menu_choice(o: Options, disks: tuple, opener, console: int) -> tuple[str | None, str | None]:
-    """Read the menu (a "plan" run, sandboxed like the real one), let the person at the
-    console choose: the entry path to boot (None for the default, chosen or timed out: the
-    second run then picks it exactly as it would have) and the kernel arguments typed for
-    it (None: its own)."""
+    """The entry chosen at the console and the arguments typed for it (console_menu.ask),
+    the menu read by "plan" runs sandboxed like the real one."""
     from ..pipeline import Request
-    from .console_menu import choices, choose
+    from .console_menu import ask
 
     def plan(entry: str | None) -> dict:
         return run_request(PROG, Request(
@@ -443,16 +441,7 @@ def _menu_choice(o: Options, disks: tuple, opener, console: int) -> tuple[str | 
             guest_type=o.guest_type, prefer_capable=o.prefer_capable, chainload=o.chainload,
         ), sandbox=o.sandbox, uid=o.uid, gid=o.gid, debug=o.debug)
 
-    try:
-        planned = plan(None)
-        items = choices(planned["rows"])
-        if not items:
-            return None, None
-        picked = choose(items, planned.get("menu_wait"), console,
-                        args_of=lambda item: planned["args"] if item.default else plan(item.path)["args"])
-        return (None if picked.choice.default else picked.choice.path), picked.args
-    finally:
-        os.close(console)
+    return ask(console, plan, editable=True)
 
 
 def _print_plain_menu(rows: list[dict]) -> None:
