@@ -181,20 +181,53 @@ def _registered_modules() -> list[str]:
     return [module for _name, module in (*READERS, *PROBES, *STACKS)] + [fmt.module for fmt in FORMATS]
 
 
-def _empty_dir() -> str | None:
-    """A new empty directory, read-only even to its owner, for the child's chroot (the
-    parent removes it when the child has ended)."""
+def _shared_empty_dir(base: str) -> str | None:
+    """``base``/guestboot-empty-<euid>: one empty directory, read-only even to its owner,
+    that every run of this user chroots into and none removes, so that a run killed with
+    SIGKILL leaves nothing behind. Used only if it is a real directory (no symlink) that
+    this user owns, nobody can write and nothing is in; otherwise None."""
+    import stat
+
+    path = os.path.join(base, f"guestboot-empty-{os.geteuid()}")
+    try:
+        os.mkdir(path, 0o555)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if info.st_uid != os.geteuid() or stat.S_IMODE(info.st_mode) & 0o7222 or os.listdir(fd):
+            return None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return path
+
+
+def _empty_dir() -> tuple[str | None, bool]:
+    """An empty directory, read-only even to its owner, for the child's chroot, and
+    whether the parent removes it when the child has ended: the shared one if it is
+    sound, else a new one for this run."""
     base = os.environ.get("TMPDIR") or "/tmp"
+    shared = _shared_empty_dir(base)
+    if shared is not None:
+        return shared, False
     for _ in range(16):
         path = os.path.join(base, f"guestboot-empty-{os.urandom(6).hex()}")
         try:
             os.mkdir(path, 0o555)
-            return path
+            return path, True
         except FileExistsError:
             continue
         except OSError:
-            return None
-    return None
+            return None, False
+    return None, False
 
 
 def run(work: Callable[[], dict[str, Any]], keep: Iterable[int], settings: Settings,
@@ -208,7 +241,7 @@ def run(work: Callable[[], dict[str, Any]], keep: Iterable[int], settings: Setti
     from .child import decode_end, run_child
 
     keep = tuple(sorted(set(keep)))
-    empty = _empty_dir()
+    empty, remove_empty = _empty_dir()
     read_end, write_end = os.pipe()
     deadline = time.monotonic() + settings.wall_seconds
     parent = os.getpid()
@@ -263,7 +296,7 @@ def run(work: Callable[[], dict[str, Any]], keep: Iterable[int], settings: Setti
             except ProcessLookupError:
                 pass
             _pid, status, rusage = os.wait4(pid, 0)
-        if empty is not None:
+        if remove_empty and empty is not None:
             try:
                 os.rmdir(empty)
             except OSError:
