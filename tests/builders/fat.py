@@ -20,6 +20,8 @@ import struct
 import subprocess
 from pathlib import Path
 
+from .disk import place_image
+
 FILE_SIZES = (0, 1, 511, 512, 513, 1024, 2047, 2048, 4096, 4097, 8192, 16384, 32768, 65536, 100_000)
 BIG_FILE_SIZE = 1_500_000
 MANY_ENTRIES = 300  # long names: four 32-byte entries each, a directory of many clusters
@@ -129,9 +131,7 @@ def format_at(image: Path, variant: str, offset: int = 0, label: str = LABEL, vo
         scratch = image.with_suffix(".fat-scratch")
         scratch.unlink(missing_ok=True)
         _run(["mkfs.fat", "-C", *args, "-n", label, "-i", volume_id, str(scratch), str(size_kib)])
-        with open(scratch, "rb") as src, open(image, "r+b") as dst:
-            dst.seek(offset)
-            shutil.copyfileobj(src, dst, 1 << 20)
+        place_image(image, offset, scratch)
         scratch.unlink()
     else:
         _run(["mkfs.fat", "-C", *args, "-n", label, "-i", volume_id, str(image), str(size_kib)])

@@ -43,6 +43,7 @@ from typing import Callable, Iterator, Mapping, Union
 import pytest
 from prereq import unavailable
 
+from builders.disk import place_image
 from builders.boot import QEMU, debian_kernel, qemu_available
 from builders.initramfs import CMDLINE_MARKER, DONE_MARKER, INITRD_MARKER, ToolMissing, build_initramfs
 
@@ -261,9 +262,7 @@ def write_fs(disk: Path, offset: int, part: Partition, tree: Path) -> None:
         top = [str(p) for p in sorted(tree.iterdir())]
         if top:
             run([_tool("mcopy", "mtools"), "-s", "-i", str(scratch), *top, "::/"], env=dict(os.environ, MTOOLS_SKIP_CHECK="1"))
-        with open(scratch, "rb") as src, open(disk, "r+b") as dst:
-            dst.seek(offset)
-            shutil.copyfileobj(src, dst, MiB)
+        place_image(disk, offset, scratch)
         scratch.unlink()
     else:
         raise ValueError(f"unknown file system {part.fs!r}")
