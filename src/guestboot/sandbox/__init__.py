@@ -181,53 +181,55 @@ def _registered_modules() -> list[str]:
     return [module for _name, module in (*READERS, *PROBES, *STACKS)] + [fmt.module for fmt in FORMATS]
 
 
-def _shared_empty_dir(base: str) -> str | None:
-    """``base``/guestboot-empty-<euid>: one empty directory, read-only even to its owner,
-    that every run of this user chroots into and none removes, so that a run killed with
-    SIGKILL leaves nothing behind. Used only if it is a real directory (no symlink) that
-    this user owns, nobody can write and nothing is in; otherwise None."""
-    import stat
+EMPTY_PREFIX = "guestboot-empty-"
+MAX_STALE_SCAN = 4096  # entries of $TMPDIR looked at for leftovers, per run
 
-    path = os.path.join(base, f"guestboot-empty-{os.geteuid()}")
+
+def _remove_stale(base: str) -> None:
+    """Remove the empty directories that runs killed with SIGKILL left behind: ours (this
+    euid), named after a process that no longer exists, and empty (rmdir refuses
+    anything else). At most MAX_STALE_SCAN entries of ``base`` are looked at."""
     try:
-        os.mkdir(path, 0o555)
-    except FileExistsError:
+        with os.scandir(base) as entries:
+            for count, entry in enumerate(entries):
+                if count >= MAX_STALE_SCAN:
+                    break
+                if not entry.name.startswith(EMPTY_PREFIX):
+                    continue
+                owner = entry.name[len(EMPTY_PREFIX):].split("-", 1)[0]
+                if not owner.isdigit() or int(owner) == os.getpid():
+                    continue
+                try:
+                    if entry.stat(follow_symlinks=False).st_uid != os.geteuid():
+                        continue
+                    os.kill(int(owner), 0)
+                except ProcessLookupError:  # its run is over: the directory is a leftover
+                    try:
+                        os.rmdir(entry.path)
+                    except OSError:
+                        pass
+                except (OSError, OverflowError):
+                    continue
+    except OSError:
         pass
-    except OSError:
-        return None
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if info.st_uid != os.geteuid() or stat.S_IMODE(info.st_mode) & 0o7222 or os.listdir(fd):
-            return None
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return path
 
 
-def _empty_dir() -> tuple[str | None, bool]:
-    """An empty directory, read-only even to its owner, for the child's chroot, and
-    whether the parent removes it when the child has ended: the shared one if it is
-    sound, else a new one for this run."""
+def _empty_dir() -> str | None:
+    """A new empty directory, read-only even to its owner, for the child's chroot (the
+    parent removes it when the child has ended). Its name carries this process's pid, so
+    that a later run removes it if this one is killed before it can (SIGKILL)."""
     base = os.environ.get("TMPDIR") or "/tmp"
-    shared = _shared_empty_dir(base)
-    if shared is not None:
-        return shared, False
+    _remove_stale(base)
     for _ in range(16):
-        path = os.path.join(base, f"guestboot-empty-{os.urandom(6).hex()}")
+        path = os.path.join(base, f"{EMPTY_PREFIX}{os.getpid()}-{os.urandom(6).hex()}")
         try:
             os.mkdir(path, 0o555)
-            return path, True
+            return path
         except FileExistsError:
             continue
         except OSError:
-            return None, False
-    return None, False
+            return None
+    return None
 
 
 def run(work: Callable[[], dict[str, Any]], keep: Iterable[int], settings: Settings,
@@ -241,7 +243,7 @@ def run(work: Callable[[], dict[str, Any]], keep: Iterable[int], settings: Setti
     from .child import decode_end, run_child
 
     keep = tuple(sorted(set(keep)))
-    empty, remove_empty = _empty_dir()
+    empty = _empty_dir()
     read_end, write_end = os.pipe()
     deadline = time.monotonic() + settings.wall_seconds
     parent = os.getpid()
@@ -296,7 +298,7 @@ def run(work: Callable[[], dict[str, Any]], keep: Iterable[int], settings: Setti
             except ProcessLookupError:
                 pass
             _pid, status, rusage = os.wait4(pid, 0)
-        if remove_empty and empty is not None:
+        if empty is not None:
             try:
                 os.rmdir(empty)
             except OSError:
