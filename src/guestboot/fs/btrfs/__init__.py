@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 from ...errors import CorruptImage
 from ...source import ByteSource
 from ..base import FileSystem
-from .superblock import read_superblock
 
 if TYPE_CHECKING:
     from .filesystem import BtrfsFileSystem
@@ -41,9 +40,19 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
+# layout.SUPER_MAGIC in the primary superblock (layout.SUPER_OFFSETS[0] + 0x40), here so
+# that a volume without it costs no import of the driver
+_MAGIC_OFFSET = 0x10000 + 0x40
+_MAGIC = b"_BHRfS_M"
+
+
 def probe(source: ByteSource) -> FileSystem | None:
     """A BtrfsFileSystem over ``source``; None when there is no btrfs superblock. The
-    trees and the file reader are imported only for a volume that is btrfs."""
+    driver is imported only for a volume with btrfs magic."""
+    if source.size < _MAGIC_OFFSET + 8 or source.pread(_MAGIC_OFFSET, 8) != _MAGIC:
+        return None
+    from .superblock import read_superblock
+
     volume = read_superblock(source)
     if volume is None:
         return None

@@ -18,17 +18,38 @@ last modification, and time-zone offsets.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...source import ByteSource
 from ..base import FileSystem
-from .bootsector import read_boot_sector
-from .filesystem import ExfatFileSystem
+
+if TYPE_CHECKING:
+    from .filesystem import ExfatFileSystem
 
 __all__ = ["probe", "ExfatFileSystem"]
+
+# bootsector.FS_NAME at its offset, here so that a volume without it costs no import of
+# the driver
+_FS_NAME_OFFSET = 3
+_FS_NAME = b"EXFAT   "
+
+
+def __getattr__(name: str):
+    if name == "ExfatFileSystem":
+        from .filesystem import ExfatFileSystem
+
+        return ExfatFileSystem
+    raise AttributeError(name)
 
 
 def probe(source: ByteSource) -> FileSystem | None:
     """An ExfatFileSystem over ``source``; None without the "EXFAT" name; CorruptImage for a
     boot region that contradicts itself or the source's size."""
+    if source.size < _FS_NAME_OFFSET + 8 or source.pread(_FS_NAME_OFFSET, 8) != _FS_NAME:
+        return None
+    from .bootsector import read_boot_sector
+    from .filesystem import ExfatFileSystem
+
     geometry = read_boot_sector(source)
     if geometry is None:
         return None

@@ -20,12 +20,24 @@ repaired); FAT mirrors other than the active one.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...source import ByteSource
 from ..base import FileSystem
 from .bootsector import read_boot_sector
-from .filesystem import FatFileSystem
+
+if TYPE_CHECKING:
+    from .filesystem import FatFileSystem
 
 __all__ = ["probe", "FatFileSystem"]
+
+
+def __getattr__(name: str):
+    if name == "FatFileSystem":
+        from .filesystem import FatFileSystem
+
+        return FatFileSystem
+    raise AttributeError(name)
 
 
 def probe(source: ByteSource) -> FileSystem | None:
@@ -34,4 +46,6 @@ def probe(source: ByteSource) -> FileSystem | None:
     geometry = read_boot_sector(source)
     if geometry is None:
         return None
+    from .filesystem import FatFileSystem
+
     return FatFileSystem(source, geometry)

@@ -19,17 +19,38 @@ the mtime), UDF (an ISO/UDF bridge image is read through its ISO 9660 side).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...source import ByteSource
 from ..base import FileSystem
-from .descriptors import is_iso9660, read_descriptors
-from .filesystem import IsoFileSystem
+
+if TYPE_CHECKING:
+    from .filesystem import IsoFileSystem
 
 __all__ = ["probe", "IsoFileSystem"]
+
+# descriptors.is_iso9660's test, here so that a volume without a volume descriptor at
+# block 16 (ECMA-119 8.1: type, "CD001", version) costs no import of the driver
+_DESCRIPTOR_ID_OFFSET = 16 * 2048 + 1
+_STANDARD_ID = b"CD001"
+
+
+def __getattr__(name: str):
+    if name == "IsoFileSystem":
+        from .filesystem import IsoFileSystem
+
+        return IsoFileSystem
+    raise AttributeError(name)
 
 
 def probe(source: ByteSource) -> FileSystem | None:
     """An IsoFileSystem over ``source``; None without a volume descriptor at block 16;
     CorruptImage for a descriptor set or root that contradicts itself."""
+    if source.size < _DESCRIPTOR_ID_OFFSET + 5 or source.pread(_DESCRIPTOR_ID_OFFSET, 5) != _STANDARD_ID:
+        return None
+    from .descriptors import is_iso9660, read_descriptors
+    from .filesystem import IsoFileSystem
+
     if not is_iso9660(source):
         return None
     return IsoFileSystem(source, read_descriptors(source))

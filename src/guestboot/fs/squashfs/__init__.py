@@ -14,30 +14,48 @@ squashfs has neither a UUID nor a label, and GRUB's squash4 driver reports none.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...errors import CorruptImage, Unsupported
 from ...source import ByteSource
 from ..base import FileSystem
-from .decode import CODECS
-from .filesystem import SquashFileSystem
-from .layout import (
-    FLAG_COMPRESSOR_OPTIONS,
-    MAGIC_BYTES,
-    MAX_BLOCK_LOG,
-    METADATA_HEADER,
-    METADATA_LENGTH_MASK,
-    METADATA_SIZE,
-    MIN_BLOCK_LOG,
-    SUPERBLOCK_SIZE,
-    Superblock,
-)
+
+if TYPE_CHECKING:
+    from .filesystem import SquashFileSystem
 
 __all__ = ["probe", "SquashFileSystem"]
+
+# layout.MAGIC_BYTES, here so that a volume without it costs no import of the driver
+_MAGIC = b"hsqs"
+
+
+def __getattr__(name: str):
+    if name == "SquashFileSystem":
+        from .filesystem import SquashFileSystem
+
+        return SquashFileSystem
+    raise AttributeError(name)
 
 
 def probe(source: ByteSource) -> FileSystem | None:
     """A SquashFileSystem over ``source``; None without the "hsqs" magic; Unsupported for
     other versions and unknown compressors; CorruptImage for a contradictory superblock."""
-    if source.size < SUPERBLOCK_SIZE or source.pread(0, 4) != MAGIC_BYTES:
+    if source.size < 4 or source.pread(0, 4) != _MAGIC:
+        return None
+    from .decode import CODECS
+    from .filesystem import SquashFileSystem
+    from .layout import (
+        FLAG_COMPRESSOR_OPTIONS,
+        MAX_BLOCK_LOG,
+        METADATA_HEADER,
+        METADATA_LENGTH_MASK,
+        METADATA_SIZE,
+        MIN_BLOCK_LOG,
+        SUPERBLOCK_SIZE,
+        Superblock,
+    )
+
+    if source.size < SUPERBLOCK_SIZE:
         return None
     sb = Superblock.from_bytes(source.pread(0, SUPERBLOCK_SIZE))
     where = source.name

@@ -28,22 +28,24 @@ from __future__ import annotations
 
 from ...source import ByteSource
 from ..base import FileSystem
-from .layout import SB_MAGIC, SUPERBLOCK
 
 __all__ = ["probe"]
 
-_MAGIC = SB_MAGIC.to_bytes(4, "big")
+_MAGIC = b"XFSB"  # layout.SB_MAGIC, here so that a volume without it costs no import of the driver
 
 
 def probe(source: ByteSource) -> FileSystem | None:
     """An XfsFileSystem over ``source``; None when there is no XFS superblock; Unsupported
     for features we do not read; CorruptImage for a contradictory superblock. The driver's
     modules (and the CRC-32C code) are imported only for a volume with XFS magic."""
-    if source.size < SUPERBLOCK.size or source.pread(0, 4) != _MAGIC:
+    if source.size < 4 or source.pread(0, 4) != _MAGIC:
         return None
     from .filesystem import XfsFileSystem
+    from .layout import SUPERBLOCK
     from .superblock import read_superblock
 
+    if source.size < SUPERBLOCK.size:
+        return None
     volume = read_superblock(source)
     if volume is None:
         return None
