@@ -119,6 +119,7 @@ class Limits:
     # --- the interactive menu (cli/console_menu.py) ------------------------------------------
     max_menu_wait_seconds: int = 60  # before the first key: a config's longer (or endless) countdown is cut to this
     max_edited_args: int = 4096  # characters of kernel arguments typed at the menu (Linux x86: 2048 used)
+    max_edited_lines: int = 64  # lines of an entry edited at the menu ('e') or typed at its command line ('c')
 
     # --- sandbox (sandbox/; see SECURITY.md) -----------------------------------------------
     sandbox_wall_seconds: int = 60  # the whole confined child, wall clock (libxl kills a bootloader at 120 s)

@@ -69,6 +69,7 @@ class Request(NamedTuple):
     kernel: str | None = None
     ramdisk: str | None = None
     extra_args: str = ""
+    more_ramdisks: tuple[str, ...] = ()  # loaded after ``ramdisk``, in order (an entry edited at the console)
     path: str | None = None
     kernel_fd: int | None = None
     initrd_fd: int | None = None
@@ -282,13 +283,19 @@ def modules_refused(result: Result) -> Unsupported:
 
 
 def _host_given(request: Request, devices: DeviceMap, warnings: list[str]) -> Result:
-    """pygrub's --kernel/--ramdisk: the host names the files; the first device that has
-    the kernel holds both; no config is read."""
+    """pygrub's --kernel/--ramdisk (and an entry edited at the console): the host names
+    the files; the first device that has the kernel holds it, and every ramdisk not named
+    with a device ("(hd0,gpt2)/initrd"); no config is read."""
     assert request.kernel is not None
     device, _fs, path = locate(devices, request.kernel)
     kernel = FileRef(device, path, request.kernel)
-    initrds = (FileRef(device, request.ramdisk, request.ramdisk),) if request.ramdisk else ()
-    spec = BootSpec(kernel, initrds, request.extra_args, request.extra_args, "host")
+    initrds = []
+    for given in ((request.ramdisk,) if request.ramdisk else ()) + request.more_ramdisks:
+        named, where = split_target(given)
+        if not where.startswith("/"):
+            raise UsageError(f"{given}: a path in the guest starts with '/'")
+        initrds.append(FileRef(devices.canonical(named) or named if named else device, where, given))
+    spec = BootSpec(kernel, tuple(initrds), request.extra_args, request.extra_args, "host")
     kernel_info = None
     if request.guest_type != "any":
         from .guesttype import IncapableKernel, NAMES, capable, describe
@@ -300,7 +307,7 @@ def _host_given(request: Request, devices: DeviceMap, warnings: list[str]) -> Re
     result: Result = {"warnings": warnings, "config": None, "format": None, "rows": [], "entry": None,
                       "kernel_info": kernel_info, **spec_data(spec)}
     if request.action == "extract":
-        result.update(_copy(request, devices, kernel, initrds))
+        result.update(_copy(request, devices, kernel, tuple(initrds)))
     return result
 
 

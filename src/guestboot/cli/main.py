@@ -254,7 +254,7 @@ def _ask_entry(args, plan) -> None:
     console = terminal()
     if console is None:
         raise UsageError("--interactive needs a terminal on standard input")
-    args.entry, _typed = ask(console, lambda entry: plan(), editable=False)
+    args.entry = ask(console, lambda entry: plan(), editable=False).entry
 
 
 def cmd_inspect(args) -> int:

@@ -288,10 +288,10 @@ def run(o: Options) -> int:
             ramdisk_fd, ramdisk_name = create_unique_file(dir_fd, "boot_ramdisk.")
             made.append(ramdisk_name)
         out_fd = _open_output(o.output)
-        entry, edited = o.entry, None
+        entry, edited, commands = o.entry, None, None
         console = _console(o, action)
         if console is not None:
-            entry, edited = _menu_choice(o, tuple(disks), opener, console)
+            entry, edited, commands = _menu_choice(o, tuple(disks), opener, console)
         request = Request(
             action, tuple(disks), offset=o.offset, entry=entry,
             kernel=o.kernel, ramdisk=o.ramdisk, extra_args=o.args, kernel_fd=kernel_fd, initrd_fd=ramdisk_fd,
@@ -299,6 +299,11 @@ def run(o: Options) -> int:
             grub_dialect=o.grub_dialect, guest_type=o.guest_type, prefer_capable=o.prefer_capable,
             chainload=o.chainload,
         )
+        if commands is not None:  # edited ('e') or typed ('c') at the console; --args still follows, as in pygrub
+            request = request._replace(
+                kernel=commands.kernel, ramdisk=commands.initrds[0] if commands.initrds else None,
+                more_ramdisks=commands.initrds[1:],
+                extra_args=" ".join(part for part in (commands.args, o.args) if part))
         result = run_request(PROG, request, sandbox=o.sandbox, uid=o.uid, gid=o.gid, debug=o.debug)
         if result.get("modules_needed"):  # a multiboot entry: sxp/simple cannot name modules
             from ..pipeline import modules_refused
@@ -314,6 +319,8 @@ def run(o: Options) -> int:
         if o.interactive and console is None and result["rows"]:
             _print_plain_menu(result["rows"])
         _name_entry(result)
+        if commands is not None:
+            _say_commands(commands)
         kernel = result["kernel"]["path"]
         ramdisk = " ".join(r["path"] for r in result["initrds"]) or None
         if writes:
@@ -429,9 +436,21 @@ def _console(o: Options, action: str) -> int | None:
     return terminal()
 
 
-def _menu_choice(o: Options, disks: tuple, opener, console: int) -> tuple[str | None, str | None]:
-    """The entry chosen at the console and the arguments typed for it (console_menu.ask),
-    the menu read by "plan" runs sandboxed like the real one."""
+def _say_commands(commands) -> None:
+    """On stderr (libxl logs it), what the person at the console asked to boot instead of
+    an entry of the config."""
+    from .render import shown
+
+    initrds = f" initrd {' '.join(commands.initrds)}" if commands.initrds else ""
+    sys.stderr.write(shown(f"{PROG}: booting commands edited at the console: linux {commands.kernel}"
+                           f" {commands.args}".rstrip() + initrds) + "\n")
+    sys.stderr.flush()
+
+
+def _menu_choice(o: Options, disks: tuple, opener, console: int):
+    """The entry chosen at the console, the arguments typed for it, or the commands edited
+    or typed to boot instead (console_menu.ask); the menu read by "plan" runs sandboxed
+    like the real one."""
     from ..pipeline import Request
     from .console_menu import ask
 
