@@ -1,14 +1,17 @@
 """What the sandbox leaves in $TMPDIR (issue 9): nothing. The child chroots into an empty
 directory the run makes and removes; a run killed with SIGKILL (libxl's timeout, a closed
-console) cannot remove its own, so its name carries the run's pid and the next run
-removes it, only if it is ours, empty, and its run is over.
+console) cannot remove its own, so its name carries the run's pid and a later run
+removes it, only if it is ours, empty, its process is gone and it is older than a run
+can live.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 
+from guestboot.limits import LIMITS
 from guestboot.sandbox import EMPTY_PREFIX, Settings, run
 
 
@@ -61,10 +64,20 @@ def test_a_run_leaves_nothing_in_tmpdir(tmp_path):
     assert _entries(tmp_path) == []
 
 
-def test_what_a_killed_run_left_is_removed_by_the_next_run(tmp_path):
+def _age(path, seconds):
+    past = time.time() - seconds
+    os.utime(path, (past, past))
+
+
+def test_what_a_killed_run_left_is_removed_by_a_run_after_its_time_is_up(tmp_path):
+    """Not before the wall-clock limit of a run has passed since it was made: a live run
+    in another PID namespace may have a pid this process cannot see."""
     starter = _killed_run(tmp_path)
     left = _entries(tmp_path)
     assert len(left) == 1 and left[0].startswith(f"{EMPTY_PREFIX}{starter}-")
+    _finish(_in_starter(tmp_path, lambda: {"ok": True}))
+    assert _entries(tmp_path) == left  # too young: it stays
+    _age(tmp_path / left[0], LIMITS.sandbox_wall_seconds + 5)
     _finish(_in_starter(tmp_path, lambda: {"ok": True}))
     assert _entries(tmp_path) == []
 
@@ -77,11 +90,14 @@ def test_a_live_runs_directory_and_what_is_not_ours_stay(tmp_path):
     (not_empty / "something").write_bytes(b"x")
     other_name = tmp_path / "guestboot-emptyish-1"
     other_name.mkdir()
+    for path in (live, not_empty, other_name):
+        _age(path, LIMITS.sandbox_wall_seconds + 5)
     kept = [live.name, not_empty.name, other_name.name]
     if os.geteuid() == 0:  # another user's leftover is not ours to remove
         foreign = tmp_path / f"{EMPTY_PREFIX}999999998-0000"
         foreign.mkdir()
         os.chown(foreign, 65534, 65534)
+        _age(foreign, LIMITS.sandbox_wall_seconds + 5)
         kept.append(foreign.name)
     _finish(_in_starter(tmp_path, lambda: {"ok": True}))
     assert _entries(tmp_path) == sorted(kept)

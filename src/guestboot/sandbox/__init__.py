@@ -185,10 +185,15 @@ EMPTY_PREFIX = "guestboot-empty-"
 MAX_STALE_SCAN = 4096  # entries of $TMPDIR looked at for leftovers, per run
 
 
-def _remove_stale(base: str) -> None:
+def _remove_stale(base: str, older_than: float) -> None:
     """Remove the empty directories that runs killed with SIGKILL left behind: ours (this
-    euid), named after a process that no longer exists, and empty (rmdir refuses
-    anything else). At most MAX_STALE_SCAN entries of ``base`` are looked at."""
+    euid), made more than ``older_than`` seconds ago (a run's wall-clock limit: no live run
+    is older, even one whose pid this process cannot see, in another PID namespace), named
+    after a process that no longer exists, and empty (rmdir refuses anything else). At
+    most MAX_STALE_SCAN entries of ``base`` are looked at."""
+    import time
+
+    before = time.time() - older_than
     try:
         with os.scandir(base) as entries:
             for count, entry in enumerate(entries):
@@ -200,7 +205,8 @@ def _remove_stale(base: str) -> None:
                 if not owner.isdigit() or int(owner) == os.getpid():
                     continue
                 try:
-                    if entry.stat(follow_symlinks=False).st_uid != os.geteuid():
+                    info = entry.stat(follow_symlinks=False)
+                    if info.st_uid != os.geteuid() or info.st_mtime > before:
                         continue
                     os.kill(int(owner), 0)
                 except ProcessLookupError:  # its run is over: the directory is a leftover
@@ -214,12 +220,12 @@ def _remove_stale(base: str) -> None:
         pass
 
 
-def _empty_dir() -> str | None:
+def _empty_dir(wall_seconds: float) -> str | None:
     """A new empty directory, read-only even to its owner, for the child's chroot (the
     parent removes it when the child has ended). Its name carries this process's pid, so
     that a later run removes it if this one is killed before it can (SIGKILL)."""
     base = os.environ.get("TMPDIR") or "/tmp"
-    _remove_stale(base)
+    _remove_stale(base, wall_seconds)
     for _ in range(16):
         path = os.path.join(base, f"{EMPTY_PREFIX}{os.getpid()}-{os.urandom(6).hex()}")
         try:
@@ -243,7 +249,7 @@ def run(work: Callable[[], dict[str, Any]], keep: Iterable[int], settings: Setti
     from .child import decode_end, run_child
 
     keep = tuple(sorted(set(keep)))
-    empty = _empty_dir()
+    empty = _empty_dir(settings.wall_seconds)
     read_end, write_end = os.pipe()
     deadline = time.monotonic() + settings.wall_seconds
     parent = os.getpid()
